@@ -1,0 +1,190 @@
+import { z } from 'zod';
+import { parseDuration } from '../core/duration.js';
+import { MACHINE_STATES, RESTART_POLICIES } from '../core/types.js';
+
+/**
+ * Request and response shapes of hangar's REST API, shared by the daemon (validation, OpenAPI) and the
+ * CLI (types). Field names follow Fly's Machines API.
+ */
+
+const duration = z
+  .union([z.string(), z.number()])
+  .refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration such as "5s", "2m" or a number of seconds' })
+  .transform((v) => (typeof v === 'number' ? `${v}s` : v));
+
+const headerSchema = z.object({ name: z.string().min(1), values: z.array(z.string()) });
+
+export const CheckConfigSchema = z.object({
+  type: z.enum(['http', 'tcp']),
+  port: z.number().int().min(1).max(65535).optional(),
+  interval: duration.optional(),
+  timeout: duration.optional(),
+  grace_period: duration.optional(),
+  method: z.string().optional(),
+  path: z.string().startsWith('/').optional(),
+  protocol: z.enum(['http', 'https']).optional(),
+  headers: z.array(headerSchema).optional(),
+});
+
+export const ServiceSchema = z.object({
+  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+  internal_port: z.number().int().min(1).max(65535),
+  ports: z.array(z.object({ port: z.number().int().min(1).max(65535).optional(), handlers: z.array(z.string()).optional(), force_https: z.boolean().optional() })).default([]),
+  concurrency: z
+    .object({ type: z.enum(['requests', 'connections']), soft_limit: z.number().int().positive().optional(), hard_limit: z.number().int().positive().optional() })
+    .optional(),
+  checks: z.array(CheckConfigSchema).default([]),
+  autostop: z.enum(['off', 'stop', 'suspend']).optional(),
+  autostart: z.boolean().optional(),
+  min_machines_running: z.number().int().min(0).optional(),
+});
+
+export const MachineConfigSchema = z.object({
+  image: z.string().min(1),
+  env: z.record(z.string(), z.string()).default({}),
+  init: z.object({ cmd: z.array(z.string()).min(1).optional() }).default({}),
+  services: z.array(ServiceSchema).default([]),
+  checks: z.record(z.string(), CheckConfigSchema).default({}),
+  restart: z.object({ policy: z.enum(RESTART_POLICIES), max_retries: z.number().int().min(0).optional() }).default({ policy: 'on-failure' }),
+  stop_config: z
+    .object({ signal: z.string().regex(/^SIG[A-Z0-9]+$/).default('SIGINT'), timeout: duration.default('5s') })
+    .default({ signal: 'SIGINT', timeout: '5s' }),
+  metadata: z.record(z.string(), z.string()).default({}),
+  guest: z.object({ cpu_kind: z.string().optional(), cpus: z.number().optional(), memory_mb: z.number().optional() }).optional(),
+});
+
+export const AppParams = z.object({ app: z.string().min(1) });
+export const MachineParams = z.object({ app: z.string().min(1), id: z.string().min(1) });
+
+export const CreateAppBody = z.object({
+  app_name: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'app names use lowercase letters, digits and dashes, and start with a letter'),
+  org_slug: z.string().optional(),
+});
+
+export const CreateMachineBody = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).optional(),
+  region: z.string().regex(/^[a-z0-9-]{1,32}$/).optional(),
+  config: MachineConfigSchema,
+  skip_launch: z.boolean().optional(),
+});
+
+export const UpdateMachineBody = z.object({
+  region: z.string().regex(/^[a-z0-9-]{1,32}$/).optional(),
+  config: MachineConfigSchema,
+  skip_launch: z.boolean().optional(),
+});
+
+export const StopBody = z
+  .object({ signal: z.string().regex(/^SIG[A-Z0-9]+$/).optional(), timeout: duration.optional() })
+  .default({});
+
+export const ListMachinesQuery = z.object({
+  include_deleted: z.enum(['true', 'false']).optional(),
+  region: z.string().optional(),
+  state: z
+    .string()
+    .refine((s) => s.split(',').every((x) => (MACHINE_STATES as readonly string[]).includes(x)), { message: `states are: ${MACHINE_STATES.join(', ')}` })
+    .optional(),
+});
+
+export const WaitQuery = z.object({
+  state: z.enum(MACHINE_STATES).default('started'),
+  timeout: z.coerce.number().int().min(1).max(3600).default(60),
+  instance_id: z.string().optional(),
+});
+
+export const DestroyQuery = z.object({ force: z.enum(['true', 'false']).optional() });
+
+export const LeaseBody = z.object({ ttl: z.number().int().min(1).max(3600).default(30), description: z.string().max(200).optional() }).default({ ttl: 30 });
+
+export const LogsQuery = z.object({
+  follow: z.enum(['true', 'false']).optional(),
+  machine: z.string().optional(),
+  region: z.string().optional(),
+  limit: z.coerce.number().int().min(0).max(100_000).default(100),
+});
+
+export const ImageUploadQuery = z.object({ tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/) });
+export const ImageParams = z.object({ app: z.string().min(1), tag: z.string().min(1) });
+
+export const ErrorBody = z.object({
+  error: z.string(),
+  code: z.string(),
+  hint: z.string().optional(),
+  details: z.array(z.object({ path: z.string(), message: z.string(), value: z.unknown().optional() })),
+});
+
+/** The machine as the API returns it (Fly's JSON plus where its port is reachable). */
+export interface MachineView {
+  id: string;
+  name: string;
+  state: string;
+  region: string;
+  instance_id: string;
+  private_ip: string;
+  image_ref: { registry: string; repository: string; tag: string; digest: string };
+  config: z.infer<typeof MachineConfigSchema>;
+  checks: Array<{ name: string; status: string; output: string; updated_at: string }>;
+  events: Array<{ type: string; status: string; source: string; timestamp: number; request?: { exit_event?: { exit_code?: number; signal?: string } }; message?: string }>;
+  created_at: string;
+  updated_at: string;
+  cordoned: boolean;
+  host_status: 'ok';
+  runtime: string;
+  process_group: string;
+  release_version: number | null;
+  started_at: string | null;
+  restart_count: number;
+  /** `host:port` where the machine's PORT is reachable on the daemon's host, when it runs. */
+  address: string | null;
+  port: number | null;
+}
+
+export interface AppView {
+  id: string;
+  name: string;
+  status: 'deployed' | 'pending' | 'suspended';
+  machine_count: number;
+  created_at: string;
+  hostname: string;
+  url: string | null;
+}
+
+export interface ImageView {
+  ref: string;
+  registry: string;
+  repository: string;
+  tag: string;
+  digest: string;
+  size_bytes: number;
+  file_count: number;
+  created_at: string;
+}
+
+export interface LeaseView {
+  nonce: string;
+  expires_at: number;
+  owner: string;
+  description: string;
+}
+
+export interface LogLine {
+  timestamp: string;
+  machine_id: string;
+  instance_id?: string;
+  region: string;
+  app: string;
+  stream: 'stdout' | 'stderr';
+  level: 'info' | 'error';
+  message: string;
+}
+
+export interface HealthView {
+  ok: true;
+  version: string;
+  pid: number;
+  api: string;
+  proxy: string;
+}
+
+export const LEASE_NONCE_HEADERS = ['fly-machine-lease-nonce', 'hangar-lease-nonce'] as const;

@@ -1,0 +1,21 @@
+import type { Readable } from 'node:stream';
+import { UserError } from '../../core/errors.js';
+import { SNAPSHOT_CONTENT_TYPE } from '../../images/stream.js';
+import { AppParams, ImageParams, ImageUploadQuery } from '../contract.js';
+import type { Api, ApiDeps } from '../server.js';
+import { imageView } from '../views.js';
+
+export function imageRoutes(app: Api, deps: ApiDeps): void {
+  const tags = ['images'];
+  app.post('/v1/apps/:app/images', { schema: { tags, summary: `Upload a directory snapshot (${SNAPSHOT_CONTENT_TYPE}) as <registry>/<app>:<tag>`, params: AppParams, querystring: ImageUploadQuery } }, async (req, reply) => {
+    if (req.headers['content-type'] !== SNAPSHOT_CONTENT_TYPE) {
+      throw new UserError({ code: 'unsupported_media_type', message: `image uploads must be sent as ${SNAPSHOT_CONTENT_TYPE}`, hint: 'use the hangar CLI (hangar machines run DIR) to upload a directory' });
+    }
+    const img = await deps.images.upload(req.params.app, req.query.tag, req.body as Readable);
+    return reply.status(201).send(imageView(img));
+  });
+
+  app.get('/v1/apps/:app/images', { schema: { tags, summary: 'List images', params: AppParams } }, async (req) => (await deps.images.list(req.params.app)).map(imageView));
+
+  app.get('/v1/apps/:app/images/:tag', { schema: { tags, summary: 'Inspect an image by tag or reference', params: ImageParams } }, async (req) => imageView(await deps.images.get(req.params.app, decodeURIComponent(req.params.tag))));
+}

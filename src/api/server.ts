@@ -1,0 +1,98 @@
+import { timingSafeEqual } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { Image } from '../core/types.js';
+import type { LogCollector } from '../logs/collector.js';
+import type { AppService } from '../machines/app-service.js';
+import type { LeaseService } from '../machines/leases.js';
+import type { MachineService } from '../machines/machine-service.js';
+import type { HealthView } from './contract.js';
+import { errorHandler } from './errors.js';
+import { SNAPSHOT_CONTENT_TYPE } from '../images/stream.js';
+import { appRoutes } from './routes/apps.js';
+import { imageRoutes } from './routes/images.js';
+import { logRoutes } from './routes/logs.js';
+import { machineRoutes } from './routes/machines.js';
+import type { Readable } from 'node:stream';
+
+/** What the image routes need: storing uploads and looking images up by tag. */
+export interface ImageApi {
+  upload(appName: string, tag: string, body: Readable): Promise<Image>;
+  list(appName: string): Promise<Image[]>;
+  get(appName: string, ref: string): Promise<Image>;
+}
+
+export interface ApiDeps {
+  token: string;
+  apps: AppService;
+  machines: MachineService;
+  leases: LeaseService;
+  images: ImageApi;
+  logs: LogCollector;
+  log: Logger;
+  version: string;
+  /** Where the proxy listens (for URLs in responses). */
+  proxy?: { host: string; port: number };
+  apiUrl: () => string;
+}
+
+export type Api = FastifyInstance<any, any, any, any, ZodTypeProvider>;
+
+/** The documented path of the OpenAPI document. */
+export const OPENAPI_PATH = '/v1/openapi.json';
+const OPEN_PATHS = new Set(['/health']);
+
+/** Builds the REST API (not listening yet). */
+export async function buildApi(deps: ApiDeps): Promise<Api> {
+  const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler(deps.log));
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'route_not_found', details: [] }));
+  // Image uploads are streamed straight into the store, never buffered.
+  app.addContentTypeParser(SNAPSHOT_CONTENT_TYPE, (_req, payload, done) => done(null, payload));
+
+  const expected = Buffer.from(deps.token);
+  app.addHook('onRequest', async (req, reply) => {
+    if (OPEN_PATHS.has(req.url.split('?')[0]!)) return;
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    const given = Buffer.from(m?.[1]?.trim() ?? '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return reply.status(401).send({
+        error: header ? 'invalid API token' : 'missing API token',
+        code: 'unauthorized',
+        hint: 'send Authorization: Bearer <token>; the local token is in $HANGAR_HOME/token',
+        details: [],
+      });
+    }
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'hangar API', version: deps.version, description: "hangar's daemon API, shaped like Fly's Machines API" },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  app.get('/health', async (): Promise<HealthView> => ({
+    ok: true,
+    version: deps.version,
+    pid: process.pid,
+    api: deps.apiUrl(),
+    proxy: deps.proxy ? `http://${deps.proxy.host}:${deps.proxy.port}` : '',
+  }));
+  app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(async (scope) => {
+    appRoutes(scope as Api, deps);
+    machineRoutes(scope as Api, deps);
+    imageRoutes(scope as Api, deps);
+    logRoutes(scope as Api, deps);
+  });
+  return app;
+}

@@ -1,0 +1,178 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import { kindForStatus, UserError } from '../core/errors.js';
+import { HOME_FILES, readDaemonInfo, resolveHome } from '../daemon/home.js';
+
+export interface Endpoint {
+  url: string;
+  token: string;
+}
+
+export interface ClientOptions {
+  /** Say things to the user (e.g. "started a daemon"); stderr by default. */
+  notice?: (line: string) => void;
+}
+
+/**
+ * The CLI's only way to the daemon: HTTP with the bearer token. `HANGAR_API_URL` + `HANGAR_API_TOKEN`
+ * pick any daemon; otherwise the local one is found through HANGAR_HOME, and started in the background
+ * when none runs.
+ */
+export class ApiClient {
+  private endpoint?: Endpoint;
+
+  constructor(private readonly opts: ClientOptions = {}) {}
+
+  async get<T>(path: string): Promise<T> {
+    return this.json<T>('GET', path);
+  }
+
+  async post<T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+    return this.json<T>('POST', path, body, headers);
+  }
+
+  async delete<T>(path: string, headers?: Record<string, string>): Promise<T> {
+    return this.json<T>('DELETE', path, undefined, headers);
+  }
+
+  async json<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const res = await this.request(method, path, {
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return (await res.json()) as T;
+  }
+
+  /** Streams `body` (e.g. a directory snapshot) as the request body. */
+  async upload<T>(path: string, contentType: string, body: Readable): Promise<T> {
+    const res = await this.request('POST', path, { headers: { 'content-type': contentType }, body: body as unknown as RequestInit["body"], duplex: 'half' });
+    return (await res.json()) as T;
+  }
+
+  /** Calls `onLine` for each NDJSON line of a streaming response, until it ends or `signal` aborts. */
+  async stream(path: string, onLine: (value: unknown) => void, signal?: AbortSignal): Promise<void> {
+    const res = await this.request('GET', path, { signal });
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += decoder.decode(chunk, { stream: true });
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line) onLine(JSON.parse(line));
+        }
+      }
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw err;
+    }
+  }
+
+  async request(method: string, path: string, init: RequestInit & { duplex?: 'half' } = {}): Promise<Response> {
+    const ep = await this.resolve();
+    let res: Response;
+    try {
+      res = await fetch(ep.url + path, { ...init, method, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${ep.token}` } });
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      throw unreachable(ep.url, err);
+    }
+    if (!res.ok) throw await apiError(res);
+    return res;
+  }
+
+  async resolve(): Promise<Endpoint> {
+    if (this.endpoint) return this.endpoint;
+    const url = process.env.HANGAR_API_URL;
+    if (url) {
+      const token = process.env.HANGAR_API_TOKEN;
+      if (!token) throw new UserError({ code: 'no_token', message: 'HANGAR_API_URL is set but HANGAR_API_TOKEN is not', hint: 'export HANGAR_API_TOKEN=<the daemon token (its $HANGAR_HOME/token)>' });
+      this.endpoint = { url: url.replace(/\/$/, ''), token };
+      return this.endpoint;
+    }
+    this.endpoint = await localDaemon(this.opts.notice ?? ((l) => process.stderr.write(l + '\n')));
+    return this.endpoint;
+  }
+}
+
+async function healthy(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url + '/health', { signal: AbortSignal.timeout(2000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+function readToken(home: string): string {
+  return readFileSync(join(home, HOME_FILES.token), 'utf8').trim();
+}
+
+async function localDaemon(notice: (l: string) => void): Promise<Endpoint> {
+  const home = resolveHome();
+  const info = readDaemonInfo(home);
+  if (info && (await healthy(info.api))) return { url: info.api, token: readToken(home) };
+  const pid = await startDaemon(home);
+  for (let i = 0; i < 300; i++) {
+    const now = readDaemonInfo(home);
+    if (now && now.pid === pid && (await healthy(now.api))) {
+      notice(`started a hangar daemon for ${home} (pid ${pid}, API ${now.api}, proxy ${now.proxy}; log ${join(home, HOME_FILES.log)})`);
+      return { url: now.api, token: readToken(home) };
+    }
+    if (!isAlive(pid)) break;
+    await delay(50);
+  }
+  const out = join(home, 'daemon.out');
+  const tail = existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';
+  throw new UserError({ code: 'daemon_start_failed', kind: 'unavailable', message: `could not start a hangar daemon for ${home}${tail ? `: ${tail}` : ''}`, hint: `run it in the foreground to see why: hangar server --state-dir ${home}` });
+}
+
+/** Starts `hangar server` for HANGAR_HOME in the background, with the same node and loader as this CLI. */
+async function startDaemon(home: string): Promise<number> {
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const out = openSync(join(home, 'daemon.out'), 'a');
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'server', '--state-dir', home, '--port-fallback'], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { ...process.env, HANGAR_HOME: home },
+  });
+  child.unref();
+  if (!child.pid) throw new UserError({ code: 'daemon_start_failed', kind: 'unavailable', message: 'could not spawn the hangar daemon' });
+  return child.pid;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function unreachable(url: string, err: unknown): UserError {
+  const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+  return new UserError({ code: 'daemon_unreachable', kind: 'unavailable', message: `cannot reach the hangar daemon at ${url} (${cause})`, hint: 'is it running? check HANGAR_API_URL, or start one with: hangar server' });
+}
+
+async function apiError(res: Response): Promise<UserError> {
+  let body: { error?: string; code?: string; hint?: string; details?: Array<{ path: string; message: string; value?: unknown }> } = {};
+  try {
+    body = (await res.json()) as typeof body;
+  } catch {
+    // not JSON
+  }
+  return new UserError({
+    code: body.code ?? `http_${res.status}`,
+    kind: kindForStatus(res.status),
+    message: body.error ?? `the daemon answered ${res.status} ${res.statusText}`,
+    hint: body.hint,
+    details: body.details,
+  });
+}

@@ -1,0 +1,61 @@
+import { resolve } from 'node:path';
+import type { AppView, MachineView } from '../../api/contract.js';
+import { machineConfigFor, processGroups } from '../../config/index.js';
+import { UserError } from '../../core/errors.js';
+import type { MachineConfig } from '../../core/types.js';
+import { enc, machinesPath, parseEnvPairs } from '../common.js';
+import { isDirectory, looksLikePath, type Context } from '../context.js';
+import { printJson, say } from '../output.js';
+import { uploadDirectory } from '../upload.js';
+
+interface RunOpts {
+  region?: string;
+  processGroup?: string;
+  name?: string;
+  env?: string[];
+  skipStart?: boolean;
+}
+
+/** `hangar machines run [DIR|IMAGE] [-- CMD…]`: like `fly machine run`, creating the app when it is new. */
+export async function runMachine(ctx: Context, target: string | undefined, command: string[]): Promise<void> {
+  const o = ctx.opts as RunOpts;
+  const explicitDir = target !== undefined && isDirectory(target) ? resolve(target) : undefined;
+  if (target !== undefined && !explicitDir && looksLikePath(target)) {
+    throw new UserError({ code: 'image_source_missing', message: `directory ${target} does not exist`, hint: 'pass an existing app directory, or an image ref such as hello:run-01J…' });
+  }
+  const dir = explicitDir ?? (target === undefined ? resolve(ctx.opts.config ? resolve(ctx.opts.config, '..') : '.') : undefined);
+  const loaded = ctx.config(dir);
+  const app = ctx.opts.app ?? loaded?.config.app;
+  if (!app) throw new UserError({ code: 'no_app', message: 'no app given and the directory has no hangar.toml or fly.toml', hint: 'pass -a APP' });
+  await ensureApp(ctx, app);
+
+  const image = dir ? (await uploadDirectory(ctx, app, dir)).ref : target!;
+  const env = parseEnvPairs(o.env);
+  let config: MachineConfig;
+  if (loaded) {
+    const groups = processGroups(loaded.config);
+    const group = o.processGroup ?? groups[0]!;
+    config = machineConfigFor(loaded.config, { group, image, env });
+    config.metadata = { ...config.metadata, primary_region: loaded.config.primaryRegion };
+  } else {
+    if (o.processGroup) throw new UserError({ code: 'unknown_process_group', message: `--process-group ${o.processGroup} needs a hangar.toml with [processes]`, hint: 'drop --process-group, or run from the app directory' });
+    config = { image, env, init: {}, services: [], checks: {}, restart: { policy: 'on-failure' }, stop_config: { signal: 'SIGINT', timeout: '5s' }, metadata: { fly_process_group: 'app' } };
+  }
+  if (command.length > 0) config.init = { cmd: command };
+  const region = o.region ?? loaded?.config.primaryRegion;
+  const m = await ctx.api.post<MachineView>(machinesPath(app), { config, ...(region ? { region } : {}), ...(o.name ? { name: o.name } : {}), ...(o.skipStart ? { skip_launch: true } : {}) });
+  if (ctx.opts.json) return printJson(m);
+  say(`Machine ${m.id} (${m.name}) in app ${app}, region ${m.region}: ${m.state}`);
+  say(`  image   ${m.config.image}`);
+  if (m.address) say(`  address http://${m.address}`);
+}
+
+async function ensureApp(ctx: Context, app: string): Promise<void> {
+  try {
+    await ctx.api.get<AppView>(`/v1/apps/${enc(app)}`);
+  } catch (err) {
+    if (!(err instanceof UserError) || err.kind !== 'not_found') throw err;
+    await ctx.api.post<AppView>('/v1/apps', { app_name: app });
+    if (!ctx.opts.json) say(`Created app ${app}`);
+  }
+}

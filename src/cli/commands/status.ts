@@ -1,0 +1,39 @@
+import { Command } from 'commander';
+import type { AppView, MachineView } from '../../api/contract.js';
+import { action, common, enc, machinesPath } from '../common.js';
+import { ago, colorState, printJson, say, table } from '../output.js';
+
+export function statusCommand(): Command {
+  return common(new Command('status').description('show the app, its URL and every machine')).action(
+    action(async (ctx) => {
+      const app = ctx.appName();
+      const [info, machines] = await Promise.all([ctx.api.get<AppView>(`/v1/apps/${enc(app)}`), ctx.api.get<MachineView[]>(machinesPath(app))]);
+      if (ctx.opts.json) return printJson({ ...info, machines });
+      say(`App       ${info.name}`);
+      say(`Hostname  ${info.hostname}`);
+      if (info.url) say(`URL       ${info.url}`);
+      say(`Machines  ${machines.length}`);
+      if (machines.length === 0) return;
+      say('');
+      say(
+        table(
+          ['PROCESS', 'ID', 'VERSION', 'REGION', 'STATE', 'CHECKS', 'IMAGE', 'ADDRESS', 'UPDATED'],
+          machines.map((m) => {
+            const passing = m.checks.filter((c) => c.status === 'passing').length;
+            return [
+              m.process_group,
+              m.id,
+              m.release_version ? `v${m.release_version}` : '',
+              m.region,
+              colorState(m.state) + (m.cordoned ? ' (cordoned)' : ''),
+              m.checks.length ? `${passing} total, ${passing} passing` : '',
+              `${m.image_ref.repository}:${m.image_ref.tag}`,
+              m.address ?? '',
+              ago(m.updated_at),
+            ];
+          }),
+        ),
+      );
+    }),
+  );
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { appsCommand } from './commands/apps.js';
+import { imagesCommand } from './commands/images.js';
+import { logsCommand } from './commands/logs.js';
+import { machinesCommand } from './commands/machines.js';
+import { scaleCommand } from './commands/scale.js';
+import { serverCommand } from './commands/server.js';
+import { statusCommand } from './commands/status.js';
+import { version } from './version.js';
+
+/** The `hangar` command line. Each command lives in its own file under commands/. */
+export function buildProgram(): Command {
+  const program = new Command('hangar')
+    .description('hangar: deploy and run apps on your own machines (fly.toml compatible)')
+    .version(version())
+    .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions();
+  for (const c of [serverCommand(), appsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand()]) program.addCommand(c);
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

@@ -1,0 +1,67 @@
+import Table from 'cli-table3';
+import pc from 'picocolors';
+import { isUserError } from '../core/errors.js';
+
+/** Human output: borderless, aligned columns. */
+export function table(head: string[], rows: Array<Array<string | number | null | undefined>>): string {
+  const t = new Table({
+    head,
+    chars: {
+      top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
+      left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ',
+    },
+    style: { head: process.stdout.isTTY ? ['bold'] : [], border: [], 'padding-left': 0, 'padding-right': 0 },
+  });
+  for (const r of rows) t.push(r.map((c) => (c === null || c === undefined ? '' : String(c))));
+  return t.toString().split('\n').map((l) => l.trimEnd()).join('\n');
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function say(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+export function warn(line: string): void {
+  process.stderr.write(`${pc.yellow('warning:')} ${line}\n`);
+}
+
+/** "3m ago" style ages for listings. */
+export function ago(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return '';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
+}
+
+export function colorState(state: string): string {
+  if (!process.stdout.isTTY) return state;
+  if (state === 'started') return pc.green(state);
+  if (state === 'failed' || state === 'destroyed') return pc.red(state);
+  if (state === 'stopped' || state === 'created') return pc.dim(state);
+  return pc.yellow(state);
+}
+
+/**
+ * The CLI's error boundary: a UserError is one line plus its hint (and the bad fields); anything else is
+ * a bug, shown with its stack only under --debug.
+ */
+export function reportError(err: unknown, debug: boolean): number {
+  if (isUserError(err)) {
+    process.stderr.write(`${pc.red('Error:')} ${err.message}\n`);
+    const shown = err.details.filter((d) => !err.message.includes(d.path));
+    for (const d of shown.slice(0, 20)) process.stderr.write(`  ${d.path}: ${d.message}${d.value !== undefined ? ` (got ${JSON.stringify(d.value)})` : ''}\n`);
+    if (err.hint) process.stderr.write(`${pc.dim('hint:')} ${err.hint}\n`);
+    if (debug && err.stack) process.stderr.write(err.stack + '\n');
+    return 1;
+  }
+  const e = err as Error;
+  process.stderr.write(`${pc.red('Error:')} ${e?.message ?? String(err)}\n`);
+  if (debug && e?.stack) process.stderr.write(e.stack + '\n');
+  else process.stderr.write(`${pc.dim('hint:')} this looks like a bug in hangar; run again with --debug for the stack trace\n`);
+  return 2;
+}

@@ -1,0 +1,132 @@
+/**
+ * Turns zod issues into hangar's `ErrorDetail`s (field path, plain-English message, the bad value) and
+ * bundles all of them into one `ValidationError`, so a user fixes the whole file in one pass instead
+ * of one error per run.
+ */
+import type { z } from 'zod';
+import { ValidationError, type ErrorDetail } from '../core/errors.js';
+import { UNKNOWN_KEY } from './schema.js';
+
+/** How many problems the error message itself lists; `details` always has all of them. */
+const LISTED_IN_MESSAGE = 10;
+
+type Issue = z.core.$ZodIssue;
+
+/** `['services', 0, 'ports', 1, 'port']` → `services[0].ports[1].port`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? String(seg) : `.${String(seg)}`;
+  }
+  return out;
+}
+
+export function issueToDetail(issue: Issue): ErrorDetail {
+  const path = formatPath(issue.path);
+  const { message, value } = describe(issue);
+  return value === undefined ? { path, message } : { path, message, value };
+}
+
+function describe(issue: Issue): { message: string; value?: unknown } {
+  const input = issue.input;
+  switch (issue.code) {
+    case 'invalid_type':
+      if (input === undefined) return { message: 'is required' };
+      return { message: `expected ${article(issue.expected)}`, value: input };
+    case 'too_small':
+      return { message: tooSmall(issue), value: input };
+    case 'too_big':
+      return { message: `must be at most ${String(issue.maximum)}`, value: input };
+    case 'invalid_value':
+      return { message: `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`, value: input };
+    case 'invalid_union':
+      return describeUnion(issue);
+    case 'invalid_key':
+      return { message: issue.issues[0]?.message ?? issue.message, value: input };
+    case 'custom':
+      return describeCustom(issue);
+    default:
+      return { message: issue.message, value: input };
+  }
+}
+
+function tooSmall(issue: z.core.$ZodIssueTooSmall): string {
+  const min = String(issue.minimum);
+  if (issue.origin === 'string') return 'must not be empty';
+  if (issue.origin === 'array') return `must list at least ${min} entr${min === '1' ? 'y' : 'ies'}`;
+  return issue.inclusive ? `must be at least ${min}` : `must be greater than ${min}`;
+}
+
+/** The only union in the schema is a discriminated one: `[checks.<name>] type`. */
+function describeUnion(issue: z.core.$ZodIssueInvalidUnion): { message: string; value?: unknown } {
+  const discriminator = issue.discriminator;
+  const noMatch = 'options' in issue ? issue : undefined;
+  if (!noMatch || discriminator === undefined || typeof issue.input !== 'object' || issue.input === null) {
+    return { message: issue.message, value: issue.input };
+  }
+  const value = (issue.input as Record<string, unknown>)[discriminator];
+  const options = (noMatch.options ?? []).map((o) => JSON.stringify(o)).join(', ');
+  if (value === undefined) return { message: `is required (one of ${options})` };
+  return { message: `must be one of ${options}`, value };
+}
+
+function describeCustom(issue: z.core.$ZodIssueCustom): { message: string; value?: unknown } {
+  const known = issue.params?.[UNKNOWN_KEY] as string[] | undefined;
+  if (!known) return { message: issue.message, value: issue.input };
+  const key = String(issue.path[issue.path.length - 1]);
+  const guess = didYouMean(key, known);
+  return { message: `unknown key "${key}"${guess ? ` (did you mean "${guess}"?)` : ''}`, value: issue.input };
+}
+
+/** The closest known key within edit distance 2, if exactly one is closest. */
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  let tie = false;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance, tie] = [c, d, false];
+    else if (d === bestDistance) tie = true;
+  }
+  return tie ? undefined : best;
+}
+
+/** Levenshtein distance, one row at a time: keys are short, so this is cheap. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, substitution));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+function article(expected: string): string {
+  if (expected === 'int') return 'an integer';
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+
+/** One error for the whole file: "hangar.toml has 3 problems:" then the first few, one per line. */
+export function problemsError(fileName: string, details: ErrorDetail[]): ValidationError {
+  const count = details.length;
+  const lines = details.slice(0, LISTED_IN_MESSAGE).map((d, i) => `  ${i + 1}. ${formatDetail(d)}`);
+  if (count > LISTED_IN_MESSAGE) lines.push(`  …and ${count - LISTED_IN_MESSAGE} more`);
+  const header = `${fileName} has ${count} problem${count === 1 ? '' : 's'}:`;
+  return new ValidationError([header, ...lines].join('\n'), details, `fix ${fileName} and run the command again`);
+}
+
+function formatDetail(d: ErrorDetail): string {
+  const where = d.path === '' ? '(top level)' : d.path;
+  return d.value === undefined ? `${where}: ${d.message}` : `${where}: ${d.message} (got ${showValue(d.value)})`;
+}
+
+function showValue(v: unknown): string {
+  const s = v instanceof Date ? v.toISOString() : JSON.stringify(v);
+  if (s === undefined) return String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}

@@ -1,0 +1,175 @@
+/**
+ * The validated shape of hangar.toml / fly.toml. Field names are camelCase, and every duration has
+ * already been converted to milliseconds and carries an `Ms` suffix (`kill_timeout` → `killTimeoutMs`),
+ * so callers never re-parse strings. The only snake_case left is inside user-owned maps (`env`,
+ * `build.args`, check `headers`) and names the user chose (`processes`, `checks`).
+ */
+import type { RestartPolicy } from '../core/types.js';
+
+export const KILL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGKILL', 'SIGHUP'] as const;
+export type KillSignal = (typeof KILL_SIGNALS)[number];
+
+export const DEPLOY_STRATEGIES = ['rolling', 'immediate', 'bluegreen', 'canary', 'rotate'] as const;
+export type DeployStrategyName = (typeof DEPLOY_STRATEGIES)[number];
+
+export const AUTO_STOP_MODES = ['off', 'stop', 'suspend'] as const;
+export type AutoStopMode = (typeof AUTO_STOP_MODES)[number];
+
+/** The group every machine belongs to when `[processes]` is absent or empty (as on Fly). */
+export const DEFAULT_PROCESS_GROUP = 'app';
+
+/** A `[processes]` entry: a shell string (run with `/bin/sh -c`) or an argv array run as is. */
+export type ProcessCommand = string | readonly string[];
+
+/** Timing shared by every check kind. */
+export interface CheckTiming {
+  intervalMs: number;
+  timeoutMs: number;
+  gracePeriodMs: number;
+}
+
+export interface HttpCheck extends CheckTiming {
+  method: string;
+  path: string;
+  protocol: 'http' | 'https';
+  headers: Readonly<Record<string, string>>;
+  tlsSkipVerify: boolean;
+  /** Only `[[services.http_checks]]` may set it; otherwise the service's internal port is probed. */
+  port?: number;
+}
+
+export interface TcpCheck extends CheckTiming {
+  /** Defaults to the service's internal port. */
+  port?: number;
+}
+
+/** A top-level `[checks.<name>]`: gates deploys, never routing. */
+export type NamedCheck = (({ type: 'http' } & HttpCheck) | ({ type: 'tcp' } & TcpCheck)) & {
+  /** Always set: defaults to `[http_service] internal_port` when the file leaves it out. */
+  port: number;
+  processes?: readonly string[];
+};
+
+export interface Concurrency {
+  type: 'requests' | 'connections';
+  softLimit?: number;
+  hardLimit?: number;
+}
+
+/** Fields `[http_service]` and `[[services]]` share. */
+export interface ServiceCommon {
+  internalPort: number;
+  autoStopMachines: AutoStopMode;
+  autoStartMachines: boolean;
+  minMachinesRunning: number;
+  /** Process groups served; absent means every group. */
+  processes?: readonly string[];
+  concurrency?: Concurrency;
+}
+
+export interface HttpService extends ServiceCommon {
+  forceHttps: boolean;
+  checks: readonly HttpCheck[];
+  /** hangar extension: how long the proxy holds a request while no machine is ready. */
+  holdTimeoutMs?: number;
+  /** hangar extension: Host names routed to this app. */
+  hostnames?: readonly string[];
+}
+
+export interface ServicePortDef {
+  port: number;
+  handlers: readonly string[];
+  forceHttps: boolean;
+}
+
+export interface ServiceDef extends ServiceCommon {
+  protocol: 'tcp' | 'udp';
+  ports: readonly ServicePortDef[];
+  httpChecks: readonly HttpCheck[];
+  tcpChecks: readonly TcpCheck[];
+}
+
+export interface BuildConfig {
+  /** hangar extension: a build command run in the app directory. */
+  command?: string;
+  image?: string;
+  dockerfile?: string;
+  ignorefile?: string;
+  buildTarget?: string;
+  args: Readonly<Record<string, string>>;
+}
+
+export interface DeployConfig {
+  /** Default "rolling". */
+  strategy: DeployStrategyName;
+  /** ≥ 1 is a machine count, < 1 a fraction of the group. Default 0.33, as on Fly. */
+  maxUnavailable: number;
+  /** Default 5m. */
+  waitTimeoutMs: number;
+  releaseCommand?: string;
+  /** Default 5m. */
+  releaseCommandTimeoutMs: number;
+  /** hangar extension: replace machines older than this. */
+  maxMachineAgeMs?: number;
+}
+
+export interface RestartRule {
+  /** Default "on-failure". */
+  policy: RestartPolicy;
+  retries?: number;
+  processes?: readonly string[];
+}
+
+/** Informational: hangar records it in the machine's `guest`, the process runtime does not enforce it. */
+export interface VmSpec {
+  size?: string;
+  memoryMb?: number;
+  cpus?: number;
+  cpuKind?: string;
+  processes?: readonly string[];
+}
+
+/**
+ * One app's configuration, deeply frozen. Defaults are filled in (documented per field), so a
+ * missing optional field really means "not configured".
+ */
+export interface AppConfig {
+  app: string;
+  /** Default "local". */
+  primaryRegion: string;
+  /** Default "SIGINT", as on Fly. */
+  killSignal: KillSignal;
+  /** Default 5s. */
+  killTimeoutMs: number;
+  build: BuildConfig;
+  env: Readonly<Record<string, string>>;
+  /** Empty when the file has no `[processes]`: the one implicit group is then "app". */
+  processes: Readonly<Record<string, ProcessCommand>>;
+  deploy: DeployConfig;
+  httpService?: HttpService;
+  services: readonly ServiceDef[];
+  checks: Readonly<Record<string, NamedCheck>>;
+  restart: readonly RestartRule[];
+  vm: readonly VmSpec[];
+}
+
+/** Something in the file hangar accepted but will not act on. */
+export interface ConfigWarning {
+  path: string;
+  message: string;
+}
+
+export interface LoadedConfig {
+  config: AppConfig;
+  warnings: ConfigWarning[];
+  /** Absolute path of the file read. */
+  path: string;
+  /** Its directory: the build context. */
+  dir: string;
+}
+
+/** The process groups an app runs, in file order; ["app"] when `[processes]` is empty. */
+export function processGroups(cfg: Pick<AppConfig, 'processes'>): string[] {
+  const names = Object.keys(cfg.processes);
+  return names.length > 0 ? names : [DEFAULT_PROCESS_GROUP];
+}

@@ -1,0 +1,101 @@
+/**
+ * Error families. A `UserError` is something the user can fix: it carries a stable `code`, a one-line
+ * message, an optional `hint` (which flag or key to change) and optional per-field `details`.
+ * Anything else that escapes is a bug. HTTP status mapping lives in one place: `httpStatusFor`.
+ */
+
+export interface ErrorDetail {
+  /** Dotted path of the offending field, e.g. `services[0].internal_port`. */
+  path: string;
+  message: string;
+  /** The bad value, when it is safe to echo back. */
+  value?: unknown;
+}
+
+export type UserErrorKind =
+  | 'invalid'
+  | 'unauthorized'
+  | 'not_found'
+  | 'conflict'
+  | 'precondition'
+  | 'unavailable'
+  | 'timeout';
+
+export class UserError extends Error {
+  readonly code: string;
+  readonly kind: UserErrorKind;
+  readonly hint?: string;
+  readonly details: ErrorDetail[];
+
+  constructor(opts: { code: string; message: string; kind?: UserErrorKind; hint?: string; details?: ErrorDetail[] }) {
+    super(opts.message);
+    this.name = 'UserError';
+    this.code = opts.code;
+    this.kind = opts.kind ?? 'invalid';
+    this.hint = opts.hint;
+    this.details = opts.details ?? [];
+  }
+}
+
+export class ValidationError extends UserError {
+  constructor(message: string, details: ErrorDetail[], hint?: string) {
+    super({ code: 'invalid_input', kind: 'invalid', message, details, hint });
+  }
+}
+
+export class NotFoundError extends UserError {
+  constructor(what: string, id: string, hint?: string) {
+    super({ code: `${what}_not_found`, kind: 'not_found', message: `${what} ${JSON.stringify(id)} not found`, hint });
+  }
+}
+
+export class ConflictError extends UserError {
+  constructor(code: string, message: string, hint?: string) {
+    super({ code, kind: 'conflict', message, hint });
+  }
+}
+
+export class PreconditionError extends UserError {
+  constructor(code: string, message: string, hint?: string) {
+    super({ code, kind: 'precondition', message, hint });
+  }
+}
+
+export function httpStatusFor(kind: UserErrorKind): number {
+  switch (kind) {
+    case 'invalid':
+      return 400;
+    case 'unauthorized':
+      return 401;
+    case 'not_found':
+      return 404;
+    case 'conflict':
+      return 409;
+    case 'precondition':
+      return 412;
+    case 'timeout':
+      return 408;
+    case 'unavailable':
+      return 503;
+    default:
+      return assertNever(kind);
+  }
+}
+
+export function kindForStatus(status: number): UserErrorKind {
+  if (status === 401 || status === 403) return 'unauthorized';
+  if (status === 404) return 'not_found';
+  if (status === 409) return 'conflict';
+  if (status === 412) return 'precondition';
+  if (status === 408) return 'timeout';
+  if (status === 503) return 'unavailable';
+  return 'invalid';
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(x)}`);
+}
+
+export function isUserError(err: unknown): err is UserError {
+  return err instanceof UserError;
+}

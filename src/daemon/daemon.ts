@@ -1,0 +1,161 @@
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { buildApi, type Api } from '../api/server.js';
+import { parseDuration } from '../core/duration.js';
+import { ImageCatalog } from '../images/catalog.js';
+import { ImageStore } from '../images/store.js';
+import { LogCollector } from '../logs/collector.js';
+import { AppService } from '../machines/app-service.js';
+import { MachineBus } from '../machines/bus.js';
+import { LeaseService } from '../machines/leases.js';
+import { DEFAULT_TIMING, MachineLifecycle, type LifecycleTiming } from '../machines/lifecycle.js';
+import { MachineService } from '../machines/machine-service.js';
+import { PortAllocator } from '../machines/ports.js';
+import { reconcile } from '../machines/reconcile.js';
+import { ProxyServer } from '../proxy/proxy-server.js';
+import type { RuntimeDriver } from '../runtime/driver.js';
+import { ProcessDriver } from '../runtime/process/process-driver.js';
+import type { RuntimeKind } from '../core/types.js';
+import { openState, type State } from '../state/index.js';
+import { acquireHomeLock, ensureHome, HOME_FILES, loadOrCreateToken, removeDaemonInfo, writeDaemonInfo } from './home.js';
+import { formatUrl, listenError, type ListenAddress } from './listen.js';
+
+export interface DaemonOptions {
+  home: string;
+  listen: ListenAddress;
+  proxyListen: ListenAddress;
+  /** When a default port is taken, fall back to an ephemeral one (used by auto-started daemons). */
+  portFallback?: boolean;
+  version: string;
+  timing?: Partial<LifecycleTiming>;
+  logger?: Logger;
+}
+
+export const DEFAULT_API_PORT = 4280;
+export const DEFAULT_PROXY_PORT = 4080;
+
+/**
+ * The only place the concrete parts are built and connected. Start order: lock HANGAR_HOME, open state,
+ * bind both listeners (so a bad address fails before anything is touched), recover machines, then
+ * serve. Stop leaves machines running; the next daemon adopts them.
+ */
+export class Daemon {
+  private constructor(
+    readonly apiAddress: ListenAddress,
+    readonly proxyAddress: ListenAddress,
+    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void },
+  ) {}
+
+  get apiUrl(): string {
+    return formatUrl(this.apiAddress);
+  }
+
+  get proxyUrl(): string {
+    return formatUrl(this.proxyAddress);
+  }
+
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    ensureHome(opts.home);
+    const unlock = acquireHomeLock(opts.home);
+    const cleanup: Array<() => unknown> = [unlock];
+    try {
+      return await Daemon.build(opts, unlock, cleanup);
+    } catch (err) {
+      for (const c of cleanup.reverse()) await c();
+      throw err;
+    }
+  }
+
+  private static async build(opts: DaemonOptions, unlock: () => void, cleanup: Array<() => unknown>): Promise<Daemon> {
+    const log = opts.logger ?? pino({ level: process.env.HANGAR_LOG_LEVEL ?? 'info' }, pino.destination({ dest: join(opts.home, HOME_FILES.log), mkdir: true, sync: false }));
+    const token = loadOrCreateToken(opts.home);
+    const state = await openState(join(opts.home, HOME_FILES.state));
+    cleanup.push(() => state.close());
+    const store = new ImageStore(join(opts.home, 'images'));
+    await store.cleanTemp();
+    const processDriver = new ProcessDriver({ root: join(opts.home, 'machines') });
+    const drivers = new Map<RuntimeKind, RuntimeDriver>([['process', processDriver]]);
+    const bus = new MachineBus();
+    const ports = new PortAllocator();
+    const images = new ImageCatalog(state, store);
+    const timing = { ...DEFAULT_TIMING, ...envTiming(), ...opts.timing };
+    const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing });
+    cleanup.push(() => lifecycle.dispose());
+    const leases = new LeaseService(state);
+    const machines = new MachineService({ state, lifecycle, images, leases, bus });
+    const apps = new AppService({ state, machines });
+    const logs = new LogCollector({ dir: join(opts.home, 'logs') });
+    const proxy = new ProxyServer();
+    let ready!: () => void;
+    const readyP = new Promise<void>((r) => (ready = r));
+    const addresses = { api: opts.listen, proxy: opts.proxyListen };
+    const api = await buildApi({
+      token,
+      apps,
+      machines,
+      leases,
+      images,
+      logs,
+      log,
+      version: opts.version,
+      get proxy() {
+        return addresses.proxy;
+      },
+      apiUrl: () => formatUrl(addresses.api),
+    });
+    api.addHook('onRequest', async () => readyP);
+    cleanup.push(() => api.close());
+    addresses.api = await bind(opts.listen, opts.portFallback, '--listen', (a) => api.listen({ host: a.host, port: a.port }).then(() => ({ host: a.host, port: (api.server.address() as { port: number }).port })));
+    cleanup.push(() => proxy.close());
+    addresses.proxy = await bind(opts.proxyListen, opts.portFallback, '--proxy-listen', (a) => proxy.listen(a.host, a.port));
+
+    const track = (m: { id: string; appName: string; region: string; runtime: RuntimeKind; state: string }) => {
+      if (m.state === 'destroyed') logs.untrack(m.id);
+      else logs.track({ machineId: m.id, app: m.appName, region: m.region, ...drivers.get(m.runtime)!.logFiles(m.id) });
+    };
+    const unsub = bus.onMachine(track);
+    for (const m of await state.machines.list()) track(m);
+    logs.start();
+    await reconcile({ state, lifecycle, ports, log });
+    ready();
+    writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), version: opts.version, started_at: new Date().toISOString() });
+    log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home }, 'daemon started');
+    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub });
+  }
+
+  /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */
+  async stop(): Promise<void> {
+    const p = this.parts;
+    removeDaemonInfo(p.home);
+    await p.api.close();
+    await p.proxy.close();
+    p.unsub();
+    p.lifecycle.dispose();
+    await p.logs.stop();
+    for (const d of p.drivers) await d.dispose();
+    await p.state.close();
+    p.log.info('daemon stopped; machines left running');
+    p.log.flush?.();
+    p.unlock();
+  }
+}
+
+async function bind(addr: ListenAddress, fallback: boolean | undefined, flag: string, listen: (a: ListenAddress) => Promise<ListenAddress>): Promise<ListenAddress> {
+  try {
+    return await listen(addr);
+  } catch (err) {
+    if (fallback && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') return listen({ host: addr.host, port: 0 });
+    throw listenError(err, addr, flag);
+  }
+}
+
+/** Tuning knobs for restart backoff, mostly so tests of crash loops run in milliseconds. */
+function envTiming(): Partial<LifecycleTiming> {
+  const out: Partial<LifecycleTiming> = {};
+  const base = parseDuration(process.env.HANGAR_RESTART_BACKOFF);
+  const stable = parseDuration(process.env.HANGAR_RESTART_STABLE_AFTER);
+  if (base !== undefined) out.backoffBaseMs = base;
+  if (base !== undefined) out.backoffMaxMs = Math.max(base, Math.min(DEFAULT_TIMING.backoffMaxMs, base * 32));
+  if (stable !== undefined) out.stableAfterMs = stable;
+  return out;
+}

@@ -1,0 +1,33 @@
+import type { Machine } from '../core/types.js';
+import { formatImageRef } from '../core/types.js';
+
+/** Host variables a process needs to find its tools; nothing else of the daemon's env leaks in. */
+const PASSED_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+/**
+ * A machine's environment: [env] from its config, then the variables Fly sets (so apps written for Fly
+ * run unchanged) and their HANGAR_* twins. Platform variables win over [env] so they can't be spoofed.
+ */
+export function machineEnv(m: Machine, port: number): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of PASSED_THROUGH) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+  Object.assign(env, m.config.env);
+  const group = m.config.metadata.fly_process_group ?? 'app';
+  const platform: Record<string, string> = {
+    APP_NAME: m.appName,
+    MACHINE_ID: m.id,
+    ALLOC_ID: m.id,
+    REGION: m.region,
+    PROCESS_GROUP: group,
+    IMAGE_REF: formatImageRef(m.imageRef),
+    MACHINE_VERSION: m.instanceId,
+    PRIVATE_IP: '127.0.0.1',
+  };
+  for (const [k, v] of Object.entries(platform)) {
+    env[`FLY_${k}`] = v;
+    env[`HANGAR_${k}`] = v;
+  }
+  env.PRIMARY_REGION = m.config.metadata.primary_region ?? m.config.env.PRIMARY_REGION ?? m.region;
+  env.PORT = String(port);
+  return env;
+}

@@ -1,0 +1,216 @@
+import type { Logger } from 'pino';
+import { UserError } from '../core/errors.js';
+import { decideRestart } from '../core/restart.js';
+import type { Machine, MachineEvent, RuntimeKind } from '../core/types.js';
+import { isLiveState } from '../core/types.js';
+import type { InstanceExit, InstanceRef, RuntimeDriver } from '../runtime/driver.js';
+import type { State } from '../state/index.js';
+import type { MachineBus } from './bus.js';
+import { machineEnv } from './env.js';
+import type { ImageResolver } from './images.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import type { PortAllocator } from './ports.js';
+import { parseDuration } from '../core/duration.js';
+
+export interface LifecycleTiming {
+  /** First restart delay; doubles per consecutive failure. */
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** An instance that ran this long resets the failure count. */
+  stableAfterMs: number;
+}
+
+export const DEFAULT_TIMING: LifecycleTiming = { backoffBaseMs: 1000, backoffMaxMs: 30_000, stableAfterMs: 10_000 };
+
+export interface LifecycleDeps {
+  state: State;
+  drivers: ReadonlyMap<RuntimeKind, RuntimeDriver>;
+  images: ImageResolver;
+  bus: MachineBus;
+  ports: PortAllocator;
+  log: Logger;
+  timing: LifecycleTiming;
+}
+
+type EventInput = Omit<MachineEvent, 'id' | 'machineId' | 'timestamp'>;
+
+export const refOf = (m: Machine): InstanceRef => ({ machineId: m.id, instanceId: m.instanceId });
+
+/**
+ * Owns machine instances: starting, stopping, replacing, destroying, and what happens when an instance
+ * exits on its own (Fly's restart policy). Each machine's operations run under its own lock, and every
+ * state change is persisted (and announced on the bus) before the runtime is asked to act.
+ */
+export class MachineLifecycle {
+  private readonly mutex = new KeyedMutex();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private stopped = false;
+
+  constructor(private readonly deps: LifecycleDeps) {
+    for (const d of deps.drivers.values()) this.unsubscribe.push(d.onExit((e) => void this.onExit(e)));
+  }
+
+  driver(kind: RuntimeKind): RuntimeDriver {
+    const d = this.deps.drivers.get(kind);
+    if (!d) throw new UserError({ code: 'runtime_unavailable', kind: 'unavailable', message: `the ${kind} runtime is not available on this daemon` });
+    return d;
+  }
+
+  /** Runs `fn` with the machine's lock held, on the freshest stored copy. */
+  locked<T>(machineId: string, fn: (m: Machine) => Promise<T>): Promise<T> {
+    return this.mutex.run(machineId, async () => {
+      const m = await this.deps.state.machines.get(machineId);
+      if (!m) throw new UserError({ code: 'machine_not_found', kind: 'not_found', message: `machine ${machineId} not found` });
+      return fn(m);
+    });
+  }
+
+  async save(m: Machine, patch: Partial<Machine>, event?: EventInput): Promise<Machine> {
+    const next: Machine = { ...m, ...patch, updatedAt: new Date().toISOString() };
+    await this.deps.state.machines.save(next);
+    if (event) {
+      const ev = await this.deps.state.machines.addEvent({ ...event, machineId: m.id, timestamp: Date.now() });
+      this.deps.bus.emitEvent(ev, next);
+    }
+    this.deps.bus.emitMachine(next);
+    return next;
+  }
+
+  /** Starts the machine's current instance. Lock held by the caller. */
+  async startInstance(m: Machine, source: MachineEvent['source']): Promise<Machine> {
+    this.cancelRestart(m.id);
+    m = await this.save(m, { state: 'starting' }, { type: 'start', status: 'starting', source });
+    try {
+      const img = await this.deps.images.verify(m.imageRef);
+      const cmd = m.config.init.cmd ?? [];
+      const port = await this.deps.ports.allocate();
+      this.deps.ports.release(m.port);
+      await this.driver(m.runtime).start({
+        ...refOf(m),
+        appName: m.appName,
+        image: { ref: img.fullRef, digest: img.ref.digest, rootfs: img.rootfs },
+        cmd,
+        env: machineEnv(m, port),
+        port,
+      });
+      return await this.save(m, { state: 'started', port, startedAt: new Date().toISOString() }, { type: 'start', status: 'started', source });
+    } catch (err) {
+      await this.save(m, { state: 'failed' }, { type: 'start', status: 'failed', source: 'hangar', message: (err as Error).message });
+      throw err;
+    }
+  }
+
+  /** Stops the current instance (kill_signal, then SIGKILL after kill_timeout). Lock held by the caller. */
+  async stopInstance(m: Machine, opts: { signal?: string; timeoutMs?: number; source: MachineEvent['source'] }): Promise<Machine> {
+    const hadRestartPending = this.cancelRestart(m.id);
+    if (!isLiveState(m.state) && !hadRestartPending) return m;
+    m = await this.save(m, { state: 'stopping' }, { type: 'stop', status: 'stopping', source: opts.source });
+    const exit = await this.driver(m.runtime).stop(refOf(m), this.stopOptions(m, opts));
+    this.deps.ports.release(m.port);
+    return this.save(
+      m,
+      { state: 'stopped', lastExitCode: exit?.exitCode ?? m.lastExitCode },
+      { type: 'exit', status: 'stopped', source: opts.source, ...exitFields(exit) },
+    );
+  }
+
+  stopOptions(m: Machine, opts: { signal?: string; timeoutMs?: number }) {
+    const signal = (opts.signal ?? m.config.stop_config.signal ?? 'SIGINT') as NodeJS.Signals;
+    const timeoutMs = opts.timeoutMs ?? parseDuration(m.config.stop_config.timeout) ?? 5000;
+    return { signal, timeoutMs };
+  }
+
+  /** Stops and removes an instance that is no longer the machine's current one. */
+  async retireInstance(m: Machine, ref: InstanceRef): Promise<void> {
+    const d = this.driver(m.runtime);
+    await d.stop(ref, this.stopOptions(m, {}));
+    await d.remove(ref);
+  }
+
+  private async onExit(e: InstanceExit): Promise<void> {
+    if (e.requested || this.stopped) return;
+    await this.mutex
+      .run(e.machineId, async () => {
+        const m = await this.deps.state.machines.get(e.machineId);
+        if (!m || m.instanceId !== e.instanceId || (m.state !== 'started' && m.state !== 'starting')) return;
+        await this.handleExit(m, e);
+      })
+      .catch((err) => this.deps.log.error({ err, machine: e.machineId }, 'handling a machine exit failed'));
+  }
+
+  /** Applies the restart policy to an exit nobody asked for. Lock held by the caller. */
+  async handleExit(m: Machine, e: Pick<InstanceExit, 'exitCode' | 'signal' | 'at'>): Promise<Machine> {
+    this.deps.ports.release(m.port);
+    const ranMs = m.startedAt ? e.at - Date.parse(m.startedAt) : 0;
+    const decision = decideRestart({
+      policy: m.config.restart.policy,
+      maxRetries: m.config.restart.max_retries ?? 10,
+      exitCode: e.exitCode,
+      failures: m.restartCount,
+      ranMs,
+      ...this.deps.timing,
+    });
+    const exitEv = { type: 'exit', source: 'hangar' as const, ...exitFields(e) };
+    switch (decision.action) {
+      case 'stop':
+        return this.save(m, { state: 'stopped', lastExitCode: e.exitCode, restartCount: 0 }, { ...exitEv, status: 'stopped' });
+      case 'fail':
+        return this.save(
+          m,
+          { state: 'failed', lastExitCode: e.exitCode, restartCount: decision.failures },
+          { ...exitEv, status: 'failed', message: `crash loop: exited ${decision.failures} times in a row; restart policy gives up` },
+        );
+      case 'restart': {
+        const next = await this.save(
+          m,
+          { state: 'starting', lastExitCode: e.exitCode, restartCount: decision.failures },
+          { ...exitEv, status: 'restarting', message: `restarting in ${decision.delayMs} ms (attempt ${decision.failures})` },
+        );
+        this.scheduleRestart(next, decision.delayMs);
+        return next;
+      }
+    }
+  }
+
+  private scheduleRestart(m: Machine, delayMs: number): void {
+    this.cancelRestart(m.id);
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(m.id);
+      void this.mutex
+        .run(m.id, async () => {
+          const cur = await this.deps.state.machines.get(m.id);
+          if (!cur || cur.state !== 'starting' || cur.instanceId !== m.instanceId) return;
+          await this.startInstance(cur, 'hangar');
+        })
+        .catch((err) => this.deps.log.warn({ err, machine: m.id }, 'restart failed'));
+    }, delayMs);
+    this.restartTimers.set(m.id, timer);
+  }
+
+  /** True if a restart was pending (the machine is in backoff, with no live instance). */
+  cancelRestart(machineId: string): boolean {
+    const t = this.restartTimers.get(machineId);
+    if (!t) return false;
+    clearTimeout(t);
+    this.restartTimers.delete(machineId);
+    return true;
+  }
+
+  hasPendingRestart(machineId: string): boolean {
+    return this.restartTimers.has(machineId);
+  }
+
+  /** Stops reacting to exits and pending restarts; instances keep running for the next daemon. */
+  dispose(): void {
+    this.stopped = true;
+    for (const t of this.restartTimers.values()) clearTimeout(t);
+    this.restartTimers.clear();
+    for (const u of this.unsubscribe) u();
+  }
+}
+
+function exitFields(e: Pick<InstanceExit, 'exitCode' | 'signal'> | undefined): Partial<EventInput> {
+  if (!e) return {};
+  return { ...(e.exitCode !== null ? { exitCode: e.exitCode } : {}), ...(e.signal ? { signal: e.signal } : {}) };
+}

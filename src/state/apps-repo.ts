@@ -1,0 +1,40 @@
+import type { App } from '../core/types.js';
+import type { Db } from './db.js';
+import type { AppsTable } from './schema.js';
+
+function toApp(r: AppsTable): App {
+  return { id: r.id, name: r.name, createdAt: r.created_at };
+}
+
+/** Apps: the unit that owns machines, images and (later) releases. */
+export class AppsRepo {
+  constructor(private readonly db: Db) {}
+
+  async insert(app: App): Promise<void> {
+    await this.db.insertInto('apps').values({ id: app.id, name: app.name, created_at: app.createdAt }).execute();
+  }
+
+  async byName(name: string): Promise<App | undefined> {
+    const r = await this.db.selectFrom('apps').selectAll().where('name', '=', name).executeTakeFirst();
+    return r && toApp(r);
+  }
+
+  async list(): Promise<App[]> {
+    const rows = await this.db.selectFrom('apps').selectAll().orderBy('name').execute();
+    return rows.map(toApp);
+  }
+
+  async machineCounts(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('machines')
+      .select(['app_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('state', '!=', 'destroyed')
+      .groupBy('app_id')
+      .execute();
+    return new Map(rows.map((r) => [r.app_id, Number(r.n)]));
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.db.deleteFrom('apps').where('id', '=', id).execute();
+  }
+}

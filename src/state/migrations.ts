@@ -1,0 +1,73 @@
+import type { Kysely, Migration } from 'kysely';
+
+/**
+ * Numbered schema migrations, applied in order at daemon start. Never edit a migration that has
+ * shipped: add the next number. Written with Kysely's schema builder so they run on PostgreSQL too.
+ */
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('apps')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('machines')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('image_ref', 'text', (c) => c.notNull())
+        .addColumn('config', 'text', (c) => c.notNull())
+        .addColumn('cordoned', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('runtime', 'text', (c) => c.notNull())
+        .addColumn('port', 'integer')
+        .addColumn('restart_count', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('started_at', 'text')
+        .addColumn('last_exit_code', 'integer')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('machines_app_name', ['app_id', 'name'])
+        .execute();
+      await db.schema.createIndex('machines_by_app').on('machines').columns(['app_id', 'state']).execute();
+      await db.schema
+        .createTable('machine_events')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('machine_id', 'text', (c) => c.notNull().references('machines.id').onDelete('cascade'))
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('timestamp', 'bigint', (c) => c.notNull())
+        .addColumn('exit_code', 'integer')
+        .addColumn('signal', 'text')
+        .addColumn('message', 'text')
+        .execute();
+      await db.schema.createIndex('events_by_machine').on('machine_events').columns(['machine_id', 'id']).execute();
+      await db.schema
+        .createTable('leases')
+        .addColumn('machine_id', 'text', (c) => c.primaryKey().references('machines.id').onDelete('cascade'))
+        .addColumn('nonce', 'text', (c) => c.notNull())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('images')
+        .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+        .addColumn('registry', 'text', (c) => c.notNull())
+        .addColumn('repository', 'text', (c) => c.notNull())
+        .addColumn('tag', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('file_count', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('images_pk', ['app_id', 'tag'])
+        .execute();
+      await db.schema.createIndex('images_by_digest').on('images').column('digest').execute();
+    },
+  },
+};

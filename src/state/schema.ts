@@ -1,0 +1,66 @@
+import type { Generated } from 'kysely';
+
+/** Row shapes as stored. JSON columns hold serialised text; repositories turn rows into core types. */
+export interface AppsTable {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface MachinesTable {
+  id: string;
+  app_id: string;
+  name: string;
+  state: string;
+  region: string;
+  instance_id: string;
+  image_ref: string;
+  config: string;
+  cordoned: number;
+  runtime: string;
+  port: number | null;
+  restart_count: number;
+  started_at: string | null;
+  last_exit_code: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MachineEventsTable {
+  id: Generated<number>;
+  machine_id: string;
+  type: string;
+  status: string;
+  source: string;
+  timestamp: number;
+  exit_code: number | null;
+  signal: string | null;
+  message: string | null;
+}
+
+export interface LeasesTable {
+  machine_id: string;
+  nonce: string;
+  owner: string;
+  description: string;
+  expires_at: number;
+}
+
+export interface ImagesTable {
+  app_id: string;
+  registry: string;
+  repository: string;
+  tag: string;
+  digest: string;
+  size_bytes: number;
+  file_count: number;
+  created_at: string;
+}
+
+export interface Database {
+  apps: AppsTable;
+  machines: MachinesTable;
+  machine_events: MachineEventsTable;
+  leases: LeasesTable;
+  images: ImagesTable;
+}
