@@ -1,0 +1,161 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { packDirectory, SNAPSHOT_CONTENT_TYPE } from '../src/images/stream.js';
+import { waitUntil } from './runtime-contract.js';
+
+export { waitUntil };
+
+/** Repository root (tests run from dist/test/). */
+export const ROOT = resolve(new URL('.', import.meta.url).pathname, existsSync(new URL('../../package.json', import.meta.url)) ? '../..' : '..');
+export const BIN = join(ROOT, 'bin', 'hangar.js');
+export const FIXTURE_APP = join(ROOT, 'test', 'fixtures', 'echo-app');
+
+interface TestContext {
+  after(fn: () => unknown): void;
+}
+
+export interface TestDaemon {
+  home: string;
+  url: string;
+  proxyUrl: string;
+  token: string;
+  proc: ChildProcess;
+  env: NodeJS.ProcessEnv;
+  api<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T }>;
+  cli(args: string[], opts?: { cwd?: string; input?: string }): { status: number; stdout: string; stderr: string };
+  /** SIGKILL the daemon (machines keep running) and wait until it is gone. */
+  kill9(): Promise<void>;
+  /** Start a new daemon on the same HANGAR_HOME. */
+  restart(): Promise<TestDaemon>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real `hangar server` on ephemeral ports with a temp HANGAR_HOME. Cleanup (registered at once)
+ * stops the daemon and kills every machine process group it started, by pid, then removes the home.
+ */
+export async function startDaemon(t: TestContext, opts: { env?: Record<string, string>; home?: string } = {}): Promise<TestDaemon> {
+  const home = opts.home ?? mkdtempSync(join(tmpdir(), 'hangar-test-'));
+  if (!opts.home) {
+    t.after(async () => {
+      killMachines(home);
+      rmSync(home, { recursive: true, force: true });
+    });
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env, HANGAR_HOME: home, HANGAR_RESTART_BACKOFF: '20ms', ...opts.env };
+  delete env.HANGAR_API_URL;
+  delete env.HANGAR_API_TOKEN;
+  const proc = spawn(process.execPath, [BIN, 'server', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout!.on('data', (d) => (output += d));
+  proc.stderr!.on('data', (d) => (output += d));
+  t.after(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+  });
+  const infoFile = join(home, 'daemon.json');
+  await waitUntil(
+    () => {
+      if (proc.exitCode !== null) throw new Error(`daemon exited: ${output}`);
+      return existsSync(infoFile) && JSON.parse(readFileSync(infoFile, 'utf8')).pid === proc.pid;
+    },
+    15_000,
+    'the daemon to start',
+  ).catch((err) => {
+    throw new Error(`${err.message}\n${output}`);
+  });
+  const info = JSON.parse(readFileSync(infoFile, 'utf8'));
+  const token = readFileSync(join(home, 'token'), 'utf8').trim();
+  const d: TestDaemon = {
+    home,
+    url: info.api,
+    proxyUrl: info.proxy,
+    token,
+    proc,
+    env,
+    async api(method, path, body, headers = {}) {
+      const res = await fetch(info.api + path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      });
+      const text = await res.text();
+      let parsed: any = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON
+      }
+      return { status: res.status, body: parsed };
+    },
+    cli(args, o = {}) {
+      const r = spawnSync(process.execPath, [BIN, ...args], { env, cwd: o.cwd ?? ROOT, input: o.input, encoding: 'utf8', timeout: 60_000 });
+      return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    },
+    async kill9() {
+      proc.kill('SIGKILL');
+      if (proc.exitCode === null && proc.signalCode === null) await new Promise((r) => proc.once('exit', r));
+    },
+    restart: () => startDaemon(t, { env: opts.env, home }),
+    async stop() {
+      proc.kill('SIGTERM');
+      if (proc.exitCode === null && proc.signalCode === null) await new Promise((r) => proc.once('exit', r));
+    },
+  };
+  return d;
+}
+
+/** Kills every machine process group recorded under HANGAR_HOME (by pid from the instance files). */
+export function killMachines(home: string): void {
+  const root = join(home, 'machines');
+  if (!existsSync(root)) return;
+  for (const m of readdirSync(root)) {
+    const mdir = join(root, m);
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(mdir);
+    } catch {
+      continue;
+    }
+    for (const i of entries) {
+      for (const f of ['instance.json', 'pid']) {
+        try {
+          const text = readFileSync(join(mdir, i, f), 'utf8');
+          const pid = f === 'pid' ? Number(text.trim()) : JSON.parse(text).pid;
+          if (pid > 0) process.kill(-pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+    }
+  }
+}
+
+/** A machine config for the echo fixture app, for API-level tests. */
+export function echoConfig(image: string, extra: Record<string, unknown> = {}) {
+  return { image, init: { cmd: ['node', 'server.js'] }, env: { MESSAGE: 'hi' }, ...extra };
+}
+
+/** Uploads a directory (the echo fixture by default) as an image through the API; returns its ref. */
+export async function uploadEcho(d: TestDaemon, app: string, dir = FIXTURE_APP, tag = `t-${Date.now()}`): Promise<string> {
+  const packed = packDirectory(dir);
+  const res = await fetch(`${d.url}/v1/apps/${app}/images?tag=${tag}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${d.token}`, 'content-type': SNAPSHOT_CONTENT_TYPE },
+    body: Readable.toWeb(packed.stream) as unknown as RequestInit['body'],
+    duplex: 'half',
+  } as RequestInit);
+  const body = (await res.json()) as { ref: string };
+  if (res.status !== 201) throw new Error(`upload failed: ${JSON.stringify(body)}`);
+  return body.ref;
+}
+
+export async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  const res = await fetch(url, { headers });
+  return { status: res.status, text: await res.text() };
+}
