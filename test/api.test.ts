@@ -16,6 +16,9 @@ test('API: token required, health open, OpenAPI document served', async (t) => {
   assert.equal(doc.status, 200);
   assert.ok(doc.body.paths['/v1/apps/{app}/machines'], 'machines path documented');
   assert.ok(doc.body.paths['/v1/apps/{app}/machines/{id}/lease'], 'lease path documented');
+  // --proxy-listen is bound from the first start (the address is reserved for the proxy).
+  const proxy = await fetch(d.proxyUrl + '/', { headers: { host: 'nope.localhost' } });
+  assert.ok(proxy.status >= 400);
 });
 
 test('apps: create, duplicate, list, show, destroy; bad names name the field', async (t) => {

@@ -72,6 +72,21 @@ test("Fly's workflows: machines run, list --json | jq by state and region, scale
   const json = d.cli(['logs', '--no-tail', '-a', 'echo', '--json', '--machine', started.id]).stdout.trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(json.length > 0 && json.every((l) => l.machine_id === started.id));
   assert.match(d.cli(['logs', '--no-tail', '-a', 'echo']).stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ app\[[0-9a-f]{14}\] dfw \[info\] /m);
+
+  const clone = d.cli(['machines', 'clone', started.id, '--region', 'ord', '-a', 'echo', '--json']);
+  assert.equal(clone.status, 0, clone.stderr);
+  const cloned = JSON.parse(clone.stdout);
+  assert.equal(cloned.region, 'ord');
+  assert.equal(cloned.state, 'started');
+  assert.deepEqual(cloned.config.init, list.find((m) => m.id === started.id) && JSON.parse(d.cli(['machines', 'status', started.id, '-a', 'echo', '--json']).stdout).config.init);
+  assert.match(d.cli(['machines', 'cordon', cloned.id.slice(0, 6), '-a', 'echo']).stdout, /Cordoned machine/);
+  assert.equal(JSON.parse(d.cli(['machines', 'status', cloned.name, '-a', 'echo', '--json']).stdout).cordoned, true);
+  const refuse = d.cli(['machines', 'destroy', cloned.id, '-a', 'echo']);
+  assert.equal(refuse.status, 1);
+  assert.match(refuse.stderr, /--force/);
+  assert.match(d.cli(['machines', 'destroy', cloned.id, '--force', '-a', 'echo']).stdout, /Destroyed machine .*: destroyed/);
+  assert.match(d.cli(['machines', 'stop', started.id, '-a', 'echo']).stdout, /Stopped machine .*: stopped/);
+  assert.match(d.cli(['machines', 'start', started.id, '-a', 'echo']).stdout, /Started machine .*: started/);
 });
 
 test('bad input: one clear line and a hint, non-zero exit, no stack trace', async (t) => {
