@@ -135,6 +135,8 @@ export interface MachineView {
   release_version: number | null;
   started_at: string | null;
   restart_count: number;
+  /** Requests (and WebSockets) the proxy is serving on this machine right now. */
+  inflight: number;
   /** `host:port` where the machine's PORT is reachable on the daemon's host, when it runs. */
   address: string | null;
   port: number | null;

@@ -32,6 +32,10 @@ export interface ApiDeps {
   images: ImageApi;
   logs: LogCollector;
   log: Logger;
+  /** Current check results of a machine (from the health monitor). */
+  checks: (machineId: string) => Array<{ name: string; status: string; output: string; updatedAt: string }>;
+  /** Requests the proxy has in flight on a machine. */
+  inflight: (app: string, machineId: string) => number;
   version: string;
   /** Where the proxy listens (for URLs in responses). */
   proxy?: { host: string; port: number };

@@ -1,7 +1,7 @@
 import type { App, Image, Lease, Machine, MachineEvent } from '../core/types.js';
 import type { AppView, ImageView, LeaseView, MachineView } from './contract.js';
 
-export function machineView(m: Machine, events: MachineEvent[] = []): MachineView {
+export function machineView(m: Machine, events: MachineEvent[] = [], checks: Array<{ name: string; status: string; output: string; updatedAt: string }> = [], inflight = 0): MachineView {
   const live = m.state === 'started' && m.port !== null;
   const release = m.config.metadata.fly_release_version;
   return {
@@ -13,7 +13,7 @@ export function machineView(m: Machine, events: MachineEvent[] = []): MachineVie
     private_ip: '127.0.0.1',
     image_ref: m.imageRef,
     config: m.config as MachineView['config'],
-    checks: [],
+    checks: checks.map((c) => ({ name: c.name, status: c.status, output: c.output, updated_at: c.updatedAt })),
     events: events.map(eventView),
     created_at: m.createdAt,
     updated_at: m.updatedAt,
@@ -24,6 +24,7 @@ export function machineView(m: Machine, events: MachineEvent[] = []): MachineVie
     release_version: release !== undefined && /^\d+$/.test(release) ? Number(release) : null,
     started_at: m.startedAt,
     restart_count: m.restartCount,
+    inflight,
     address: live ? `127.0.0.1:${m.port}` : null,
     port: live ? m.port : null,
   };

@@ -17,6 +17,7 @@ import type { RuntimeDriver } from '../runtime/driver.js';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
 import type { RuntimeKind } from '../core/types.js';
 import { openState, type State } from '../state/index.js';
+import { DEFAULT_HOLD_MS, Routing } from './routing.js';
 import { acquireHomeLock, ensureHome, HOME_FILES, loadOrCreateToken, removeDaemonInfo, writeDaemonInfo } from './home.js';
 import { formatUrl, listenError, type ListenAddress } from './listen.js';
 
@@ -43,7 +44,7 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void },
+    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing },
   ) {}
 
   get apiUrl(): string {
@@ -79,13 +80,14 @@ export class Daemon {
     const ports = new PortAllocator();
     const images = new ImageCatalog(state, store);
     const timing = { ...DEFAULT_TIMING, ...envTiming(), ...opts.timing };
-    const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing });
+    const routing = new Routing(bus, log);
+    const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing, drainer: { drain: (ref, ms) => routing.table.drain(ref.machineId, ref.instanceId, ms) } });
     cleanup.push(() => lifecycle.dispose());
     const leases = new LeaseService(state);
     const machines = new MachineService({ state, lifecycle, images, leases, bus });
     const apps = new AppService({ state, machines });
     const logs = new LogCollector({ dir: join(opts.home, 'logs') });
-    const proxy = new ProxyServer();
+    const proxy = new ProxyServer({ table: routing.table, appForHost: (h) => routing.appForHost(h), holdMs: () => DEFAULT_HOLD_MS });
     let ready!: () => void;
     const readyP = new Promise<void>((r) => (ready = r));
     const addresses = { api: opts.listen, proxy: opts.proxyListen };
@@ -97,6 +99,8 @@ export class Daemon {
       images,
       logs,
       log,
+      checks: (id) => routing.checksOf(id),
+      inflight: (app, id) => routing.table.inflight(app, id),
       version: opts.version,
       get proxy() {
         return addresses.proxy;
@@ -114,13 +118,16 @@ export class Daemon {
       else logs.track({ machineId: m.id, app: m.appName, region: m.region, ...drivers.get(m.runtime)!.logFiles(m.id) });
     };
     const unsub = bus.onMachine(track);
-    for (const m of await state.machines.list()) track(m);
+    const initial = await state.machines.list();
+    for (const m of initial) track(m);
     logs.start();
+    routing.start(initial);
+    cleanup.push(() => routing.stop());
     await reconcile({ state, lifecycle, ports, log });
     ready();
     writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), version: opts.version, started_at: new Date().toISOString() });
     log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub });
+    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */
@@ -130,6 +137,7 @@ export class Daemon {
     await p.api.close();
     await p.proxy.close();
     p.unsub();
+    p.routing.stop();
     p.lifecycle.dispose();
     await p.logs.stop();
     for (const d of p.drivers) await d.dispose();

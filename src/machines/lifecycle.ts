@@ -22,6 +22,11 @@ export interface LifecycleTiming {
 
 export const DEFAULT_TIMING: LifecycleTiming = { backoffBaseMs: 1000, backoffMaxMs: 30_000, stableAfterMs: 10_000 };
 
+/** Takes an instance out of traffic and waits (up to `timeoutMs`) for what it is serving to finish. */
+export interface InstanceDrainer {
+  drain(ref: InstanceRef, timeoutMs: number): Promise<void>;
+}
+
 export interface LifecycleDeps {
   state: State;
   drivers: ReadonlyMap<RuntimeKind, RuntimeDriver>;
@@ -30,6 +35,8 @@ export interface LifecycleDeps {
   ports: PortAllocator;
   log: Logger;
   timing: LifecycleTiming;
+  /** The proxy, once it exists: stops route to an instance only after it drained. */
+  drainer?: InstanceDrainer;
 }
 
 type EventInput = Omit<MachineEvent, 'id' | 'machineId' | 'timestamp'>;
@@ -106,7 +113,7 @@ export class MachineLifecycle {
     const hadRestartPending = this.cancelRestart(m.id);
     if (!isLiveState(m.state) && !hadRestartPending) return m;
     m = await this.save(m, { state: 'stopping' }, { type: 'stop', status: 'stopping', source: opts.source });
-    const exit = await this.driver(m.runtime).stop(refOf(m), this.stopOptions(m, opts));
+    const exit = await this.drainAndStop(m, refOf(m), this.stopOptions(m, opts));
     this.deps.ports.release(m.port);
     return this.save(
       m,
@@ -121,11 +128,19 @@ export class MachineLifecycle {
     return { signal, timeoutMs };
   }
 
+  /**
+   * In-flight requests get up to the stop timeout to finish before the instance is signalled; then the
+   * signal, and SIGKILL after the same timeout.
+   */
+  async drainAndStop(m: Machine, ref: InstanceRef, opts: { signal: NodeJS.Signals; timeoutMs: number }): Promise<InstanceExit | undefined> {
+    if (opts.signal !== 'SIGKILL') await this.deps.drainer?.drain(ref, opts.timeoutMs);
+    return this.driver(m.runtime).stop(ref, opts);
+  }
+
   /** Stops and removes an instance that is no longer the machine's current one. */
   async retireInstance(m: Machine, ref: InstanceRef): Promise<void> {
-    const d = this.driver(m.runtime);
-    await d.stop(ref, this.stopOptions(m, {}));
-    await d.remove(ref);
+    await this.drainAndStop(m, ref, this.stopOptions(m, {}));
+    await this.driver(m.runtime).remove(ref);
   }
 
   private async onExit(e: InstanceExit): Promise<void> {

@@ -175,7 +175,7 @@ export class MachineService {
       const lc = this.deps.lifecycle;
       lc.cancelRestart(m.id);
       m = await lc.save(m, { state: 'destroying' }, { type: 'destroy', status: 'destroying', source: 'user' });
-      if (live) await lc.driver(m.runtime).stop(refOf(m), force ? { signal: 'SIGKILL', timeoutMs: 1000 } : lc.stopOptions(m, {}));
+      if (live) await lc.drainAndStop(m, refOf(m), force ? { signal: 'SIGKILL', timeoutMs: 1000 } : lc.stopOptions(m, {}));
       await lc.driver(m.runtime).removeMachine(m.id);
       await this.deps.state.leases.delete(m.id);
       return lc.save(m, { state: 'destroyed', port: null }, { type: 'destroy', status: 'destroyed', source: 'user' });

@@ -1,17 +1,38 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { forward, forwardedHeaders } from './forward.js';
+import type { Backend, RoutingTable } from './routing-table.js';
+
+/** Request headers that steer routing; response header naming the machine. Documented in the README. */
+export const PREFER_REGION_HEADERS = ['hangar-prefer-region', 'fly-prefer-region'] as const;
+export const MACHINE_HEADER = 'hangar-machine';
+
+export interface ProxyOptions {
+  table: RoutingTable;
+  /** Maps a Host header (without port) to an app name: `<app>.localhost` plus configured hostnames. */
+  appForHost: (host: string) => string | undefined;
+  /** How long a request waits for a routable machine before a 503 (the hold window). */
+  holdMs: (app: string) => number;
+}
 
 /**
- * The proxy's listener. It owns `--proxy-listen` from the daemon's first start so the address is
- * reserved (and a port conflict is reported at start); routing to machines plugs in through `handler`.
+ * hangar's proxy: one listener routing by Host to healthy machines of the app, holding requests while no
+ * machine is routable (up to the hold window), retrying a refused connect once on another machine, and
+ * passing WebSocket upgrades through.
  */
 export class ProxyServer {
   private server?: Server;
 
-  constructor(private handler: Parameters<typeof createServer>[1] = defaultHandler) {}
+  constructor(private readonly opts?: ProxyOptions) {}
 
   async listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    const server = createServer(this.handler);
+    const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5000 }, (req, res) => void this.handle(req, res));
+    server.on('upgrade', (req, socket, head) => void this.upgrade(req, socket as Socket, head));
+    server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      else socket.destroy();
+    });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -20,8 +41,7 @@ export class ProxyServer {
         resolve();
       });
     });
-    const addr = server.address() as AddressInfo;
-    return { host, port: addr.port };
+    return { host, port: (server.address() as AddressInfo).port };
   }
 
   async close(): Promise<void> {
@@ -30,9 +50,95 @@ export class ProxyServer {
     s.closeAllConnections();
     await new Promise<void>((r) => s.close(() => r()));
   }
+
+  private appOf(req: IncomingMessage): string | undefined {
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+    const app = this.opts?.appForHost(host);
+    return app && this.opts!.table.has(app) ? app : undefined;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
+    const app = this.appOf(req);
+    if (!app) return plain(res, 404, `hangar proxy: no app is served at ${req.headers.host ?? '(no Host header)'}\n`, requestId);
+    const tried = new Set<string>();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const b = await this.target(app, req, tried);
+      if (!b) return plain(res, 503, `hangar proxy: app ${app} has no healthy machine (waited ${this.opts!.holdMs(app)} ms)\n`, requestId);
+      this.opts!.table.acquire(b);
+      const outcome = await forward(req, res, b, requestId).finally(() => this.opts!.table.release(b));
+      if (outcome !== 'retryable') return;
+      tried.add(b.machineId);
+    }
+    plain(res, 502, `hangar proxy: could not connect to a machine of ${app}\n`, requestId);
+  }
+
+  /** A routable backend now, or the first one to appear within the hold window. */
+  private async target(app: string, req: IncomingMessage, exclude: Set<string>): Promise<Backend | undefined> {
+    const table = this.opts!.table;
+    const region = PREFER_REGION_HEADERS.map((h) => req.headers[h]).find((v): v is string => typeof v === 'string');
+    const pick = () => table.pick(app, { region, exclude }) ?? (exclude.size ? table.pick(app, { region }) : undefined);
+    const now = pick();
+    if (now) return now;
+    const holdMs = this.opts!.holdMs(app);
+    return new Promise<Backend | undefined>((resolve) => {
+      const done = (b: Backend | undefined) => {
+        clearTimeout(timer);
+        off();
+        req.socket.off('close', onClose);
+        resolve(b);
+      };
+      const off = table.onChange((changed) => {
+        if (changed !== app) return;
+        const b = pick();
+        if (b) done(b);
+      });
+      const timer = setTimeout(() => done(undefined), holdMs);
+      const onClose = () => done(undefined);
+      req.socket.once('close', onClose);
+    });
+  }
+
+  private async upgrade(req: IncomingMessage, client: Socket, head: Buffer): Promise<void> {
+    const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
+    const app = this.appOf(req);
+    const b = app ? await this.target(app, req, new Set()) : undefined;
+    if (!b) {
+      client.end(`HTTP/1.1 ${app ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    const table = this.opts!.table;
+    table.acquire(b);
+    let released = false;
+    const release = () => {
+      if (!released) {
+        released = true;
+        table.release(b);
+      }
+    };
+    const up = connect(b.port, b.host, () => {
+      const headers = { ...forwardedHeaders(req, requestId), connection: 'Upgrade', upgrade: String(req.headers.upgrade ?? 'websocket') };
+      let head0 = `${req.method} ${req.url} HTTP/1.1\r\n`;
+      for (const [k, v] of Object.entries(headers)) for (const val of Array.isArray(v) ? v : [v]) head0 += `${k}: ${val}\r\n`;
+      up.write(head0 + '\r\n');
+      if (head.length) up.write(head);
+      up.pipe(client);
+      client.pipe(up);
+    });
+    const close = () => {
+      release();
+      up.destroy();
+      client.destroy();
+    };
+    up.on('error', close);
+    up.on('close', close);
+    client.on('error', close);
+    client.on('close', close);
+  }
 }
 
-function defaultHandler(_req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void {
-  res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
-  res.end('hangar proxy: routing is not enabled on this daemon yet; reach a machine at the address `hangar machines list` shows\n');
+function plain(res: ServerResponse, status: number, body: string, requestId: string): void {
+  if (res.headersSent) return void res.destroy();
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-request-id': requestId, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
 }

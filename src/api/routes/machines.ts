@@ -30,7 +30,7 @@ export function machineRoutes(app: Api, deps: ApiDeps): void {
   const ms = deps.machines;
   const view = async (appName: string, id: string) => {
     const m = await ms.get(appName, id);
-    return machineView(m, await ms.events(appName, id, 20));
+    return machineView(m, await ms.events(appName, id, 20), deps.checks(m.id), deps.inflight(appName, m.id));
   };
 
   app.get('/v1/apps/:app/machines', { schema: { tags, summary: 'List machines', params: AppParams, querystring: ListMachinesQuery } }, async (req) => {
@@ -40,7 +40,7 @@ export function machineRoutes(app: Api, deps: ApiDeps): void {
       state: req.query.state?.split(',') as MachineState[] | undefined,
     });
     const events = await deps.machines.recentEvents(list.map((m) => m.id));
-    return list.map((m) => machineView(m, events.get(m.id)));
+    return list.map((m) => machineView(m, events.get(m.id), deps.checks(m.id), deps.inflight(m.appName, m.id)));
   });
 
   app.post('/v1/apps/:app/machines', { schema: { tags, summary: 'Create (and start) a machine', params: AppParams, body: CreateMachineBody } }, async (req, reply) => {

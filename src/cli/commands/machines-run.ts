@@ -27,7 +27,7 @@ export async function runMachine(ctx: Context, target: string | undefined, comma
   const loaded = ctx.config(dir);
   const app = ctx.opts.app ?? loaded?.config.app;
   if (!app) throw new UserError({ code: 'no_app', message: 'no app given and the directory has no hangar.toml or fly.toml', hint: 'pass -a APP' });
-  await ensureApp(ctx, app);
+  const appInfo = await ensureApp(ctx, app);
 
   const image = dir ? (await uploadDirectory(ctx, app, dir)).ref : target!;
   const env = parseEnvPairs(o.env);
@@ -48,14 +48,16 @@ export async function runMachine(ctx: Context, target: string | undefined, comma
   say(`Machine ${m.id} (${m.name}) in app ${app}, region ${m.region}: ${m.state}`);
   say(`  image   ${m.config.image}`);
   if (m.address) say(`  address http://${m.address}`);
+  if (appInfo.url) say(`  url     ${appInfo.url}  (through hangar's proxy, once the machine passes its checks)`);
 }
 
-async function ensureApp(ctx: Context, app: string): Promise<void> {
+async function ensureApp(ctx: Context, app: string): Promise<AppView> {
   try {
-    await ctx.api.get<AppView>(`/v1/apps/${enc(app)}`);
+    return await ctx.api.get<AppView>(`/v1/apps/${enc(app)}`);
   } catch (err) {
     if (!(err instanceof UserError) || err.kind !== 'not_found') throw err;
-    await ctx.api.post<AppView>('/v1/apps', { app_name: app });
+    const created = await ctx.api.post<AppView>('/v1/apps', { app_name: app });
     if (!ctx.opts.json) say(`Created app ${app}`);
+    return created;
   }
 }

@@ -17,7 +17,7 @@ export function statusCommand(): Command {
       say('');
       say(
         table(
-          ['PROCESS', 'ID', 'VERSION', 'REGION', 'STATE', 'CHECKS', 'IMAGE', 'ADDRESS', 'UPDATED'],
+          ['PROCESS', 'ID', 'VERSION', 'REGION', 'STATE', 'CHECKS', 'INFLIGHT', 'IMAGE', 'ADDRESS', 'UPDATED'],
           machines.map((m) => {
             const passing = m.checks.filter((c) => c.status === 'passing').length;
             return [
@@ -26,7 +26,8 @@ export function statusCommand(): Command {
               m.release_version ? `v${m.release_version}` : '',
               m.region,
               colorState(m.state) + (m.cordoned ? ' (cordoned)' : ''),
-              m.checks.length ? `${passing} total, ${passing} passing` : '',
+              m.checks.length ? `${m.checks.length} total, ${passing} passing` : '',
+              m.inflight,
               `${m.image_ref.repository}:${m.image_ref.tag}`,
               m.address ?? '',
               ago(m.updated_at),
