@@ -107,6 +107,39 @@ export const LogsQuery = z.object({
 export const ImageUploadQuery = z.object({ tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/) });
 export const ImageParams = z.object({ app: z.string().min(1), tag: z.string().min(1) });
 
+const machineIdList = z.array(z.string().regex(/^[0-9a-f]{14}$/, 'a machine id'));
+
+/** PATCH body for an app's routing: keys given replace what is stored, `null` clears one. */
+export const RoutingPatch = z
+  .object({
+    hostnames: z.array(z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'a hostname')).nullable(),
+    hold_timeout: duration.nullable(),
+    ports: z.array(z.number().int().min(1).max(65535)).nullable(),
+    sets: z.array(z.object({ name: z.string().min(1).max(40), machines: machineIdList, weight: z.number().min(0).max(1_000_000) })).nullable(),
+    pins: z
+      .array(
+        z.object({
+          set: z.string().min(1),
+          header: z.object({ name: z.string().min(1), value: z.string() }).optional(),
+          cookie: z.object({ name: z.string().min(1), value: z.string() }).optional(),
+        }),
+      )
+      .nullable(),
+  })
+  .partial()
+  .strict();
+
+export const MetricsQuery = z.object({
+  window: duration.default('60s'),
+  machines: z.string().regex(/^[0-9a-f]{14}(,[0-9a-f]{14})*$/, 'comma-separated machine ids').optional(),
+});
+
+export const CompareBody = z.object({
+  window: duration.default('60s'),
+  a: machineIdList.min(1),
+  b: machineIdList.min(1),
+});
+
 export const ErrorBody = z.object({
   error: z.string(),
   code: z.string(),

@@ -5,6 +5,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import type { Logger } from 'pino';
 import type { Image } from '../core/types.js';
 import type { LogCollector } from '../logs/collector.js';
+import type { ProxyMetrics } from '../proxy/metrics.js';
 import type { AppService } from '../machines/app-service.js';
 import type { LeaseService } from '../machines/leases.js';
 import type { MachineService } from '../machines/machine-service.js';
@@ -15,6 +16,8 @@ import { appRoutes } from './routes/apps.js';
 import { imageRoutes } from './routes/images.js';
 import { logRoutes } from './routes/logs.js';
 import { machineRoutes } from './routes/machines.js';
+import { routingRoutes } from './routes/routing.js';
+import { metricsRoutes } from './routes/metrics.js';
 import type { Readable } from 'node:stream';
 
 /** What the image routes need: storing uploads and looking images up by tag. */
@@ -34,6 +37,8 @@ export interface ApiDeps {
   log: Logger;
   /** Current check results of a machine (from the health monitor). */
   checks: (machineId: string) => Array<{ name: string; status: string; output: string; updatedAt: string }>;
+  /** The proxy's request metrics (Prometheus text and rolling windows). */
+  metrics: ProxyMetrics;
   /** Requests the proxy has in flight on a machine. */
   inflight: (app: string, machineId: string) => number;
   version: string;
@@ -97,6 +102,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     machineRoutes(scope as Api, deps);
     imageRoutes(scope as Api, deps);
     logRoutes(scope as Api, deps);
+    routingRoutes(scope as Api, deps);
+    metricsRoutes(scope as Api, deps);
   });
   return app;
 }

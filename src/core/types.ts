@@ -124,6 +124,30 @@ export interface App {
   id: string;
   name: string;
   createdAt: string;
+  routing: AppRouting;
+}
+
+/** A named set of machines that gets `weight` (relative) of the app's traffic while a split is set. */
+export interface TrafficSet {
+  name: string;
+  machines: string[];
+  weight: number;
+}
+
+/** Requests carrying this header value or cookie always go to `set`, whatever its weight. */
+export interface TrafficPin {
+  set: string;
+  header?: { name: string; value: string };
+  cookie?: { name: string; value: string };
+}
+
+/** How the proxy serves an app: extra hostnames, the hold window, dedicated ports, traffic split and pins. */
+export interface AppRouting {
+  hostnames?: string[];
+  holdTimeoutMs?: number;
+  ports?: number[];
+  sets?: TrafficSet[];
+  pins?: TrafficPin[];
 }
 
 export interface Lease {

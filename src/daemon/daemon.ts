@@ -12,12 +12,13 @@ import { DEFAULT_TIMING, MachineLifecycle, type LifecycleTiming } from '../machi
 import { MachineService } from '../machines/machine-service.js';
 import { PortAllocator } from '../machines/ports.js';
 import { reconcile } from '../machines/reconcile.js';
+import { ProxyMetrics } from '../proxy/metrics.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
 import type { RuntimeDriver } from '../runtime/driver.js';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
 import type { RuntimeKind } from '../core/types.js';
 import { openState, type State } from '../state/index.js';
-import { DEFAULT_HOLD_MS, Routing } from './routing.js';
+import { Routing } from './routing.js';
 import { acquireHomeLock, ensureHome, HOME_FILES, loadOrCreateToken, removeDaemonInfo, writeDaemonInfo } from './home.js';
 import { formatUrl, listenError, type ListenAddress } from './listen.js';
 
@@ -77,17 +78,19 @@ export class Daemon {
     const processDriver = new ProcessDriver({ root: join(opts.home, 'machines') });
     const drivers = new Map<RuntimeKind, RuntimeDriver>([['process', processDriver]]);
     const bus = new MachineBus();
+    const proxy = new ProxyServer(log);
     const ports = new PortAllocator();
     const images = new ImageCatalog(state, store);
     const timing = { ...DEFAULT_TIMING, ...envTiming(), ...opts.timing };
-    const routing = new Routing(bus, log);
+    const routing = new Routing({ bus, log, saveChecks: (id, c) => state.machines.saveChecks(id, c), onPorts: (app, ports) => proxy.setAppPorts(app, ports) });
     const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing, drainer: { drain: (ref, ms) => routing.table.drain(ref.machineId, ref.instanceId, ms) } });
     cleanup.push(() => lifecycle.dispose());
     const leases = new LeaseService(state);
     const machines = new MachineService({ state, lifecycle, images, leases, bus });
-    const apps = new AppService({ state, machines });
+    const apps = new AppService({ state, machines, onRouting: (app, r) => routing.setAppRouting(app, r) });
     const logs = new LogCollector({ dir: join(opts.home, 'logs') });
-    const proxy = new ProxyServer({ table: routing.table, appForHost: (h) => routing.appForHost(h), holdMs: () => DEFAULT_HOLD_MS });
+    const metrics = new ProxyMetrics();
+    proxy.attach({ table: routing.table, appForHost: (h) => routing.appForHost(h), metrics });
     let ready!: () => void;
     const readyP = new Promise<void>((r) => (ready = r));
     const addresses = { api: opts.listen, proxy: opts.proxyListen };
@@ -101,6 +104,7 @@ export class Daemon {
       log,
       checks: (id) => routing.checksOf(id),
       inflight: (app, id) => routing.table.inflight(app, id),
+      metrics,
       version: opts.version,
       get proxy() {
         return addresses.proxy;
@@ -114,14 +118,17 @@ export class Daemon {
     addresses.proxy = await bind(opts.proxyListen, opts.portFallback, '--proxy-listen', (a) => proxy.listen(a.host, a.port));
 
     const track = (m: { id: string; appName: string; region: string; runtime: RuntimeKind; state: string }) => {
-      if (m.state === 'destroyed') logs.untrack(m.id);
+      if (m.state === 'destroyed') {
+        logs.untrack(m.id);
+        metrics.forget(m.id);
+      }
       else logs.track({ machineId: m.id, app: m.appName, region: m.region, ...drivers.get(m.runtime)!.logFiles(m.id) });
     };
     const unsub = bus.onMachine(track);
     const initial = await state.machines.list();
     for (const m of initial) track(m);
     logs.start();
-    routing.start(initial);
+    routing.start(initial, await state.apps.list(), await state.machines.checks());
     cleanup.push(() => routing.stop());
     await reconcile({ state, lifecycle, ports, log });
     ready();

@@ -1,6 +1,7 @@
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { Machine } from '../core/types.js';
-import { checkSpecsFor, HealthMonitor, type CheckState } from '../health/index.js';
+import type { App, AppRouting, CheckStatus, Machine } from '../core/types.js';
+import { checkSpecsFor, HealthMonitor, type HealthChange } from '../health/index.js';
 import type { MachineBus } from '../machines/bus.js';
 import { RoutingTable } from '../proxy/routing-table.js';
 
@@ -12,28 +13,56 @@ export const DEFAULT_HOLD_MS = 5000;
  * (or routable at once when it has no routing checks); a machine leaving `started` or cordoned leaves
  * rotation immediately. Check results are kept for the API's machine JSON.
  */
+export interface RoutingDeps {
+  bus: MachineBus;
+  log: Logger;
+  /** Persists a machine's latest check results. */
+  saveChecks: (machineId: string, checks: CheckStatus[]) => Promise<void>;
+  /** The proxy's dedicated listeners per app changed. */
+  onPorts?: (app: string, ports: number[]) => void;
+}
+
 export class Routing {
-  readonly table = new RoutingTable();
+  readonly table = new RoutingTable(DEFAULT_HOLD_MS);
   private readonly monitor: HealthMonitor;
-  private readonly checks = new Map<string, CheckState[]>();
+  private readonly checks = new Map<string, CheckStatus[]>();
   private readonly watching = new Map<string, string>();
+  private readonly hostnames = new Map<string, string>();
+  private readonly health = new EventEmitter();
   private unsub?: () => void;
 
-  constructor(
-    private readonly bus: MachineBus,
-    private readonly log: Logger,
-  ) {
+  constructor(private readonly deps: RoutingDeps) {
+    this.health.setMaxListeners(0);
     this.monitor = new HealthMonitor({
       onChange: (e) => {
-        this.checks.set(e.machineId, e.checks);
+        this.checks.set(e.machineId, e.checks.map(({ gatesRouting: _g, ...c }) => c));
         this.table.setHealthy(e.machineId, e.instanceId, e.routable);
+        this.deps.saveChecks(e.machineId, this.checks.get(e.machineId)!).catch((err) => this.deps.log.warn({ err, machine: e.machineId }, 'could not store check results'));
+        this.health.emit('change', e);
       },
+      onError: (err) => this.deps.log.error({ err }, 'health consumer failed'),
     });
   }
 
-  start(initial: Machine[]): void {
-    this.unsub = this.bus.onMachine((m) => this.apply(m));
+  start(initial: Machine[], apps: App[], stored: Map<string, CheckStatus[]>): void {
+    for (const [id, c] of stored) this.checks.set(id, c);
+    for (const a of apps) this.setAppRouting(a.name, a.routing);
+    this.unsub = this.deps.bus.onMachine((m) => this.apply(m));
     for (const m of initial) this.apply(m);
+  }
+
+  /** Every health change of every machine (deploys wait on these). */
+  onHealth(fn: (e: HealthChange) => void): () => void {
+    this.health.on('change', fn);
+    return () => this.health.off('change', fn);
+  }
+
+  /** Applies an app's stored routing: hostnames, hold window, traffic sets and pins, dedicated ports. */
+  setAppRouting(app: string, r: AppRouting): void {
+    for (const [host, owner] of this.hostnames) if (owner === app) this.hostnames.delete(host);
+    for (const h of r.hostnames ?? []) this.hostnames.set(h.toLowerCase(), app);
+    this.table.setTraffic(app, { holdMs: r.holdTimeoutMs ?? DEFAULT_HOLD_MS, sets: r.sets, pins: r.pins });
+    this.deps.onPorts?.(app, r.ports ?? []);
   }
 
   stop(): void {
@@ -41,11 +70,13 @@ export class Routing {
     this.monitor.stop();
   }
 
-  checksOf(machineId: string): CheckState[] {
+  checksOf(machineId: string): CheckStatus[] {
     return this.checks.get(machineId) ?? [];
   }
 
   appForHost(host: string): string | undefined {
+    const named = this.hostnames.get(host);
+    if (named) return named;
     const m = /^([a-z][a-z0-9-]*)\.localhost$/.exec(host);
     return m?.[1];
   }
@@ -59,7 +90,18 @@ export class Routing {
       return;
     }
     const started = m.state === 'started' && m.port !== null;
-    this.table.upsert({ machineId: m.id, instanceId: m.instanceId, app: m.appName, region: m.region, host: '127.0.0.1', port: started ? m.port : null, inService: started && !m.cordoned });
+    const limits = m.config.services.find((s) => s.concurrency)?.concurrency;
+    this.table.upsert({
+      machineId: m.id,
+      instanceId: m.instanceId,
+      app: m.appName,
+      region: m.region,
+      host: '127.0.0.1',
+      port: started ? m.port : null,
+      inService: started && !m.cordoned,
+      softLimit: limits?.soft_limit,
+      hardLimit: limits?.hard_limit,
+    });
     const watched = this.watching.get(m.id);
     const key = `${m.instanceId}:${m.port}`;
     if (started && watched !== key) {
@@ -69,12 +111,12 @@ export class Routing {
         specs = checkSpecsFor(m.config, m.port!);
       } catch (err) {
         // The API validates configs, so this is a stored config from an older version: run no checks.
-        this.log.error({ err, machine: m.id }, 'machine has invalid checks; not checking it');
+        this.deps.log.error({ err, machine: m.id }, 'machine has invalid checks; not checking it');
       }
       this.watching.set(m.id, key);
       if (specs.length > 0) this.monitor.watch({ machineId: m.id, instanceId: m.instanceId, port: m.port! }, specs);
       if (!specs.some((s) => s.gatesRouting)) this.table.setHealthy(m.id, m.instanceId, true);
-      this.log.debug({ machine: m.id, checks: specs.length }, 'watching machine health');
+      this.deps.log.debug({ machine: m.id, checks: specs.length }, 'watching machine health');
     } else if (!started && watched) {
       this.monitor.unwatch(m.id);
       this.watching.delete(m.id);

@@ -1,6 +1,7 @@
 import { ulid } from 'ulid';
 import { ConflictError, NotFoundError, PreconditionError } from '../core/errors.js';
-import type { App } from '../core/types.js';
+import { ValidationError, type ErrorDetail } from '../core/errors.js';
+import type { App, AppRouting } from '../core/types.js';
 import type { State } from '../state/index.js';
 import type { MachineService } from './machine-service.js';
 
@@ -11,13 +12,31 @@ export interface AppSummary {
 
 /** Apps: create, list, show, destroy (destroying an app destroys its machines first). */
 export class AppService {
-  constructor(private readonly deps: { state: State; machines: MachineService }) {}
+  constructor(private readonly deps: { state: State; machines: MachineService; onRouting?: (app: string, routing: AppRouting) => void }) {}
+
+  /**
+   * Merges `patch` into the app's routing (keys given replace; `null` clears) after checking it as a
+   * whole, stores it, then hands it to the proxy. Stored first, so a restarted daemon restores the same
+   * split instead of a half-shifted one.
+   */
+  async setRouting(name: string, patch: { [K in keyof AppRouting]?: AppRouting[K] | null }): Promise<AppRouting> {
+    const { app } = await this.get(name);
+    const next: AppRouting = { ...app.routing };
+    for (const [k, v] of Object.entries(patch) as Array<[keyof AppRouting, unknown]>) {
+      if (v === null) delete next[k];
+      else if (v !== undefined) (next as Record<string, unknown>)[k] = v;
+    }
+    checkRouting(next);
+    await this.deps.state.apps.setRouting(app.id, next);
+    this.deps.onRouting?.(name, next);
+    return next;
+  }
 
   async create(name: string): Promise<App> {
     if (await this.deps.state.apps.byName(name)) {
       throw new ConflictError('app_exists', `app ${name} already exists`, 'pick another name, or use the existing app with -a ' + name);
     }
-    const app: App = { id: ulid().toLowerCase(), name, createdAt: new Date().toISOString() };
+    const app: App = { id: ulid().toLowerCase(), name, createdAt: new Date().toISOString(), routing: {} };
     try {
       await this.deps.state.apps.insert(app);
     } catch (err) {
@@ -50,4 +69,21 @@ export class AppService {
     for (const m of machines) await this.deps.machines.destroy(name, m.id, true, undefined, { ignoreLease: true });
     await this.deps.state.apps.delete(app.id);
   }
+}
+
+function checkRouting(r: AppRouting): void {
+  const problems: ErrorDetail[] = [];
+  const names = new Set<string>();
+  (r.sets ?? []).forEach((set, i) => {
+    if (names.has(set.name)) problems.push({ path: `sets[${i}].name`, message: 'duplicate set name', value: set.name });
+    names.add(set.name);
+  });
+  if (r.sets && r.sets.length > 0 && r.sets.every((s) => s.weight === 0) && !(r.pins ?? []).length) {
+    problems.push({ path: 'sets', message: 'every set has weight 0: no request could be served' });
+  }
+  (r.pins ?? []).forEach((p, i) => {
+    if (!names.has(p.set)) problems.push({ path: `pins[${i}].set`, message: 'names no set in sets', value: p.set });
+    if (!p.header && !p.cookie) problems.push({ path: `pins[${i}]`, message: 'needs a header or a cookie' });
+  });
+  if (problems.length) throw new ValidationError(`invalid routing: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, problems);
 }

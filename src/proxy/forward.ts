@@ -2,7 +2,13 @@ import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:
 import type { Backend } from './routing-table.js';
 
 /** How one forwarded exchange ended. `retryable`: the connection failed before any byte went upstream. */
-export type ForwardOutcome = 'done' | 'retryable' | 'failed';
+export interface ForwardResult {
+  outcome: 'done' | 'retryable' | 'failed';
+  /** The machine's status code, 0 when it never answered. */
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+}
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
 const agent = new Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 });
@@ -26,20 +32,24 @@ export function forwardedHeaders(req: IncomingMessage, requestId: string): Recor
  * upstream socket is connected, so a refused or reset connect can be retried on another machine without
  * losing a byte.
  */
-export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, requestId: string): Promise<ForwardOutcome> {
-  return new Promise<ForwardOutcome>((resolve) => {
+export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, requestId: string): Promise<ForwardResult> {
+  return new Promise<ForwardResult>((resolve) => {
     let sent = false;
     let settled = false;
-    const finish = (o: ForwardOutcome) => {
+    let status = 0;
+    let bytesIn = 0;
+    let bytesOut = 0;
+    const finish = (outcome: ForwardResult['outcome']) => {
       if (!settled) {
         settled = true;
-        resolve(o);
+        resolve({ outcome, status, bytesIn, bytesOut });
       }
     };
     const up = request({ host: b.host, port: b.port, method: req.method, path: req.url, headers: forwardedHeaders(req, requestId), agent });
     const startBody = () => {
       if (sent) return;
       sent = true;
+      req.on('data', (c: Buffer) => (bytesIn += c.length));
       req.pipe(up);
     };
     up.on('socket', (s) => {
@@ -51,7 +61,9 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
       for (const [k, v] of Object.entries(ur.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v;
       headers['hangar-machine'] = b.machineId;
       headers['x-request-id'] = requestId;
+      status = ur.statusCode ?? 0;
       res.writeHead(ur.statusCode ?? 502, ur.statusMessage, headers);
+      ur.on('data', (c: Buffer) => (bytesOut += c.length));
       ur.pipe(res);
       ur.on('error', () => {
         res.destroy();

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { forward, forwardedHeaders } from './forward.js';
+import type { Logger } from 'pino';
+import type { ProxyMetrics } from './metrics.js';
 import type { Backend, RoutingTable } from './routing-table.js';
 
 /** Request headers that steer routing; response header naming the machine. Documented in the README. */
@@ -10,10 +12,10 @@ export const MACHINE_HEADER = 'hangar-machine';
 
 export interface ProxyOptions {
   table: RoutingTable;
+  /** Where each forwarded request is counted (status class, latency, bytes). */
+  metrics?: ProxyMetrics;
   /** Maps a Host header (without port) to an app name: `<app>.localhost` plus configured hostnames. */
   appForHost: (host: string) => string | undefined;
-  /** How long a request waits for a routable machine before a 503 (the hold window). */
-  holdMs: (app: string) => number;
 }
 
 /**
@@ -23,17 +25,49 @@ export interface ProxyOptions {
  */
 export class ProxyServer {
   private server?: Server;
+  private host = '127.0.0.1';
+  private opts?: ProxyOptions;
+  /** Dedicated listeners: port → app. */
+  private readonly dedicated = new Map<number, { app: string; server: Server }>();
 
-  constructor(private readonly opts?: ProxyOptions) {}
+  constructor(private readonly log?: Logger) {}
+
+  /** Connects the routing; until then every request is a 404. */
+  attach(opts: ProxyOptions): void {
+    this.opts = opts;
+  }
 
   async listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5000 }, (req, res) => void this.handle(req, res));
-    server.on('upgrade', (req, socket, head) => void this.upgrade(req, socket as Socket, head));
+    this.host = host;
+    this.server = await this.bind(host, port, undefined);
+    return { host, port: (this.server.address() as AddressInfo).port };
+  }
+
+  /** Opens (and closes) the app's dedicated ports, which route to it whatever the Host header says. */
+  setAppPorts(app: string, ports: number[]): void {
+    for (const [port, l] of this.dedicated) {
+      if (l.app === app && !ports.includes(port)) {
+        l.server.closeAllConnections();
+        l.server.close();
+        this.dedicated.delete(port);
+      }
+    }
+    for (const port of ports) {
+      if (this.dedicated.has(port) || !this.server) continue;
+      this.bind(this.host, port, app).then(
+        (server) => this.dedicated.set(port, { app, server }),
+        (err) => this.log?.error({ err, app, port }, 'could not open the dedicated port'),
+      );
+    }
+  }
+
+  private async bind(host: string, port: number, app: string | undefined): Promise<Server> {
+    const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5000 }, (req, res) => void this.handle(req, res, app));
+    server.on('upgrade', (req, socket, head) => void this.upgrade(req, socket as Socket, head, app));
     server.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       else socket.destroy();
     });
-    this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -41,33 +75,44 @@ export class ProxyServer {
         resolve();
       });
     });
-    return { host, port: (server.address() as AddressInfo).port };
+    return server;
   }
 
   async close(): Promise<void> {
-    const s = this.server;
-    if (!s) return;
-    s.closeAllConnections();
-    await new Promise<void>((r) => s.close(() => r()));
+    const all = [...(this.server ? [this.server] : []), ...[...this.dedicated.values()].map((d) => d.server)];
+    this.dedicated.clear();
+    await Promise.all(
+      all.map((s) => {
+        s.closeAllConnections();
+        return new Promise<void>((r) => s.close(() => r()));
+      }),
+    );
   }
 
-  private appOf(req: IncomingMessage): string | undefined {
+  private appOf(req: IncomingMessage, fixed: string | undefined): string | undefined {
     const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
-    const app = this.opts?.appForHost(host);
+    const app = fixed ?? this.opts?.appForHost(host);
     return app && this.opts!.table.has(app) ? app : undefined;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse, fixed?: string): Promise<void> {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-    const app = this.appOf(req);
+    const app = this.appOf(req, fixed);
     if (!app) return plain(res, 404, `hangar proxy: no app is served at ${req.headers.host ?? '(no Host header)'}\n`, requestId);
     const tried = new Set<string>();
     for (let attempt = 0; attempt < 2; attempt++) {
       const b = await this.target(app, req, tried);
-      if (!b) return plain(res, 503, `hangar proxy: app ${app} has no healthy machine (waited ${this.opts!.holdMs(app)} ms)\n`, requestId);
-      this.opts!.table.acquire(b);
-      const outcome = await forward(req, res, b, requestId).finally(() => this.opts!.table.release(b));
-      if (outcome !== 'retryable') return;
+      if (!b) return plain(res, 503, `hangar proxy: app ${app} has no healthy machine (waited ${this.opts!.table.holdMs(app)} ms)\n`, requestId);
+      const table = this.opts!.table;
+      table.acquire(b);
+      this.opts!.metrics?.setInflight(app, b.machineId, b.inflight);
+      const t0 = performance.now();
+      const r = await forward(req, res, b, requestId).finally(() => {
+        table.release(b);
+        this.opts!.metrics?.setInflight(app, b.machineId, b.inflight);
+      });
+      this.opts!.metrics?.record({ app, machineId: b.machineId, status: r.status, durationMs: performance.now() - t0, bytesIn: r.bytesIn, bytesOut: r.bytesOut });
+      if (r.outcome !== 'retryable') return;
       tried.add(b.machineId);
     }
     plain(res, 502, `hangar proxy: could not connect to a machine of ${app}\n`, requestId);
@@ -77,10 +122,11 @@ export class ProxyServer {
   private async target(app: string, req: IncomingMessage, exclude: Set<string>): Promise<Backend | undefined> {
     const table = this.opts!.table;
     const region = PREFER_REGION_HEADERS.map((h) => req.headers[h]).find((v): v is string => typeof v === 'string');
-    const pick = () => table.pick(app, { region, exclude }) ?? (exclude.size ? table.pick(app, { region }) : undefined);
+    const headers = req.headers;
+    const pick = () => table.pick(app, { region, exclude, headers }) ?? (exclude.size ? table.pick(app, { region, headers }) : undefined);
     const now = pick();
     if (now) return now;
-    const holdMs = this.opts!.holdMs(app);
+    const holdMs = this.opts!.table.holdMs(app);
     return new Promise<Backend | undefined>((resolve) => {
       const done = (b: Backend | undefined) => {
         clearTimeout(timer);
@@ -99,9 +145,9 @@ export class ProxyServer {
     });
   }
 
-  private async upgrade(req: IncomingMessage, client: Socket, head: Buffer): Promise<void> {
+  private async upgrade(req: IncomingMessage, client: Socket, head: Buffer, fixed?: string): Promise<void> {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-    const app = this.appOf(req);
+    const app = this.appOf(req, fixed);
     const b = app ? await this.target(app, req, new Set()) : undefined;
     if (!b) {
       client.end(`HTTP/1.1 ${app ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);

@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { TrafficPin, TrafficSet } from '../core/types.js';
 
 /** One machine instance as the proxy sees it. */
 export interface Backend {
@@ -12,6 +14,23 @@ export interface Backend {
   routable: boolean;
   /** Requests (and upgraded connections) currently being served. */
   inflight: number;
+  /** Above this, other machines are preferred. */
+  softLimit?: number;
+  /** At this, the machine takes no new work. */
+  hardLimit?: number;
+}
+
+/** Per-app settings the proxy applies (from the app's stored routing). */
+export interface AppTraffic {
+  holdMs: number;
+  sets?: TrafficSet[];
+  pins?: TrafficPin[];
+}
+
+export interface PickOptions {
+  region?: string;
+  exclude?: Set<string>;
+  headers?: IncomingHttpHeaders;
 }
 
 export interface BackendUpdate {
@@ -23,6 +42,8 @@ export interface BackendUpdate {
   port: number | null;
   /** Whether the machine's state allows traffic (started, not cordoned). */
   inService: boolean;
+  softLimit?: number;
+  hardLimit?: number;
 }
 
 /**
@@ -35,9 +56,10 @@ export class RoutingTable {
   private readonly inService = new Map<string, boolean>();
   private readonly healthy = new Map<string, boolean>();
   private readonly drainWaiters = new Map<string, Array<() => void>>();
+  private readonly traffic = new Map<string, AppTraffic>();
   private readonly ee = new EventEmitter();
 
-  constructor() {
+  constructor(private readonly defaultHoldMs = 5000) {
     this.ee.setMaxListeners(0);
   }
 
@@ -69,7 +91,7 @@ export class RoutingTable {
       b = { machineId: u.machineId, instanceId: u.instanceId, app: u.app, region: u.region, host: u.host, port: u.port, routable: false, inflight: 0 };
       apps.set(key, b);
     }
-    Object.assign(b, { region: u.region, host: u.host, port: u.port });
+    Object.assign(b, { region: u.region, host: u.host, port: u.port, softLimit: u.softLimit, hardLimit: u.hardLimit });
     this.inService.set(key, u.inService);
     this.refresh(b, key);
     this.ee.emit('changed', u.app);
@@ -119,17 +141,54 @@ export class RoutingTable {
     return [...(this.byApp.get(app)?.values() ?? [])];
   }
 
-  /** Least outstanding requests among routable backends (preferring `region`), random among equals. */
-  pick(app: string, opts: { region?: string; exclude?: Set<string> } = {}): Backend | undefined {
-    const all = this.backends(app).filter((b) => b.routable && !opts.exclude?.has(b.machineId));
-    const local = opts.region ? all.filter((b) => b.region === opts.region) : [];
-    const pool = local.length ? local : all;
+  /** Hold window, traffic sets and pins of an app. */
+  setTraffic(app: string, t: AppTraffic): void {
+    this.traffic.set(app, t);
+    this.appMap(app);
+    this.ee.emit('changed', app);
+  }
+
+  holdMs(app: string): number {
+    return this.traffic.get(app)?.holdMs ?? this.defaultHoldMs;
+  }
+
+  /**
+   * Chooses a backend: a pinned request goes to its set whatever the weights; otherwise a set is drawn by
+   * weight (when the app has sets); then, among routable machines under their hard limit, those under the
+   * soft limit and in the preferred region win, and least outstanding requests decides (random among equals).
+   */
+  pick(app: string, opts: PickOptions = {}): Backend | undefined {
+    const t = this.traffic.get(app);
+    let pool = this.backends(app).filter((b) => b.routable && !opts.exclude?.has(b.machineId) && (b.hardLimit === undefined || b.inflight < b.hardLimit));
+    if (t?.sets?.length) pool = this.bySet(t, pool, opts.headers);
+    if (pool.length === 0) return undefined;
+    const underSoft = pool.filter((b) => b.softLimit === undefined || b.inflight < b.softLimit);
+    if (underSoft.length) pool = underSoft;
+    const local = opts.region ? pool.filter((b) => b.region === opts.region) : [];
+    if (local.length) pool = local;
     let best: Backend[] = [];
     for (const b of pool) {
       if (best.length === 0 || b.inflight < best[0]!.inflight) best = [b];
       else if (b.inflight === best[0]!.inflight) best.push(b);
     }
-    return best.length ? best[Math.floor(Math.random() * best.length)] : undefined;
+    return best[Math.floor(Math.random() * best.length)];
+  }
+
+  private bySet(t: AppTraffic, pool: Backend[], headers: IncomingHttpHeaders | undefined): Backend[] {
+    const members = (name: string) => {
+      const ids = new Set(t.sets!.find((s) => s.name === name)?.machines ?? []);
+      return pool.filter((b) => ids.has(b.machineId));
+    };
+    const pin = headers ? t.pins?.find((p) => pinMatches(p, headers)) : undefined;
+    if (pin) return members(pin.set);
+    const live = t.sets!.map((s) => ({ s, m: members(s.name) })).filter((x) => x.s.weight > 0 && x.m.length > 0);
+    const total = live.reduce((n, x) => n + x.s.weight, 0);
+    let r = Math.random() * total;
+    for (const x of live) {
+      r -= x.s.weight;
+      if (r < 0) return x.m;
+    }
+    return live.at(-1)?.m ?? [];
   }
 
   acquire(b: Backend): void {
@@ -138,6 +197,8 @@ export class RoutingTable {
 
   release(b: Backend): void {
     b.inflight = Math.max(0, b.inflight - 1);
+    // Someone may be holding for a machine under its hard limit.
+    if (b.hardLimit !== undefined && b.inflight === b.hardLimit - 1) this.ee.emit('changed', b.app);
     if (b.inflight > 0) return;
     const key = keyOf(b.machineId, b.instanceId);
     for (const w of this.drainWaiters.get(key) ?? []) w();
@@ -194,4 +255,15 @@ export class RoutingTable {
 
 export function keyOf(machineId: string, instanceId: string): string {
   return `${machineId}/${instanceId}`;
+}
+
+function pinMatches(p: TrafficPin, headers: IncomingHttpHeaders): boolean {
+  if (p.header && headers[p.header.name.toLowerCase()] === p.header.value) return true;
+  if (p.cookie) {
+    for (const part of String(headers.cookie ?? '').split(';')) {
+      const eq = part.indexOf('=');
+      if (eq > 0 && part.slice(0, eq).trim() === p.cookie.name && part.slice(eq + 1).trim() === p.cookie.value) return true;
+    }
+  }
+  return false;
 }

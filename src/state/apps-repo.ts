@@ -1,9 +1,11 @@
 import type { App } from '../core/types.js';
 import type { Db } from './db.js';
+import type { Selectable } from 'kysely';
+import type { AppRouting } from '../core/types.js';
 import type { AppsTable } from './schema.js';
 
-function toApp(r: AppsTable): App {
-  return { id: r.id, name: r.name, createdAt: r.created_at };
+function toApp(r: Selectable<AppsTable>): App {
+  return { id: r.id, name: r.name, createdAt: r.created_at, routing: JSON.parse(r.routing) as AppRouting };
 }
 
 /** Apps: the unit that owns machines, images and (later) releases. */
@@ -11,7 +13,11 @@ export class AppsRepo {
   constructor(private readonly db: Db) {}
 
   async insert(app: App): Promise<void> {
-    await this.db.insertInto('apps').values({ id: app.id, name: app.name, created_at: app.createdAt }).execute();
+    await this.db.insertInto('apps').values({ id: app.id, name: app.name, created_at: app.createdAt, routing: JSON.stringify(app.routing) }).execute();
+  }
+
+  async setRouting(id: string, routing: AppRouting): Promise<void> {
+    await this.db.updateTable('apps').set({ routing: JSON.stringify(routing) }).where('id', '=', id).execute();
   }
 
   async byName(name: string): Promise<App | undefined> {

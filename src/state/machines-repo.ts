@@ -1,4 +1,4 @@
-import type { Machine, MachineEvent, MachineState, RuntimeKind } from '../core/types.js';
+import type { CheckStatus, Machine, MachineEvent, MachineState, RuntimeKind } from '../core/types.js';
 import type { Db } from './db.js';
 import type { Selectable } from 'kysely';
 import type { MachineEventsTable, MachinesTable } from './schema.js';
@@ -101,6 +101,29 @@ export class MachinesRepo {
     else if (!filter.includeDestroyed) q = q.where('machines.state', '!=', 'destroyed');
     const rows = await q.orderBy('machines.created_at').orderBy('machines.id').execute();
     return rows.map(toMachine);
+  }
+
+  /** Latest check results of a machine's current instance (replaces what was stored). */
+  async saveChecks(machineId: string, checks: CheckStatus[]): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom('machine_checks').where('machine_id', '=', machineId).execute();
+      if (checks.length === 0) return;
+      await tx
+        .insertInto('machine_checks')
+        .values(checks.map((c) => ({ machine_id: machineId, name: c.name, status: c.status, output: c.output, updated_at: c.updatedAt })))
+        .execute();
+    });
+  }
+
+  async checks(): Promise<Map<string, CheckStatus[]>> {
+    const rows = await this.db.selectFrom('machine_checks').selectAll().orderBy('name').execute();
+    const out = new Map<string, CheckStatus[]>();
+    for (const r of rows) {
+      const list = out.get(r.machine_id) ?? [];
+      list.push({ name: r.name, status: r.status as CheckStatus['status'], output: r.output, updatedAt: r.updated_at });
+      out.set(r.machine_id, list);
+    }
+    return out;
   }
 
   async addEvent(e: Omit<MachineEvent, 'id'>): Promise<MachineEvent> {

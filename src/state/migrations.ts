@@ -70,4 +70,18 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('images_by_digest').on('images').column('digest').execute();
     },
   },
+  '0002_app_routing_and_checks': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('apps').addColumn('routing', 'text', (c) => c.notNull().defaultTo('{}')).execute();
+      await db.schema
+        .createTable('machine_checks')
+        .addColumn('machine_id', 'text', (c) => c.notNull().references('machines.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('output', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('machine_checks_pk', ['machine_id', 'name'])
+        .execute();
+    },
+  },
 };

@@ -5,6 +5,16 @@ export interface AppsTable {
   id: string;
   name: string;
   created_at: string;
+  /** JSON of the app's AppRouting. */
+  routing: Generated<string>;
+}
+
+export interface MachineChecksTable {
+  machine_id: string;
+  name: string;
+  status: string;
+  output: string;
+  updated_at: string;
 }
 
 export interface MachinesTable {
@@ -63,4 +73,5 @@ export interface Database {
   machine_events: MachineEventsTable;
   leases: LeasesTable;
   images: ImagesTable;
+  machine_checks: MachineChecksTable;
 }

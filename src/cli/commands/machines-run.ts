@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { AppView, MachineView } from '../../api/contract.js';
-import { machineConfigFor, processGroups } from '../../config/index.js';
+import { machineConfigFor, processGroups, type AppConfig } from '../../config/index.js';
 import { UserError } from '../../core/errors.js';
 import type { MachineConfig } from '../../core/types.js';
 import { enc, machinesPath, parseEnvPairs } from '../common.js';
@@ -29,6 +29,7 @@ export async function runMachine(ctx: Context, target: string | undefined, comma
   if (!app) throw new UserError({ code: 'no_app', message: 'no app given and the directory has no hangar.toml or fly.toml', hint: 'pass -a APP' });
   const appInfo = await ensureApp(ctx, app);
 
+  if (loaded) await applyRouting(ctx, app, loaded.config);
   const image = dir ? (await uploadDirectory(ctx, app, dir)).ref : target!;
   const env = parseEnvPairs(o.env);
   let config: MachineConfig;
@@ -60,4 +61,15 @@ async function ensureApp(ctx: Context, app: string): Promise<AppView> {
     if (!ctx.opts.json) say(`Created app ${app}`);
     return created;
   }
+}
+
+/** The proxy settings a config carries: extra hostnames, the hold window and dedicated ports. */
+export async function applyRouting(ctx: Context, app: string, cfg: AppConfig): Promise<void> {
+  const http = cfg.httpService;
+  const ports = cfg.services.flatMap((s) => s.ports.map((p) => p.port)).filter((p): p is number => p !== undefined && p !== 80 && p !== 443);
+  await ctx.api.json('PATCH', `/v1/apps/${enc(app)}/routing`, {
+    hostnames: http?.hostnames ?? null,
+    hold_timeout: http?.holdTimeoutMs !== undefined ? `${http.holdTimeoutMs}ms` : null,
+    ports: ports.length ? [...new Set(ports)] : null,
+  });
 }
