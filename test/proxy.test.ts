@@ -70,7 +70,7 @@ test('proxy: a request in flight finishes while its machine drains; new ones go 
   }, 10_000, 'both machines in rotation');
   // Pin the slow request on A by stopping B's traffic first (cordon), then put B back.
   await d.api('POST', `/v1/apps/echo/machines/${b.id}/cordon`);
-  const slow = viaProxy(d, '/slow?ms=1500');
+  const slow = viaProxy(d, '/slow?ms=2000');
   await waitUntil(async () => (await d.api('GET', `/v1/apps/echo/machines/${a.id}`)).body.inflight === 1, 5000, 'the slow request in flight on A');
   await d.api('POST', `/v1/apps/echo/machines/${b.id}/uncordon`);
   const stopping = d.api('POST', `/v1/apps/echo/machines/${a.id}/stop`, {});
@@ -88,4 +88,28 @@ test('proxy: a request in flight finishes while its machine drains; new ones go 
   const r = await held;
   assert.equal(r.status, 200);
   assert.equal(r.headers['hangar-machine'], a.id);
+});
+
+test('proxy: SSE streams through unbuffered', async (t) => {
+  const d = await startDaemon(t);
+  await d.api('POST', '/v1/apps', { app_name: 'echo' });
+  const image = await uploadEcho(d, 'echo');
+  await d.api('POST', '/v1/apps/echo/machines', { config: withHealth(image) });
+  await waitUntil(async () => (await viaProxy(d, '/')).status === 200, 10_000, 'routing');
+  const u = new URL(d.proxyUrl);
+  const arrivals: number[] = [];
+  const t0 = Date.now();
+  await new Promise<void>((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path: '/sse', headers: { host: 'echo.localhost' } }, (res) => {
+      assert.equal(res.headers['content-type'], 'text/event-stream');
+      res.on('data', (c: Buffer) => {
+        for (const _ of c.toString().matchAll(/data: tick/g)) arrivals.push(Date.now() - t0);
+      });
+      res.on('end', () => resolve());
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(arrivals.length, 5);
+  assert.ok(arrivals[0]! < arrivals[4]! - 250, `events arrive as they are sent, not at the end: ${arrivals.join(', ')}`);
 });
