@@ -140,6 +140,75 @@ export const CompareBody = z.object({
   b: machineIdList.min(1),
 });
 
+const idList = z
+  .string()
+  .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+  .or(z.array(z.string()));
+
+export const DeployBody = z.object({
+  image: z.string().min(1),
+  config_text: z.string().max(1_000_000),
+  config_path: z.string().default('hangar.toml'),
+  strategy: z.enum(['rolling', 'immediate', 'bluegreen', 'canary', 'rotate']).optional(),
+  max_unavailable: z.number().positive({ message: 'max_unavailable must be > 0: a count (≥ 1) or a fraction (< 1)' }).optional(),
+  wait_timeout: duration.optional(),
+  release_command_timeout: duration.optional(),
+  skip_release_command: z.boolean().optional(),
+  max_failures: z.number().int().min(0).optional(),
+  auto_rollback: z.boolean().optional(),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), z.string()).optional(),
+  only_machines: idList.optional(),
+  exclude_machines: idList.optional(),
+  regions: idList.optional(),
+  exclude_regions: idList.optional(),
+  process_groups: idList.optional(),
+  user: z.string().max(100).optional(),
+  description: z.string().max(500).optional(),
+});
+
+export const RollbackBody = z
+  .object({ version: z.number().int().positive().optional(), user: z.string().max(100).optional(), strategy: z.enum(['rolling', 'immediate']).optional() })
+  .default({});
+
+export const DeploymentParams = z.object({ id: z.string().min(1) });
+export const EventsQuery = z.object({ follow: z.enum(['true', 'false']).optional(), after: z.coerce.number().int().min(0).default(0) });
+
+export interface DeploymentView {
+  id: string;
+  app: string;
+  release: number;
+  status: string;
+  phase: string;
+  strategy: string;
+  machines: Array<{ id: string; group: string; region: string; outcome: string; error?: string }>;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ReleaseView {
+  version: number;
+  stable: boolean;
+  type: 'release';
+  status: string;
+  description: string;
+  user: string;
+  image: string;
+  strategy: string;
+  created_at: string;
+}
+
+export interface DeployEventLine {
+  seq: number;
+  at: string;
+  event:
+    | { type: 'phase'; phase: string; message: string }
+    | { type: 'machine'; machineId: string; outcome: string; message: string }
+    | { type: 'log'; source: string; line: string }
+    | { type: 'warning'; message: string }
+    | { type: 'done'; status: string; release: number; message: string; url: string | null };
+}
+
 export const ErrorBody = z.object({
   error: z.string(),
   code: z.string(),

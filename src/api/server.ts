@@ -13,11 +13,14 @@ import type { HealthView } from './contract.js';
 import { errorHandler } from './errors.js';
 import { SNAPSHOT_CONTENT_TYPE } from '../images/stream.js';
 import { appRoutes } from './routes/apps.js';
+import { buildRoutes, type BuildDeps } from './routes/builds.js';
 import { imageRoutes } from './routes/images.js';
 import { logRoutes } from './routes/logs.js';
 import { machineRoutes } from './routes/machines.js';
 import { routingRoutes } from './routes/routing.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { deploymentRoutes } from './routes/deployments.js';
+import type { DeployService } from '../deploy/deploy-service.js';
 import type { Readable } from 'node:stream';
 
 /** What the image routes need: storing uploads and looking images up by tag. */
@@ -33,10 +36,13 @@ export interface ApiDeps {
   machines: MachineService;
   leases: LeaseService;
   images: ImageApi;
+  /** Daemon-side builds (`POST /v1/apps/{app}/builds`); without it that route answers 503. */
+  builds?: BuildDeps;
   logs: LogCollector;
   log: Logger;
   /** Current check results of a machine (from the health monitor). */
   checks: (machineId: string) => Array<{ name: string; status: string; output: string; updatedAt: string }>;
+  deploys: DeployService;
   /** The proxy's request metrics (Prometheus text and rolling windows). */
   metrics: ProxyMetrics;
   /** Requests the proxy has in flight on a machine. */
@@ -101,9 +107,11 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     appRoutes(scope as Api, deps);
     machineRoutes(scope as Api, deps);
     imageRoutes(scope as Api, deps);
+    buildRoutes(scope as Api, deps);
     logRoutes(scope as Api, deps);
     routingRoutes(scope as Api, deps);
     metricsRoutes(scope as Api, deps);
+    deploymentRoutes(scope as Api, deps);
   });
   return app;
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { appsCommand } from './commands/apps.js';
+import { deployCommand } from './commands/deploy.js';
+import { deploymentsCommand } from './commands/deployments.js';
+import { releasesCommand } from './commands/releases.js';
 import { imagesCommand } from './commands/images.js';
 import { logsCommand } from './commands/logs.js';
 import { machinesCommand } from './commands/machines.js';
@@ -16,7 +19,7 @@ export function buildProgram(): Command {
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions();
-  for (const c of [serverCommand(), appsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand()]) program.addCommand(c);
+  for (const c of [serverCommand(), appsCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand()]) program.addCommand(c);
   return program;
 }
 

@@ -4,6 +4,7 @@ import { buildApi, type Api } from '../api/server.js';
 import { parseDuration } from '../core/duration.js';
 import { ImageCatalog } from '../images/catalog.js';
 import { ImageStore } from '../images/store.js';
+import { ImageBuilder } from '../images/builder.js';
 import { LogCollector } from '../logs/collector.js';
 import { AppService } from '../machines/app-service.js';
 import { MachineBus } from '../machines/bus.js';
@@ -13,6 +14,7 @@ import { MachineService } from '../machines/machine-service.js';
 import { PortAllocator } from '../machines/ports.js';
 import { reconcile } from '../machines/reconcile.js';
 import { ProxyMetrics } from '../proxy/metrics.js';
+import { DeployService } from '../deploy/deploy-service.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
 import type { RuntimeDriver } from '../runtime/driver.js';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
@@ -45,7 +47,7 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing },
+    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; deploys: DeployService },
   ) {}
 
   get apiUrl(): string {
@@ -91,9 +93,26 @@ export class Daemon {
     const logs = new LogCollector({ dir: join(opts.home, 'logs') });
     const metrics = new ProxyMetrics();
     proxy.attach({ table: routing.table, appForHost: (h) => routing.appForHost(h), metrics });
+    const addresses = { api: opts.listen, proxy: opts.proxyListen };
+    const deploys = new DeployService({
+      state,
+      machines,
+      images,
+      leases,
+      readiness: {
+        waitReady: (m, ref, port, exited, o) => routing.waitReady(m, ref, port, exited, o),
+        waitHealthy: (m, exited, o) => routing.waitHealthy(m, exited, o),
+        exitOf: (m) => lifecycle.exitOf(m),
+        allPassing: (id) => routing.checksOf(id).every((c) => c.status === 'passing'),
+      },
+      driver: processDriver,
+      logs,
+      log,
+      appUrl: (app) => `${formatUrl({ host: addresses.proxy.host === '127.0.0.1' ? `${app}.localhost` : addresses.proxy.host, port: addresses.proxy.port })}`,
+    });
+    cleanup.push(() => deploys.stop());
     let ready!: () => void;
     const readyP = new Promise<void>((r) => (ready = r));
-    const addresses = { api: opts.listen, proxy: opts.proxyListen };
     const api = await buildApi({
       token,
       apps,
@@ -105,6 +124,8 @@ export class Daemon {
       checks: (id) => routing.checksOf(id),
       inflight: (app, id) => routing.table.inflight(app, id),
       metrics,
+      deploys,
+      builds: { builder: new ImageBuilder({ store, tmpRoot: join(opts.home, 'builds') }), images },
       version: opts.version,
       get proxy() {
         return addresses.proxy;
@@ -131,16 +152,18 @@ export class Daemon {
     routing.start(initial, await state.apps.list(), await state.machines.checks());
     cleanup.push(() => routing.stop());
     await reconcile({ state, lifecycle, ports, log });
+    await deploys.resumeAll();
     ready();
     writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), version: opts.version, started_at: new Date().toISOString() });
     log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing });
+    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, deploys });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */
   async stop(): Promise<void> {
     const p = this.parts;
     removeDaemonInfo(p.home);
+    await p.deploys.stop();
     await p.api.close();
     await p.proxy.close();
     p.unsub();

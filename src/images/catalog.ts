@@ -3,7 +3,7 @@ import { NotFoundError, UserError } from '../core/errors.js';
 import { DEFAULT_REGISTRY, formatImageRef, type Image, type ImageRef } from '../core/types.js';
 import type { ImageResolver, ResolvedImage } from '../machines/images.js';
 import type { State } from '../state/index.js';
-import type { ImageStore } from './store.js';
+import type { ImageStore, StoredImage } from './store.js';
 
 interface ParsedRef {
   registry?: string;
@@ -56,6 +56,17 @@ export class ImageCatalog implements ImageResolver {
     const app = await this.state.apps.byName(appName);
     if (!app) throw new NotFoundError('app', appName, `create it first: hangar apps create ${appName}`);
     const stored = await this.store.importStream(body);
+    return this.register(appName, tag, stored);
+  }
+
+  /**
+   * Names stored content `<registry>/<app>:<tag>` (uploads and daemon builds both end here). The app
+   * is looked up again: it may have been destroyed while the content was uploading or building.
+   * @throws NotFoundError `app_not_found`
+   */
+  async register(appName: string, tag: string, stored: StoredImage): Promise<Image> {
+    const app = await this.state.apps.byName(appName);
+    if (!app) throw new NotFoundError('app', appName, `create it first: hangar apps create ${appName}`);
     const ref: ImageRef = { registry: DEFAULT_REGISTRY, repository: appName, tag, digest: stored.digest };
     const image: Image = { appName, ref, fullRef: formatImageRef(ref), sizeBytes: stored.sizeBytes, fileCount: stored.fileCount, createdAt: new Date().toISOString() };
     await this.state.images.put(app.id, image);

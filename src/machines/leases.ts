@@ -32,7 +32,8 @@ export class LeaseService {
       throw new UserError({ code: 'invalid_input', message: 'lease ttl must be between 1 and 3600 seconds', details: [{ path: 'ttl', message: 'out of range', value: req.ttlSeconds }] });
     }
     const cur = await this.current(machineId);
-    if (cur && cur.nonce !== req.nonce) throw held(cur);
+    // The same owner (a deploy resumed by a restarted daemon) takes its own lease back.
+    if (cur && cur.nonce !== req.nonce && cur.owner !== req.owner) throw held(cur);
     const lease: Lease = {
       machineId,
       nonce: cur?.nonce ?? randomBytes(12).toString('hex'),

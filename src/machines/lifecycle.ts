@@ -11,6 +11,7 @@ import type { ImageResolver } from './images.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { PortAllocator } from './ports.js';
 import { parseDuration } from '../core/duration.js';
+import { newInstanceId } from '../core/ids.js';
 
 export interface LifecycleTiming {
   /** First restart delay; doubles per consecutive failure. */
@@ -135,6 +136,60 @@ export class MachineLifecycle {
   async drainAndStop(m: Machine, ref: InstanceRef, opts: { signal: NodeJS.Signals; timeoutMs: number }): Promise<InstanceExit | undefined> {
     if (opts.signal !== 'SIGKILL') await this.deps.drainer?.drain(ref, opts.timeoutMs);
     return this.driver(m.runtime).stop(ref, opts);
+  }
+
+  /**
+   * A rolling update of one machine: the new instance (same machine id, new instance id and port) starts
+   * next to the old one, `ready` must resolve (checks pass), and only then does the machine switch to it
+   * and the old instance drain and stop. If `ready` fails, the new instance is removed and the machine is
+   * left exactly as it was. Lock held by the caller.
+   */
+  async surgeReplace(m: Machine, next: { config: Machine['config']; imageRef: Machine['imageRef'] }, ready: (ref: InstanceRef, port: number, exited: Promise<InstanceExit>) => Promise<void>): Promise<Machine> {
+    const candidate: Machine = { ...m, config: next.config, imageRef: next.imageRef, instanceId: newInstanceId() };
+    const ref = refOf(candidate);
+    const img = await this.deps.images.verify(candidate.imageRef);
+    const port = await this.deps.ports.allocate();
+    const driver = this.driver(m.runtime);
+    const exited = new Promise<InstanceExit>((resolve) => {
+      const off = driver.onExit((e) => {
+        if (e.machineId === ref.machineId && e.instanceId === ref.instanceId) {
+          off();
+          resolve(e);
+        }
+      });
+    });
+    try {
+      await driver.start({ ...ref, appName: m.appName, image: { ref: img.fullRef, digest: img.ref.digest, rootfs: img.rootfs }, cmd: candidate.config.init.cmd ?? [], env: machineEnv(candidate, port), port });
+      await ready(ref, port, exited);
+    } catch (err) {
+      await driver.stop(ref, { signal: 'SIGKILL', timeoutMs: 1000 }).catch(() => undefined);
+      await driver.remove(ref).catch(() => undefined);
+      this.deps.ports.release(port);
+      throw err;
+    }
+    const oldRef = refOf(m);
+    const oldPort = m.port;
+    const switched = await this.save(
+      m,
+      { config: next.config, imageRef: next.imageRef, instanceId: ref.instanceId, port, state: 'started', startedAt: new Date().toISOString(), restartCount: 0 },
+      { type: 'update', status: 'started', source: 'user', message: `replaced instance ${oldRef.instanceId}` },
+    );
+    if (isLiveState(m.state)) await this.retireInstance(m, oldRef);
+    this.deps.ports.release(oldPort);
+    return switched;
+  }
+
+  /** Resolves when the machine's current instance exits. */
+  exitOf(m: Machine): Promise<InstanceExit> {
+    const driver = this.driver(m.runtime);
+    return new Promise((resolve) => {
+      const off = driver.onExit((e) => {
+        if (e.machineId === m.id && e.instanceId === m.instanceId) {
+          off();
+          resolve(e);
+        }
+      });
+    });
   }
 
   /** Stops and removes an instance that is no longer the machine's current one. */

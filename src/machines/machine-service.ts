@@ -165,6 +165,22 @@ export class MachineService {
     });
   }
 
+  /**
+   * Rolling update of a started machine: new instance next to the old, switched to only once `ready`
+   * resolves (see MachineLifecycle.surgeReplace). A machine that is not running is updated in place
+   * without being started.
+   */
+  async surgeUpdate(appName: string, id: string, input: UpdateMachineInput, nonce: string | undefined, ready: Parameters<MachineLifecycle['surgeReplace']>[2]): Promise<Machine> {
+    const image = await this.deps.images.resolve(appName, input.config.image);
+    requireCommand(input.config);
+    const m0 = await this.get(appName, id);
+    if (m0.state !== 'started') return this.update(appName, id, input, nonce);
+    return this.mutate(appName, id, nonce, async (m) => {
+      if (m.state !== 'started') throw new PreconditionError('machine_not_started', `machine ${id} changed state to ${m.state} during the update`);
+      return this.deps.lifecycle.surgeReplace(m, { config: { ...input.config, image: image.fullRef }, imageRef: image.ref }, ready);
+    });
+  }
+
   async destroy(appName: string, id: string, force: boolean, nonce?: string, opts: { ignoreLease?: boolean } = {}): Promise<Machine> {
     return this.mutate(appName, id, opts.ignoreLease ? null : nonce, async (m) => {
       if (m.state === 'destroyed') return m;

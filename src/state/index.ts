@@ -3,6 +3,8 @@
  * never see SQL or the dialect; `openState` is where a PostgreSQL dialect would be chosen.
  */
 import { AppsRepo } from './apps-repo.js';
+import { DeploymentsRepo } from './deployments-repo.js';
+import { ReleasesRepo } from './releases-repo.js';
 import { openSqlite, type Db } from './db.js';
 import { ImagesRepo } from './images-repo.js';
 import { LeasesRepo } from './leases-repo.js';
@@ -14,6 +16,8 @@ export interface State {
   machines: MachinesRepo;
   leases: LeasesRepo;
   images: ImagesRepo;
+  releases: ReleasesRepo;
+  deployments: DeploymentsRepo;
   close(): Promise<void>;
 }
 
@@ -24,6 +28,8 @@ export function stateFrom(db: Db): State {
     machines: new MachinesRepo(db),
     leases: new LeasesRepo(db),
     images: new ImagesRepo(db),
+    releases: new ReleasesRepo(db),
+    deployments: new DeploymentsRepo(db),
     close: () => db.destroy(),
   };
 }
@@ -34,4 +40,4 @@ export async function openState(file: string): Promise<State> {
 
 export type { Db } from './db.js';
 export type { MachineFilter } from './machines-repo.js';
-export { AppsRepo, ImagesRepo, LeasesRepo, MachinesRepo };
+export { AppsRepo, DeploymentsRepo, ImagesRepo, LeasesRepo, MachinesRepo, ReleasesRepo };

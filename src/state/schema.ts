@@ -67,6 +67,40 @@ export interface ImagesTable {
   created_at: string;
 }
 
+export interface ReleasesTable {
+  app_id: string;
+  version: number;
+  status: string;
+  image_ref: string;
+  strategy: string;
+  config: string;
+  user: string;
+  description: string;
+  stable: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DeploymentsTable {
+  id: string;
+  app_id: string;
+  release_version: number;
+  status: string;
+  phase: string;
+  options: string;
+  machines: string;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DeploymentEventsTable {
+  deployment_id: string;
+  seq: number;
+  at: string;
+  event: string;
+}
+
 export interface Database {
   apps: AppsTable;
   machines: MachinesTable;
@@ -74,4 +108,7 @@ export interface Database {
   leases: LeasesTable;
   images: ImagesTable;
   machine_checks: MachineChecksTable;
+  releases: ReleasesTable;
+  deployments: DeploymentsTable;
+  deployment_events: DeploymentEventsTable;
 }

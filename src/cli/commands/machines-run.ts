@@ -52,7 +52,7 @@ export async function runMachine(ctx: Context, target: string | undefined, comma
   if (appInfo.url) say(`  url     ${appInfo.url}  (through hangar's proxy, once the machine passes its checks)`);
 }
 
-async function ensureApp(ctx: Context, app: string): Promise<AppView> {
+export async function ensureApp(ctx: Context, app: string): Promise<AppView> {
   try {
     return await ctx.api.get<AppView>(`/v1/apps/${enc(app)}`);
   } catch (err) {

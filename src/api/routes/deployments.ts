@@ -1,0 +1,93 @@
+import type { FastifyRequest } from 'fastify';
+import { parseDuration } from '../../core/duration.js';
+import type { Deployment, Release } from '../../core/deploy.js';
+import { AppParams, DeployBody, DeploymentParams, EventsQuery, RollbackBody, type DeploymentView, type ReleaseView } from '../contract.js';
+import type { Api, ApiDeps } from '../server.js';
+
+export function deploymentView(d: Deployment): DeploymentView {
+  return {
+    id: d.id,
+    app: d.appName,
+    release: d.releaseVersion,
+    status: d.status,
+    phase: d.phase,
+    strategy: d.options.strategy,
+    machines: d.machines.map((p) => ({ id: p.machineId, group: p.group, region: p.region, outcome: p.outcome, ...(p.error ? { error: p.error } : {}) })),
+    error: d.error ?? null,
+    created_at: d.createdAt,
+    updated_at: d.updatedAt,
+  };
+}
+
+export function releaseView(r: Release): ReleaseView {
+  return { version: r.version, stable: r.stable, type: 'release', status: r.status, description: r.description, user: r.user, image: r.imageRef, strategy: r.strategy, created_at: r.createdAt };
+}
+
+const userOf = (req: FastifyRequest, given?: string) => given ?? (req.headers['hangar-user'] as string | undefined) ?? 'local';
+
+/** Deploys, their event streams, releases and rollback. */
+export function deploymentRoutes(app: Api, deps: ApiDeps): void {
+  const tags = ['deployments'];
+  app.post('/v1/apps/:app/deployments', { schema: { tags, summary: 'Start a deploy (runs in the daemon; follow its events)', params: AppParams, body: DeployBody } }, async (req, reply) => {
+    const b = req.body;
+    const d = await deps.deploys.submit(req.params.app, {
+      image: b.image,
+      configText: b.config_text,
+      configPath: b.config_path,
+      strategy: b.strategy,
+      maxUnavailable: b.max_unavailable,
+      waitTimeoutMs: b.wait_timeout === undefined ? undefined : parseDuration(b.wait_timeout),
+      releaseCommandTimeoutMs: b.release_command_timeout === undefined ? undefined : parseDuration(b.release_command_timeout),
+      skipReleaseCommand: b.skip_release_command,
+      maxFailures: b.max_failures,
+      autoRollback: b.auto_rollback,
+      env: b.env,
+      targeting: { onlyMachines: b.only_machines, excludeMachines: b.exclude_machines, regions: b.regions, excludeRegions: b.exclude_regions, processGroups: b.process_groups },
+      user: userOf(req, b.user),
+      description: b.description,
+    });
+    return reply.status(201).send(deploymentView(d));
+  });
+
+  app.get('/v1/apps/:app/deployments', { schema: { tags, summary: 'Deployments, newest first', params: AppParams } }, async (req) => (await deps.deploys.list(req.params.app)).map(deploymentView));
+
+  app.get('/v1/deployments/:id', { schema: { tags, summary: 'One deployment with per-machine outcomes', params: DeploymentParams } }, async (req) => deploymentView(await deps.deploys.get(req.params.id)));
+
+  app.get('/v1/deployments/:id/events', { schema: { tags, summary: 'Progress events as NDJSON (replayed, then followed until done)', params: DeploymentParams, querystring: EventsQuery } }, async (req, reply) => {
+    const d = await deps.deploys.get(req.params.id);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    let last = req.query.after;
+    let ended = false;
+    const write = (e: { seq: number; event: { type: string } }) => {
+      if (e.seq <= last || ended) return;
+      last = e.seq;
+      res.write(JSON.stringify(e) + '\n');
+      if (e.event.type === 'done') {
+        ended = true;
+        res.end();
+      }
+    };
+    const buffered: Array<{ seq: number; at: string; event: { type: string } }> = [];
+    let replaying = true;
+    const off = req.query.follow === 'true' && d.status === 'running' ? deps.deploys.onEvent(d.id, (e) => (replaying ? buffered.push(e) : write(e))) : () => {};
+    for (const e of await deps.deploys.events(d.id, last)) write(e);
+    replaying = false;
+    for (const e of buffered) write(e);
+    if (req.query.follow !== 'true' || d.status !== 'running') {
+      off();
+      if (!ended) res.end();
+      return;
+    }
+    res.on('close', off);
+  });
+
+  app.get('/v1/apps/:app/releases', { schema: { tags: ['releases'], summary: 'Releases, newest first', params: AppParams } }, async (req) => (await deps.deploys.releases(req.params.app)).map(releaseView));
+
+  app.post('/v1/apps/:app/releases/rollback', { schema: { tags: ['releases'], summary: 'Deploy an earlier release again (fast path: health-gated, no canary, no soak)', params: AppParams, body: RollbackBody } }, async (req, reply) => {
+    const b = req.body ?? {};
+    const d = await deps.deploys.rollback(req.params.app, { version: b.version, user: userOf(req, b.user), strategy: b.strategy });
+    return reply.status(201).send(deploymentView(d));
+  });
+}

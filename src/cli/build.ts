@@ -1,0 +1,91 @@
+import type { ImageView } from '../api/contract.js';
+// Type-only: the NDJSON line shape is defined next to the route until it moves into api/contract.ts.
+import type { BuildEvent } from '../api/routes/builds.js';
+import { UserError } from '../core/errors.js';
+import { packDirectory, SNAPSHOT_CONTENT_TYPE } from '../images/stream.js';
+import { enc } from './common.js';
+import type { Context } from './context.js';
+import { warn } from './output.js';
+
+export interface BuildImageOptions {
+  /** The `[build] command`; without one the snapshot is stored as it is. */
+  command?: string;
+  tag: string;
+  /** Limit for the build command on the daemon (default there: 10 minutes). */
+  timeoutMs?: number;
+  /** Called for every line the build prints, as the daemon streams it. */
+  onOutput: (stream: 'stdout' | 'stderr', line: string) => void;
+}
+
+/**
+ * Snapshots `dir` (honouring .hangarignore / .dockerignore), has the daemon run the build command in
+ * it and store the result as `<app>:<tag>`.
+ * @throws UserError the daemon's error (`build_failed` with the last output lines as details,
+ * `build_timeout`, `image_corrupt`, `app_not_found`, …), rebuilt with its code, hint and details.
+ */
+export async function buildImage(ctx: Context, app: string, dir: string, opts: BuildImageOptions): Promise<ImageView> {
+  const packed = packDirectory(dir);
+  for (const w of packed.warnings) warn(w);
+  const query = new URLSearchParams({ tag: opts.tag });
+  if (opts.command) query.set('command', opts.command);
+  if (opts.timeoutMs !== undefined) query.set('timeout', `${Math.max(1, Math.round(opts.timeoutMs))}ms`);
+  const res = await ctx.api.request('POST', `/v1/apps/${enc(app)}/builds?${query}`, {
+    headers: { 'content-type': SNAPSHOT_CONTENT_TYPE },
+    body: packed.stream as unknown as RequestInit['body'],
+    duplex: 'half',
+  });
+  let image: ImageView | undefined;
+  for await (const event of ndjson(res)) {
+    if (image) throw protocolError('a line after the final one');
+    switch (event.type) {
+      case 'output':
+        opts.onOutput(event.stream, event.line);
+        break;
+      case 'image':
+        image = event.image;
+        break;
+      case 'error':
+        throw new UserError({ code: event.error.code, message: event.error.error, hint: event.error.hint, details: event.error.details });
+      default:
+        throw protocolError(`an unknown line ${JSON.stringify(event)}`);
+    }
+  }
+  // The stream ends without a final line when the daemon stopped (or crashed) mid-build.
+  if (!image) throw protocolError('no result: the build stream ended early');
+  return image;
+}
+
+/** The lines of an NDJSON response as they arrive; blank lines (keep-alives) are skipped. */
+async function* ndjson(res: Response): AsyncGenerator<BuildEvent> {
+  if (!res.body) return;
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line) yield parseLine(line);
+    }
+  }
+  const rest = (buf + decoder.decode()).trim();
+  if (rest) yield parseLine(rest);
+}
+
+function parseLine(line: string): BuildEvent {
+  try {
+    return JSON.parse(line) as BuildEvent;
+  } catch {
+    throw protocolError(`a line that is not JSON: ${line.slice(0, 200)}`);
+  }
+}
+
+function protocolError(what: string): UserError {
+  return new UserError({
+    code: 'build_stream_broken',
+    kind: 'unavailable',
+    message: `the daemon's build response had ${what}`,
+    hint: 'check the daemon log ($HANGAR_HOME/daemon.log) and run the build again',
+  });
+}

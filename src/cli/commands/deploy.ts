@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { Command } from 'commander';
+import { ulid } from 'ulid';
+import type { DeploymentView } from '../../api/contract.js';
+import { UserError } from '../../core/errors.js';
+import { buildImage } from '../build.js';
+import { action, collect, common, enc, parseEnvPairs } from '../common.js';
+import type { Context } from '../context.js';
+import { printJson, say } from '../output.js';
+import { followDeployment } from '../render.js';
+import { applyRouting, ensureApp } from './machines-run.js';
+
+interface DeployFlags {
+  image?: string;
+  buildOnly?: boolean;
+  push?: boolean;
+  env?: string[];
+  strategy?: string;
+  maxUnavailable?: string;
+  waitTimeout?: string;
+  releaseCommandTimeout?: string;
+  skipReleaseCommand?: boolean;
+  detach?: boolean;
+  onlyMachines?: string;
+  excludeMachines?: string;
+  regions?: string;
+  onlyRegions?: string;
+  excludeRegions?: string;
+  processGroups?: string;
+  maxFailures?: string;
+  autoRollback?: boolean;
+}
+
+export function deployCommand(): Command {
+  return common(new Command('deploy').description('build the app directory into an image and deploy it (runs in the daemon)'))
+    .argument('[dir]', 'app directory (default: the config file’s directory, else .)')
+    .option('-i, --image <ref>', 'deploy an existing image (e.g. hangar.local/app:deployment-…) with the current config')
+    .option('--build-only', 'build and upload the image, print its ref, and stop')
+    .option('--push', 'accepted with --build-only; process-runtime images always live in the daemon’s store')
+    .option('-e, --env <K=V>', 'environment variable for this release (repeatable)', collect)
+    .option('--strategy <name>', 'rolling (default), immediate')
+    .option('--max-unavailable <n>', 'machines updated at once: a count ≥ 1 or a fraction < 1 (default 0.33)')
+    .option('--wait-timeout <duration>', 'how long a machine may take to pass its checks (default 5m)')
+    .option('--release-command-timeout <duration>', 'kill the release command after this (default 5m)')
+    .option('--skip-release-command', 'do not run [deploy] release_command')
+    .option('--detach', 'return at once; the deploy runs in the daemon')
+    .option('--only-machines <ids>', 'comma-separated machine ids to update')
+    .option('--exclude-machines <ids>', 'comma-separated machine ids to leave alone')
+    .option('--regions <regions>', 'only machines in these regions (comma-separated)')
+    .option('--only-regions <regions>', 'alias of --regions')
+    .option('--exclude-regions <regions>', 'leave machines in these regions alone')
+    .option('--process-groups <groups>', 'only these process groups (comma-separated)')
+    .option('--max-failures <n>', 'failed machines tolerated before the rollout stops (default 0)')
+    .option('--no-auto-rollback', 'keep updated machines on the new release when the deploy fails')
+    .action(action(deploy));
+}
+
+const list = (v?: string) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+
+async function deploy(ctx: Context, dirArg: string | undefined): Promise<void> {
+  const f = ctx.opts as DeployFlags;
+  const dir = resolve(dirArg ?? (ctx.opts.config ? dirname(resolve(ctx.opts.config)) : '.'));
+  const loaded = ctx.config(dir);
+  if (!loaded) throw new UserError({ code: 'config_not_found', message: `no hangar.toml or fly.toml in ${dir}`, hint: 'run from the app directory, pass the directory, or -c path/to/hangar.toml' });
+  const app = ctx.opts.app ?? loaded.config.app;
+  await ensureApp(ctx, app);
+  await applyRouting(ctx, app, loaded.config);
+  const image = f.image ?? (await build(ctx, app, dir, loaded.config.build.command));
+  if (f.buildOnly) {
+    if (ctx.opts.json) return printJson({ image });
+    say(`image: ${image}`);
+    return;
+  }
+  const body = {
+    image,
+    config_text: readFileSync(loaded.path, 'utf8'),
+    config_path: basename(loaded.path),
+    ...(f.strategy ? { strategy: f.strategy } : {}),
+    ...(f.maxUnavailable ? { max_unavailable: Number(f.maxUnavailable) } : {}),
+    ...(f.waitTimeout ? { wait_timeout: /^\d+$/.test(f.waitTimeout) ? Number(f.waitTimeout) : f.waitTimeout } : {}),
+    ...(f.releaseCommandTimeout ? { release_command_timeout: f.releaseCommandTimeout } : {}),
+    ...(f.skipReleaseCommand ? { skip_release_command: true } : {}),
+    ...(f.maxFailures ? { max_failures: Number(f.maxFailures) } : {}),
+    ...(f.autoRollback === false ? { auto_rollback: false } : {}),
+    env: parseEnvPairs(f.env),
+    only_machines: list(f.onlyMachines),
+    exclude_machines: list(f.excludeMachines),
+    regions: list(f.regions ?? f.onlyRegions),
+    exclude_regions: list(f.excludeRegions),
+    process_groups: list(f.processGroups),
+    user: process.env.USER ?? 'local',
+  };
+  const d = await ctx.api.post<DeploymentView>(`/v1/apps/${enc(app)}/deployments`, body);
+  await finishDeploy(ctx, d, Boolean(f.detach));
+}
+
+/** Prints where the deploy runs, follows it unless detached, and sets the exit code from its outcome. */
+export async function finishDeploy(ctx: Context, d: DeploymentView, detach: boolean): Promise<void> {
+  if (detach) {
+    if (ctx.opts.json) return printJson(d);
+    say(`Deployment ${d.id} (release v${d.release}) is running in the daemon. Watch it with: hangar deployments watch ${d.id}`);
+    return;
+  }
+  if (!ctx.opts.json) say(`Deployment ${d.id}: release v${d.release} (${d.strategy}). Ctrl-C detaches; the deploy keeps running.`);
+  const status = await followDeployment(ctx, d.id);
+  if (status && status !== 'complete') process.exitCode = 1;
+}
+
+async function build(ctx: Context, app: string, dir: string, command: string | undefined): Promise<string> {
+  if (!ctx.opts.json) say(`==> Building image from ${dir}${command ? ` (build command: ${command})` : ''}`);
+  const img = await buildImage(ctx, app, dir, {
+    command,
+    tag: `deployment-${ulid()}`,
+    onOutput: (_stream, line) => {
+      if (!ctx.opts.json) say(`  build | ${line}`);
+    },
+  });
+  if (!ctx.opts.json) say(`==> Image ${img.ref} (${img.digest.slice(0, 19)}…)`);
+  return img.ref;
+}

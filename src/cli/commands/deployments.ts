@@ -1,0 +1,48 @@
+import { Command } from 'commander';
+import type { DeploymentView } from '../../api/contract.js';
+import { UserError } from '../../core/errors.js';
+import { action, common, enc } from '../common.js';
+import type { Context } from '../context.js';
+import { ago, printJson, say, table } from '../output.js';
+import { followDeployment } from '../render.js';
+
+async function latest(ctx: Context, id?: string): Promise<DeploymentView> {
+  if (id) return ctx.api.get<DeploymentView>(`/v1/deployments/${enc(id)}`);
+  const list = await ctx.api.get<DeploymentView[]>(`/v1/apps/${enc(ctx.appName())}/deployments`);
+  if (!list[0]) throw new UserError({ code: 'no_deployments', kind: 'not_found', message: `app ${ctx.appName()} has no deployments yet`, hint: 'deploy with: hangar deploy' });
+  return list[0];
+}
+
+export function deploymentsCommand(): Command {
+  const cmd = new Command('deployments').alias('deployment').description('list, inspect and re-attach to deploys');
+  cmd.addCommand(
+    common(new Command('list').alias('ls').description('deployments, newest first')).action(
+      action(async (ctx) => {
+        const list = await ctx.api.get<DeploymentView[]>(`/v1/apps/${enc(ctx.appName())}/deployments`);
+        if (ctx.opts.json) return printJson(list);
+        say(table(['ID', 'RELEASE', 'STRATEGY', 'STATUS', 'PHASE', 'MACHINES', 'STARTED'], list.map((d) => [d.id, `v${d.release}`, d.strategy, d.status, d.phase, d.machines.length, ago(d.created_at)])));
+      }),
+    ),
+  );
+  cmd.addCommand(
+    common(new Command('status').argument('[id]', 'deployment id (default: the latest)').description('one deployment with each machine’s outcome')).action(
+      action(async (ctx, id?: string) => {
+        const d = await latest(ctx, id);
+        if (ctx.opts.json) return printJson(d);
+        say(`Deployment ${d.id}: release v${d.release}, ${d.strategy}, ${d.status} (phase ${d.phase})`);
+        if (d.error) say(`Error: ${d.error}`);
+        say(table(['MACHINE', 'GROUP', 'REGION', 'OUTCOME', 'ERROR'], d.machines.map((m) => [m.id, m.group, m.region, m.outcome, m.error ?? ''])));
+      }),
+    ),
+  );
+  cmd.addCommand(
+    common(new Command('watch').argument('[id]', 'deployment id (default: the latest)').description('follow a deployment’s progress')).action(
+      action(async (ctx, id?: string) => {
+        const d = await latest(ctx, id);
+        const status = await followDeployment(ctx, d.id);
+        if (status && status !== 'complete') process.exitCode = 1;
+      }),
+    ),
+  );
+  return cmd;
+}

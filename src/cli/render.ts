@@ -1,0 +1,74 @@
+import pc from 'picocolors';
+import type { DeployEventLine } from '../api/contract.js';
+import type { Context } from './context.js';
+import { say } from './output.js';
+
+/**
+ * Renders a deployment's events: NDJSON with --json, plain lines when piped, coloured lines plus a
+ * running per-machine tally on a TTY. Follows until the `done` event, re-attaching after a dropped
+ * connection; Ctrl-C only detaches (the deploy goes on in the daemon). Returns the final status.
+ */
+export async function followDeployment(ctx: Context, id: string): Promise<string | undefined> {
+  const tty = Boolean(process.stdout.isTTY) && !ctx.opts.json;
+  const outcomes = new Map<string, string>();
+  let last = 0;
+  let status: string | undefined;
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    for (let attempt = 0; attempt < 20 && !status && !abort.signal.aborted; attempt++) {
+      try {
+        await ctx.api.stream(
+          `/v1/deployments/${encodeURIComponent(id)}/events?follow=true&after=${last}`,
+          (v) => {
+            const e = v as DeployEventLine;
+            last = e.seq;
+            if (e.event.type === 'machine') outcomes.set(e.event.machineId, e.event.outcome);
+            if (e.event.type === 'done') status = e.event.status;
+            if (ctx.opts.json) say(JSON.stringify(e));
+            else say(line(e, tty, outcomes));
+          },
+          abort.signal,
+        );
+      } catch (err) {
+        if (abort.signal.aborted) break;
+        if (attempt === 19) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  if (abort.signal.aborted && !status) say(`Detached. The deploy continues in the daemon; re-attach with: hangar deployments watch ${id}`);
+  return status;
+}
+
+function line(e: DeployEventLine, tty: boolean, outcomes: Map<string, string>): string {
+  const time = e.at.slice(11, 19);
+  const ev = e.event;
+  const c = tty ? pc : { dim: (s: string) => s, green: (s: string) => s, red: (s: string) => s, yellow: (s: string) => s, bold: (s: string) => s, cyan: (s: string) => s };
+  switch (ev.type) {
+    case 'phase':
+      return `${c.dim(time)} ${c.bold('==>')} ${ev.message}`;
+    case 'machine': {
+      const color = ev.outcome === 'updated' || ev.outcome === 'created' ? c.green : ev.outcome === 'failed' ? c.red : ev.outcome === 'rolled_back' ? c.yellow : c.cyan;
+      const tally = tty ? c.dim(`  [${summary(outcomes)}]`) : '';
+      return `${c.dim(time)}   ${color(ev.outcome.padEnd(11))} ${ev.message}${tally}`;
+    }
+    case 'log':
+      return `${c.dim(time)}   ${c.dim(ev.source === 'release_command' ? 'release_command |' : 'build |')} ${ev.line}`;
+    case 'warning':
+      return `${c.dim(time)}   ${c.yellow('warning:')} ${ev.message}`;
+    case 'done': {
+      const ok = ev.status === 'complete';
+      return `${c.dim(time)} ${ok ? c.green('✔') : c.red('✘')} ${ev.message}  (release v${ev.release}, status ${ev.status})${ev.url ? `  ${ev.url}` : ''}`;
+    }
+  }
+}
+
+function summary(outcomes: Map<string, string>): string {
+  const counts = new Map<string, number>();
+  for (const o of outcomes.values()) counts.set(o, (counts.get(o) ?? 0) + 1);
+  return [...counts].map(([k, n]) => `${n} ${k}`).join(', ');
+}

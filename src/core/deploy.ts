@@ -1,0 +1,104 @@
+/**
+ * Deploy domain: releases, deployments and the typed progress events deploys emit (the CLI renders
+ * them; nothing in a strategy prints).
+ */
+
+export const STRATEGIES = ['rolling', 'immediate', 'bluegreen', 'canary', 'rotate'] as const;
+export type StrategyName = (typeof STRATEGIES)[number];
+
+export const RELEASE_STATUSES = ['running', 'complete', 'failed', 'rolled_back', 'interrupted'] as const;
+export type ReleaseStatus = (typeof RELEASE_STATUSES)[number];
+
+export type MachineOutcome = 'pending' | 'updating' | 'updated' | 'failed' | 'untouched' | 'rolled_back' | 'created';
+
+export interface Release {
+  appName: string;
+  version: number;
+  status: ReleaseStatus;
+  imageRef: string;
+  strategy: StrategyName;
+  /** Snapshot of the deployed config (normalised AppConfig as JSON). */
+  config: unknown;
+  user: string;
+  description: string;
+  /** Set when the release was complete and every targeted machine was healthy on it. */
+  stable: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Which machines a deploy touches; everything outside is left on its release. */
+export interface Targeting {
+  onlyMachines?: string[];
+  excludeMachines?: string[];
+  regions?: string[];
+  excludeRegions?: string[];
+  processGroups?: string[];
+}
+
+export interface DeployOptions {
+  strategy: StrategyName;
+  maxUnavailable: number;
+  waitTimeoutMs: number;
+  releaseCommandTimeoutMs: number;
+  skipReleaseCommand: boolean;
+  maxFailures: number;
+  autoRollback: boolean;
+  targeting: Targeting;
+  /** A rollback: health-gated but no canary steps and no soak. */
+  fastPath: boolean;
+}
+
+export type DeploymentPhase =
+  | 'pending'
+  | 'release_command'
+  | 'create_machines'
+  | 'update_machines'
+  | 'rolling_back'
+  | 'done';
+
+/** Per-machine progress, persisted so a restarted daemon knows where each machine stands. */
+export interface MachineProgress {
+  machineId: string;
+  group: string;
+  region: string;
+  outcome: MachineOutcome;
+  /** The machine's release before this deploy touched it (what a rollback returns it to). */
+  fromVersion: number | null;
+  fromImage: string;
+  fromConfig: unknown;
+  error?: string;
+}
+
+export interface Deployment {
+  id: string;
+  appName: string;
+  releaseVersion: number;
+  status: ReleaseStatus;
+  phase: DeploymentPhase;
+  options: DeployOptions;
+  machines: MachineProgress[];
+  error?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Progress events, persisted in order per deployment so a watcher can replay and follow. */
+export type DeployEvent =
+  | { type: 'phase'; phase: DeploymentPhase; message: string }
+  | { type: 'machine'; machineId: string; outcome: MachineOutcome; message: string }
+  | { type: 'log'; source: 'release_command' | 'build'; line: string }
+  | { type: 'warning'; message: string }
+  | { type: 'done'; status: ReleaseStatus; release: number; message: string; url: string | null };
+
+export interface StoredDeployEvent {
+  seq: number;
+  at: string;
+  event: DeployEvent;
+}
+
+/** `max_unavailable` semantics (Fly's): ≥ 1 is a count, < 1 a fraction of the group, at least one. */
+export function batchSize(maxUnavailable: number, groupSize: number): number {
+  if (maxUnavailable >= 1) return Math.max(1, Math.floor(maxUnavailable));
+  return Math.max(1, Math.floor(maxUnavailable * groupSize));
+}

@@ -1,0 +1,280 @@
+import { EventEmitter } from 'node:events';
+import { ulid } from 'ulid';
+import type { AppConfig } from '../config/index.js';
+import { machineConfigFor, parseConfig, processGroups } from '../config/index.js';
+import type { DeployEvent, DeployOptions, Deployment, MachineProgress, Release, StoredDeployEvent, StrategyName, Targeting } from '../core/deploy.js';
+import { ConflictError, NotFoundError, UserError } from '../core/errors.js';
+import type { App, Machine } from '../core/types.js';
+import type { LeaseService } from '../machines/leases.js';
+import type { RunnerDeps } from './runner.js';
+import { DeploymentRunner } from './runner.js';
+import { strategyFor } from './strategies/index.js';
+import { groupOf } from './strategy.js';
+import { selectMachines } from './targeting.js';
+
+export interface DeployRequest {
+  image: string;
+  /** The config file's text and name; parsed here so the daemon validates and snapshots it. */
+  configText: string;
+  configPath: string;
+  strategy?: StrategyName;
+  maxUnavailable?: number;
+  waitTimeoutMs?: number;
+  releaseCommandTimeoutMs?: number;
+  skipReleaseCommand?: boolean;
+  maxFailures?: number;
+  autoRollback?: boolean;
+  targeting?: Targeting;
+  env?: Record<string, string>;
+  user: string;
+  description?: string;
+}
+
+const LEASE_TTL_S = 30;
+const LEASE_REFRESH_MS = 10_000;
+
+type ServiceDeps = Omit<RunnerDeps, 'emit' | 'nonce'> & { leases: LeaseService };
+
+/**
+ * Deploys run here, inside the daemon: submit validates everything before touching anything, makes the
+ * release and the deployment, takes the machines' leases (one deploy per app), and runs it in the
+ * background. Progress events are stored in order, so a client can attach, detach and re-attach.
+ */
+export class DeployService {
+  private readonly runner: DeploymentRunner;
+  private readonly ee = new EventEmitter();
+  private readonly seqs = new Map<string, number>();
+  private readonly nonces = new Map<string, string>();
+  private readonly owners = new Map<string, string>();
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly abort = new AbortController();
+
+  constructor(private readonly deps: ServiceDeps) {
+    this.ee.setMaxListeners(0);
+    this.runner = new DeploymentRunner({ ...deps, emit: (d, e) => this.emit(d, e), nonce: (id) => this.nonces.get(id) });
+  }
+
+  async submit(appName: string, req: DeployRequest, opts: { fastPath?: boolean; description?: string } = {}): Promise<Deployment> {
+    const app = await this.app(appName);
+    const { config: parsed } = parseConfig(req.configText, req.configPath);
+    const cfg: AppConfig = JSON.parse(JSON.stringify(parsed));
+    if (req.env) Object.assign(cfg.env, req.env);
+    const options = this.options(cfg, req, opts.fastPath ?? false);
+    strategyFor(options.strategy);
+    const image = await this.deps.images.resolve(appName, req.image);
+    for (const g of processGroups(cfg)) requireCommand(cfg, g, image.fullRef);
+    await this.assertIdle(app);
+    const all = await this.deps.machines.list(appName);
+    const targets = selectMachines(all, options.targeting);
+    const id = ulid();
+    await this.takeLeases(targets, `deployment ${id} (${req.user})`);
+    const now = new Date().toISOString();
+    const version = await this.deps.state.releases.create(app.id, {
+      status: 'running',
+      imageRef: image.fullRef,
+      strategy: options.strategy,
+      config: cfg,
+      user: req.user,
+      description: opts.description ?? req.description ?? `deploy ${image.ref.tag}`,
+      stable: false,
+      createdAt: now,
+      updatedAt: now,
+    });
+    const d: Deployment = { id, appName, releaseVersion: version, status: 'running', phase: 'pending', options, machines: targets.map(progressOf), createdAt: now, updatedAt: now };
+    await this.deps.state.deployments.insert(app.id, d);
+    this.seqs.set(id, 0);
+    await this.emit(d, { type: 'phase', phase: 'pending', message: `release v${version}: ${options.strategy} deploy of ${image.fullRef} to ${targets.length} existing machine(s)` });
+    this.start({ d, appId: app.id, cfg, image: image.fullRef, resumed: false, signal: this.abort.signal });
+    return d;
+  }
+
+  /** Deploys release `version` (default: the newest stable one before the current) on the fast path. */
+  async rollback(appName: string, req: { version?: number; user: string; strategy?: StrategyName }): Promise<Deployment> {
+    const app = await this.app(appName);
+    const releases = await this.deps.state.releases.list(app.id);
+    const current = releases[0];
+    const target = req.version !== undefined ? releases.find((r) => r.version === req.version) : releases.find((r) => r.stable && r.version !== current?.version);
+    if (!target) {
+      throw new UserError({
+        code: req.version !== undefined ? 'release_not_found' : 'no_stable_release',
+        kind: 'not_found',
+        message: req.version !== undefined ? `app ${appName} has no release v${req.version}` : `app ${appName} has no stable release before v${current?.version ?? 0} to roll back to`,
+        hint: 'see hangar releases; roll back to a version with: hangar releases rollback VERSION',
+      });
+    }
+    const cfg = target.config as AppConfig;
+    return this.submitConfig(appName, target, cfg, req);
+  }
+
+  private async submitConfig(appName: string, target: Release, cfg: AppConfig, req: { user: string; strategy?: StrategyName }): Promise<Deployment> {
+    const app = await this.app(appName);
+    const options = this.options(cfg, { image: target.imageRef, configText: '', configPath: '', user: req.user, strategy: req.strategy ?? (cfg.deploy.strategy === 'canary' || cfg.deploy.strategy === 'bluegreen' ? 'rolling' : cfg.deploy.strategy), skipReleaseCommand: true }, true);
+    strategyFor(options.strategy);
+    const image = await this.deps.images.resolve(appName, target.imageRef);
+    await this.assertIdle(app);
+    const targets = await this.deps.machines.list(appName);
+    const id = ulid();
+    await this.takeLeases(targets, `deployment ${id} (${req.user})`);
+    const now = new Date().toISOString();
+    const version = await this.deps.state.releases.create(app.id, { status: 'running', imageRef: image.fullRef, strategy: options.strategy, config: cfg, user: req.user, description: `rollback to v${target.version}`, stable: false, createdAt: now, updatedAt: now });
+    const d: Deployment = { id, appName, releaseVersion: version, status: 'running', phase: 'pending', options, machines: targets.map(progressOf), createdAt: now, updatedAt: now };
+    await this.deps.state.deployments.insert(app.id, d);
+    this.seqs.set(id, 0);
+    await this.emit(d, { type: 'phase', phase: 'pending', message: `release v${version}: rolling back to v${target.version} (${image.fullRef}), fast path` });
+    this.start({ d, appId: app.id, cfg, image: image.fullRef, resumed: false, signal: this.abort.signal });
+    return d;
+  }
+
+  /** At daemon start: every deployment left running resumes (or, if it never touched a machine, is interrupted). */
+  async resumeAll(): Promise<void> {
+    for (const d of await this.deps.state.deployments.list(undefined, 'running')) {
+      const app = await this.deps.state.apps.byName(d.appName);
+      const release = app && (await this.deps.state.releases.get(app.id, d.releaseVersion));
+      if (!app || !release) continue;
+      this.seqs.set(d.id, await this.deps.state.deployments.lastSeq(d.id));
+      if (d.phase === 'pending' || d.phase === 'release_command') {
+        d.status = 'interrupted';
+        d.phase = 'done';
+        d.error = 'the daemon stopped before any machine was changed';
+        d.updatedAt = new Date().toISOString();
+        await this.deps.state.deployments.save(d);
+        await this.deps.state.releases.setStatus(app.id, d.releaseVersion, 'interrupted', false);
+        await this.emit(d, { type: 'done', status: 'interrupted', release: d.releaseVersion, message: `release v${d.releaseVersion} interrupted: ${d.error}; nothing was changed`, url: this.deps.appUrl(d.appName) });
+        continue;
+      }
+      for (const p of d.machines) {
+        if (p.outcome !== 'updating') continue;
+        const m = await this.deps.machines.get(d.appName, p.machineId).catch(() => undefined);
+        p.outcome = m?.config.metadata.fly_release_version === String(d.releaseVersion) ? 'updated' : 'pending';
+      }
+      const machines = await this.deps.machines.list(d.appName);
+      await this.takeLeases(machines.filter((m) => d.machines.some((p) => p.machineId === m.id)), `deployment ${d.id} (${release.user})`);
+      await this.emit(d, { type: 'warning', message: 'the daemon restarted during this deploy; resuming' });
+      this.start({ d, appId: app.id, cfg: release.config as AppConfig, image: release.imageRef, resumed: true, signal: this.abort.signal });
+    }
+  }
+
+  /** Stops following running deploys (daemon shutdown); the next daemon resumes them. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  async get(id: string): Promise<Deployment> {
+    const d = await this.deps.state.deployments.get(id);
+    if (!d) throw new NotFoundError('deployment', id, 'list them with: hangar deployments list');
+    return d;
+  }
+
+  async list(appName: string): Promise<Deployment[]> {
+    return this.deps.state.deployments.list((await this.app(appName)).id);
+  }
+
+  async releases(appName: string): Promise<Release[]> {
+    return this.deps.state.releases.list((await this.app(appName)).id);
+  }
+
+  events(id: string, after = 0): Promise<StoredDeployEvent[]> {
+    return this.deps.state.deployments.events(id, after);
+  }
+
+  onEvent(id: string, fn: (e: StoredDeployEvent) => void): () => void {
+    this.ee.on(id, fn);
+    return () => this.ee.off(id, fn);
+  }
+
+  private start(input: Parameters<DeploymentRunner['run']>[0]): void {
+    const { d } = input;
+    const refresh = setInterval(() => void this.refreshLeases(d), LEASE_REFRESH_MS);
+    const p = this.runner
+      .run(input)
+      .catch((err) => this.deps.log.error({ err, deployment: d.id }, 'deployment runner failed'))
+      .finally(async () => {
+        clearInterval(refresh);
+        this.running.delete(d.id);
+        if (!input.signal.aborted) await this.releaseLeases(d);
+      });
+    this.running.set(d.id, p);
+  }
+
+  private async emit(d: Deployment, event: DeployEvent): Promise<void> {
+    const seq = (this.seqs.get(d.id) ?? 0) + 1;
+    this.seqs.set(d.id, seq);
+    const stored = await this.deps.state.deployments.addEvent(d.id, seq, event);
+    this.ee.emit(d.id, stored);
+  }
+
+  private options(cfg: AppConfig, req: DeployRequest, fastPath: boolean): DeployOptions {
+    const maxUnavailable = req.maxUnavailable ?? cfg.deploy.maxUnavailable;
+    if (!(maxUnavailable > 0)) {
+      throw new UserError({ code: 'invalid_input', message: `max_unavailable must be > 0 (got ${maxUnavailable})`, hint: 'a count (≥ 1) or a fraction of each process group (< 1), e.g. --max-unavailable 0.33', details: [{ path: 'max_unavailable', message: 'must be > 0', value: maxUnavailable }] });
+    }
+    return {
+      strategy: req.strategy ?? (cfg.deploy.strategy as StrategyName),
+      maxUnavailable,
+      waitTimeoutMs: req.waitTimeoutMs ?? cfg.deploy.waitTimeoutMs,
+      releaseCommandTimeoutMs: req.releaseCommandTimeoutMs ?? cfg.deploy.releaseCommandTimeoutMs,
+      skipReleaseCommand: req.skipReleaseCommand ?? false,
+      maxFailures: req.maxFailures ?? 0,
+      autoRollback: req.autoRollback ?? true,
+      targeting: req.targeting ?? {},
+      fastPath,
+    };
+  }
+
+  private async app(name: string): Promise<App> {
+    const app = await this.deps.state.apps.byName(name);
+    if (!app) throw new NotFoundError('app', name, `create it with: hangar apps create ${name} (hangar deploy does this for you)`);
+    return app;
+  }
+
+  private async assertIdle(app: App): Promise<void> {
+    const running = await this.deps.state.deployments.list(app.id, 'running');
+    if (running.length > 0) {
+      const r = running[0]!;
+      throw new ConflictError('deploy_in_progress', `app ${app.name} is being deployed by deployment ${r.id} (release v${r.releaseVersion}, started ${r.createdAt})`, `wait for it: hangar deployments watch ${r.id}`);
+    }
+  }
+
+  private async takeLeases(machines: Machine[], owner: string): Promise<void> {
+    const taken: string[] = [];
+    this.owners.set(owner.split(' ')[1]!, owner);
+    try {
+      for (const m of machines) {
+        const l = await this.deps.leases.acquire(m.id, { ttlSeconds: LEASE_TTL_S, owner, description: 'deploy' });
+        this.nonces.set(m.id, l.nonce);
+        taken.push(m.id);
+      }
+    } catch (err) {
+      for (const id of taken) await this.deps.leases.release(id, this.nonces.get(id)).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async refreshLeases(d: Deployment): Promise<void> {
+    for (const p of d.machines) {
+      const nonce = this.nonces.get(p.machineId);
+      if (nonce) await this.deps.leases.acquire(p.machineId, { ttlSeconds: LEASE_TTL_S, owner: this.owners.get(d.id) ?? `deployment ${d.id}`, nonce }).catch(() => undefined);
+    }
+  }
+
+  private async releaseLeases(d: Deployment): Promise<void> {
+    for (const p of d.machines) {
+      await this.deps.leases.release(p.machineId, this.nonces.get(p.machineId)).catch(() => undefined);
+      this.nonces.delete(p.machineId);
+    }
+    this.owners.delete(d.id);
+  }
+}
+
+function progressOf(m: Machine): MachineProgress {
+  const v = m.config.metadata.fly_release_version;
+  return { machineId: m.id, group: groupOf(m), region: m.region, outcome: 'pending', fromVersion: v && /^\d+$/.test(v) ? Number(v) : null, fromImage: m.config.image, fromConfig: m.config };
+}
+
+function requireCommand(cfg: AppConfig, group: string, image: string): void {
+  const mc = machineConfigFor(cfg, { group, image });
+  if (!mc.init.cmd?.length) {
+    throw new UserError({ code: 'no_command', message: `process group ${group} has no command to run`, hint: `add it to hangar.toml: [processes]\\n${group} = "node server.js"`, details: [{ path: `processes.${group}`, message: 'missing command' }] });
+  }
+}
