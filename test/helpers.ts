@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -26,6 +27,8 @@ export interface TestDaemon {
   env: NodeJS.ProcessEnv;
   api<T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T }>;
   cli(args: string[], opts?: { cwd?: string; input?: string }): { status: number; stdout: string; stderr: string };
+  /** Like cli, without blocking the test's event loop (for load running alongside). */
+  cliAsync(args: string[], opts?: { cwd?: string }): Promise<{ status: number; stdout: string; stderr: string }>;
   /** SIGKILL the daemon (machines keep running) and wait until it is gone. */
   kill9(): Promise<void>;
   /** Start a new daemon on the same HANGAR_HOME. */
@@ -97,6 +100,20 @@ export async function startDaemon(t: TestContext, opts: { env?: Record<string, s
       const r = spawnSync(process.execPath, [BIN, ...args], { env, cwd: o.cwd ?? ROOT, input: o.input, encoding: 'utf8', timeout: 60_000 });
       return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     },
+    cliAsync(args, o = {}) {
+      return new Promise((resolve) => {
+        const p = spawn(process.execPath, [BIN, ...args], { env, cwd: o.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        p.stdout!.on('data', (c) => (stdout += c));
+        p.stderr!.on('data', (c) => (stderr += c));
+        const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
+        p.on('exit', (code) => {
+          clearTimeout(timer);
+          resolve({ status: code ?? -1, stdout, stderr });
+        });
+      });
+    },
     async kill9() {
       proc.kill('SIGKILL');
       if (proc.exitCode === null && proc.signalCode === null) await new Promise((r) => proc.once('exit', r));
@@ -158,4 +175,88 @@ export async function uploadEcho(d: TestDaemon, app: string, dir = FIXTURE_APP, 
 export async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   const res = await fetch(url, { headers });
   return { status: res.status, text: await res.text() };
+}
+
+/**
+ * A temp app directory: the echo fixture's server.js plus the given hangar.toml (removed after the test).
+ * `health` adds an HTTP check on /health to the web service.
+ */
+export function appDir(t: { after(fn: () => unknown): void }, toml: string, files: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-app-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'server.js'), readFileSync(join(FIXTURE_APP, 'server.js')));
+  writeFileSync(join(dir, 'hangar.toml'), toml);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+export const WEB_TOML = (app: string, extra = '') => `app = "${app}"
+primary_region = "ams"
+kill_timeout = 3
+
+[env]
+MESSAGE = "v1"
+
+[processes]
+web = "node server.js"
+
+[http_service]
+internal_port = 8080
+processes = ["web"]
+
+[[http_service.checks]]
+grace_period = "0s"
+interval = "100ms"
+timeout = "1s"
+path = "/health"
+${extra}`;
+
+/**
+ * Sends requests through the proxy (keep-alive, one at a time per worker) until stopped; bounded in count
+ * and time so it always ends. Returns status counts.
+ */
+export function loadLoop(d: TestDaemon, host: string, opts: { workers?: number; maxRequests?: number; maxMs?: number } = {}) {
+  const u = new URL(d.proxyUrl);
+  const agent = new Agent({ keepAlive: true });
+  const counts = new Map<number, number>();
+  const bodies = new Map<string, number>();
+  let stop = false;
+  let sent = 0;
+  const deadline = Date.now() + (opts.maxMs ?? 60_000);
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const req = httpRequest({ host: u.hostname, port: u.port, path: '/', headers: { host }, agent }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => {
+          counts.set(res.statusCode ?? 0, (counts.get(res.statusCode ?? 0) ?? 0) + 1);
+          const key = body.split(' (')[0] ?? body;
+          bodies.set(key, (bodies.get(key) ?? 0) + 1);
+          resolve();
+        });
+        res.on('error', () => resolve());
+      });
+      req.on('error', () => {
+        counts.set(0, (counts.get(0) ?? 0) + 1);
+        resolve();
+      });
+      req.end();
+    });
+  const worker = async () => {
+    while (!stop && sent < (opts.maxRequests ?? 20_000) && Date.now() < deadline) {
+      sent++;
+      await one();
+    }
+  };
+  const done = Promise.all(Array.from({ length: opts.workers ?? 4 }, worker));
+  return {
+    counts,
+    bodies,
+    async stop() {
+      stop = true;
+      await done;
+      agent.destroy();
+      return { ok: counts.get(200) ?? 0, failed: [...counts].filter(([s]) => s !== 200).reduce((n, [, c]) => n + c, 0), counts: Object.fromEntries(counts), bodies: Object.fromEntries(bodies) };
+    },
+  };
 }

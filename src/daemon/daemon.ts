@@ -125,7 +125,7 @@ export class Daemon {
       inflight: (app, id) => routing.table.inflight(app, id),
       metrics,
       deploys,
-      builds: { builder: new ImageBuilder({ store, tmpRoot: join(opts.home, 'builds') }), images },
+      builds: { builder: new ImageBuilder({ store, tmpRoot: join(opts.home, 'images', 'tmp', 'builds') }), images },
       version: opts.version,
       get proxy() {
         return addresses.proxy;

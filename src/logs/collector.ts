@@ -37,12 +37,19 @@ export class LogCollector {
   private readonly ee = new EventEmitter();
   private timer?: NodeJS.Timeout;
   private readonly offsetsFile: string;
+  /** Every machine whose output was collected, with its app (release-command machines included). */
+  private readonly known = new Map<string, string>();
   private dirty = false;
 
   constructor(private readonly opts: LogCollectorOptions) {
     mkdirSync(opts.dir, { recursive: true });
     this.offsetsFile = join(opts.dir, 'offsets.json');
     this.ee.setMaxListeners(0);
+    try {
+      for (const [id, app] of Object.entries(JSON.parse(readFileSync(join(opts.dir, 'machines.json'), 'utf8')) as Record<string, string>)) this.known.set(id, app);
+    } catch {
+      // first start
+    }
   }
 
   start(): void {
@@ -61,6 +68,10 @@ export class LogCollector {
     if (prev) {
       prev.region = src.region;
       return;
+    }
+    if (this.known.get(src.machineId) !== src.app) {
+      this.known.set(src.machineId, src.app);
+      writeFileSync(join(this.opts.dir, 'machines.json'), JSON.stringify(Object.fromEntries(this.known)));
     }
     const saved = this.loadOffsets()[src.machineId];
     this.tracked.set(src.machineId, { ...src, offsets: saved ?? { stdout: 0, stderr: 0 }, partial: { stdout: '', stderr: '' } });
@@ -84,6 +95,11 @@ export class LogCollector {
   onLine(fn: (l: LogLine) => void): () => void {
     this.ee.on('line', fn);
     return () => this.ee.off('line', fn);
+  }
+
+  /** Machines of `app` whose output was ever collected (including temporary ones, e.g. release commands). */
+  machinesOf(app: string): string[] {
+    return [...this.known].filter(([, a]) => a === app).map(([id]) => id);
   }
 
   /** The last `limit` stored lines of the given machines, oldest first. */

@@ -9,6 +9,7 @@ export function logRoutes(app: Api, deps: ApiDeps): void {
     const q = req.query;
     const wanted = machines.filter((m) => (!q.machine || m.id === q.machine || m.name === q.machine) && (!q.region || m.region === q.region));
     const ids = new Set(wanted.map((m) => m.id));
+    if (!q.machine && !q.region) for (const id of deps.logs.machinesOf(req.params.app)) ids.add(id);
     const matches = (l: LogLine) => l.app === req.params.app && (!q.machine || ids.has(l.machine_id)) && (!q.region || l.region === q.region);
     reply.hijack();
     const res = reply.raw;
