@@ -65,7 +65,9 @@ export class DeployService {
     for (const g of processGroups(cfg)) requireCommand(cfg, g, image.fullRef);
     await this.assertIdle(app);
     const all = await this.deps.machines.list(appName);
-    const targets = selectMachines(all, options.targeting);
+    const t = options.targeting;
+    const creating = !t.onlyMachines?.length && processGroups(cfg).some((g) => (!t.processGroups?.length || t.processGroups.includes(g)) && !all.some((m) => groupOf(m) === g));
+    const targets = selectMachines(all, t, { creating });
     const id = ulid();
     await this.takeLeases(targets, `deployment ${id} (${req.user})`);
     const now = new Date().toISOString();

@@ -4,9 +4,10 @@ import type { Machine } from '../core/types.js';
 
 /**
  * Applies Fly's targeting flags to an app's machines. Unknown ids in --only-machines are an error
- * (nothing is deployed), and so is a filter that matches no machine.
+ * (nothing is deployed), and so is a filter that matches no machine — unless the deploy is about to
+ * create machines for a process group that has none yet.
  */
-export function selectMachines(all: Machine[], t: Targeting): Machine[] {
+export function selectMachines(all: Machine[], t: Targeting, opts: { creating?: boolean } = {}): Machine[] {
   const byId = new Map(all.map((m) => [m.id, m]));
   const unknown = (t.onlyMachines ?? []).filter((id) => !byId.has(id));
   if (unknown.length) {
@@ -26,7 +27,7 @@ export function selectMachines(all: Machine[], t: Targeting): Machine[] {
       !t.excludeRegions?.includes(m.region) &&
       (!t.processGroups?.length || t.processGroups.includes(groupOf(m))),
   );
-  if (picked.length === 0 && isFiltered(t)) {
+  if (picked.length === 0 && isFiltered(t) && !opts.creating) {
     throw new UserError({ code: 'no_machines_selected', message: 'the targeting flags match no machine of this app', hint: 'check --only-machines, --regions, --exclude-*, --process-groups against: hangar machines list' });
   }
   return picked;
