@@ -149,3 +149,31 @@ test('bad deploy input: one clear line each, nothing deployed', async (t) => {
   assert.match(b.stderr, /build command failed with exit code 7/);
   assert.deepEqual((await releases(d, 'bad')).map((x) => x.version), [1], 'no release was made by any of these');
 });
+
+test('--no-auto-rollback keeps the failure; deployments retry finishes it; status warns about mixed releases', async (t) => {
+  const d = await startDaemon(t);
+  const dir = appDir(t, WEB_TOML('retry'));
+  assert.equal((await d.cliAsync(['deploy', dir])).status, 0);
+  const flagDir = mkdtempSync(join(tmpdir(), 'hangar-flag-'));
+  t.after(() => rmSync(flagDir, { recursive: true, force: true }));
+  const flag = join(flagDir, 'fail');
+  writeFileSync(flag, '');
+  const r = await d.cliAsync(['deploy', dir, '-e', `HEALTH_FAIL_FILE=${flag}`, '--no-auto-rollback', '--wait-timeout', '1s', '--json']);
+  assert.equal(r.status, 1);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.at(-1).event.type, 'done');
+  assert.equal(lines.at(-1).event.status, 'failed');
+  const id = (await d.api('GET', '/v1/apps/retry/deployments')).body[0].id;
+  const st = await d.cliAsync(['deployments', 'status', id]);
+  assert.match(st.stdout, /failed\s+.*did not pass its checks/);
+  rmSync(flag);
+  const again = await d.cliAsync(['deployments', 'retry', id]);
+  assert.equal(again.status, 0, again.stdout + again.stderr);
+  assert.match(again.stdout, /release v2 deployed/);
+  assert.ok((await machines(d, 'retry')).every((m) => m.release_version === 2));
+
+  const one = (await machines(d, 'retry'))[0]!;
+  assert.equal((await d.cliAsync(['deploy', dir, '--only-machines', one.id])).status, 0);
+  const status = await d.cliAsync(['status', '-a', 'retry']);
+  assert.match(status.stderr, /runs 2 releases at once: v3, v2|runs 2 releases at once: v2, v3/);
+});

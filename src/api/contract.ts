@@ -170,6 +170,7 @@ export const RollbackBody = z
   .object({ version: z.number().int().positive().optional(), user: z.string().max(100).optional(), strategy: z.enum(['rolling', 'immediate']).optional() })
   .default({});
 
+export const RetryBody = z.object({ machine: z.string().regex(/^[0-9a-f]{14}$/, 'a machine id').optional() }).default({});
 export const DeploymentParams = z.object({ id: z.string().min(1) });
 export const EventsQuery = z.object({ follow: z.enum(['true', 'false']).optional(), after: z.coerce.number().int().min(0).default(0) });
 
@@ -184,6 +185,8 @@ export interface DeploymentView {
   error: string | null;
   created_at: string;
   updated_at: string;
+  /** For a retried deployment: follow its events after this sequence number (earlier ones are the first run's). */
+  events_from?: number;
 }
 
 export interface ReleaseView {

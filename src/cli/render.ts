@@ -8,10 +8,10 @@ import { say } from './output.js';
  * running per-machine tally on a TTY. Follows until the `done` event, re-attaching after a dropped
  * connection; Ctrl-C only detaches (the deploy goes on in the daemon). Returns the final status.
  */
-export async function followDeployment(ctx: Context, id: string): Promise<string | undefined> {
+export async function followDeployment(ctx: Context, id: string, after = 0): Promise<string | undefined> {
   const tty = Boolean(process.stdout.isTTY) && !ctx.opts.json;
   const outcomes = new Map<string, string>();
-  let last = 0;
+  let last = after;
   let status: string | undefined;
   const abort = new AbortController();
   const onSigint = () => abort.abort();

@@ -127,6 +127,36 @@ export class DeployService {
     return d;
   }
 
+  /**
+   * Retries the machines a failed deploy left failed (all, or one), on the same release. Meant for
+   * deploys run with --no-auto-rollback, as the seed's "retry failed updates individually".
+   */
+  async retry(id: string, machineId?: string): Promise<{ d: Deployment; fromSeq: number }> {
+    const d = await this.get(id);
+    const app = await this.app(d.appName);
+    if (d.status !== 'failed') throw new ConflictError('deployment_not_failed', `deployment ${id} is ${d.status}; only a failed deployment can be retried`, 'see hangar deployments status');
+    const failed = d.machines.filter((p) => p.outcome === 'failed' && (!machineId || p.machineId === machineId));
+    if (failed.length === 0) throw new UserError({ code: 'nothing_to_retry', message: machineId ? `machine ${machineId} did not fail in deployment ${id}` : `deployment ${id} has no failed machine`, hint: 'see hangar deployments status' });
+    const release = await this.deps.state.releases.get(app.id, d.releaseVersion);
+    const newer = (await this.deps.state.releases.list(app.id))[0];
+    if (!release || newer?.version !== d.releaseVersion) throw new ConflictError('release_superseded', `release v${d.releaseVersion} is no longer the newest; deploy again instead`);
+    await this.assertIdle(app);
+    const all = await this.deps.machines.list(d.appName);
+    await this.takeLeases(all.filter((m) => failed.some((p) => p.machineId === m.id)), `deployment ${d.id} (${release.user})`);
+    for (const p of failed) p.outcome = 'pending';
+    d.status = 'running';
+    d.phase = 'update_machines';
+    delete d.error;
+    d.updatedAt = new Date().toISOString();
+    await this.deps.state.deployments.save(d);
+    await this.deps.state.releases.setStatus(app.id, d.releaseVersion, 'running', false);
+    const fromSeq = await this.deps.state.deployments.lastSeq(d.id);
+    this.seqs.set(d.id, fromSeq);
+    await this.emit(d, { type: 'phase', phase: 'update_machines', message: `retrying ${failed.length} failed machine(s)` });
+    this.start({ d, appId: app.id, cfg: release.config as AppConfig, image: release.imageRef, resumed: true, signal: this.abort.signal });
+    return { d, fromSeq };
+  }
+
   /** At daemon start: every deployment left running resumes (or, if it never touched a machine, is interrupted). */
   async resumeAll(): Promise<void> {
     for (const d of await this.deps.state.deployments.list(undefined, 'running')) {

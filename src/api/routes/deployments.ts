@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { parseDuration } from '../../core/duration.js';
 import type { Deployment, Release } from '../../core/deploy.js';
-import { AppParams, DeployBody, DeploymentParams, EventsQuery, RollbackBody, type DeploymentView, type ReleaseView } from '../contract.js';
+import { AppParams, DeployBody, DeploymentParams, EventsQuery, RetryBody, RollbackBody, type DeploymentView, type ReleaseView } from '../contract.js';
 import type { Api, ApiDeps } from '../server.js';
 
 export function deploymentView(d: Deployment): DeploymentView {
@@ -60,27 +60,37 @@ export function deploymentRoutes(app: Api, deps: ApiDeps): void {
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     let last = req.query.after;
     let ended = false;
+    let replaying = true;
+    let lastStoredSeq = 0;
     const write = (e: { seq: number; event: { type: string } }) => {
       if (e.seq <= last || ended) return;
       last = e.seq;
       res.write(JSON.stringify(e) + '\n');
-      if (e.event.type === 'done') {
+      // A retried deployment has an earlier `done` in its history; only the newest one ends the stream.
+      if (e.event.type === 'done' && (!replaying || e.seq >= lastStoredSeq)) {
         ended = true;
         res.end();
       }
     };
     const buffered: Array<{ seq: number; at: string; event: { type: string } }> = [];
-    let replaying = true;
+    // Subscribe before reading the history, so nothing emitted in between is lost.
     const off = req.query.follow === 'true' && d.status === 'running' ? deps.deploys.onEvent(d.id, (e) => (replaying ? buffered.push(e) : write(e))) : () => {};
-    for (const e of await deps.deploys.events(d.id, last)) write(e);
-    replaying = false;
+    const stored = await deps.deploys.events(d.id, last);
+    lastStoredSeq = Math.max(stored.at(-1)?.seq ?? 0, buffered.at(-1)?.seq ?? 0);
+    for (const e of stored) write(e);
     for (const e of buffered) write(e);
+    replaying = false;
     if (req.query.follow !== 'true' || d.status !== 'running') {
       off();
       if (!ended) res.end();
       return;
     }
     res.on('close', off);
+  });
+
+  app.post('/v1/deployments/:id/retry', { schema: { tags, summary: 'Retry the failed machines of a failed deploy (all, or one)', params: DeploymentParams, body: RetryBody } }, async (req, reply) => {
+    const { d, fromSeq } = await deps.deploys.retry(req.params.id, req.body?.machine);
+    return reply.status(201).send({ ...deploymentView(d), events_from: fromSeq });
   });
 
   app.get('/v1/apps/:app/releases', { schema: { tags: ['releases'], summary: 'Releases, newest first', params: AppParams } }, async (req) => (await deps.deploys.releases(req.params.app)).map(releaseView));

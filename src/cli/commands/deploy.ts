@@ -103,7 +103,7 @@ export async function finishDeploy(ctx: Context, d: DeploymentView, detach: bool
     return;
   }
   if (!ctx.opts.json) say(`Deployment ${d.id}: release v${d.release} (${d.strategy}). Ctrl-C detaches; the deploy keeps running.`);
-  const status = await followDeployment(ctx, d.id);
+  const status = await followDeployment(ctx, d.id, d.events_from ?? 0);
   if (status && status !== 'complete') process.exitCode = 1;
 }
 

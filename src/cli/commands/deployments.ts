@@ -5,6 +5,7 @@ import { action, common, enc } from '../common.js';
 import type { Context } from '../context.js';
 import { ago, printJson, say, table } from '../output.js';
 import { followDeployment } from '../render.js';
+import { finishDeploy } from './deploy.js';
 
 async function latest(ctx: Context, id?: string): Promise<DeploymentView> {
   if (id) return ctx.api.get<DeploymentView>(`/v1/deployments/${enc(id)}`);
@@ -14,7 +15,7 @@ async function latest(ctx: Context, id?: string): Promise<DeploymentView> {
 }
 
 export function deploymentsCommand(): Command {
-  const cmd = new Command('deployments').alias('deployment').description('list, inspect and re-attach to deploys');
+  const cmd = new Command('deployments').alias('deployment').description('list, inspect and re-attach to deploys').enablePositionalOptions();
   cmd.addCommand(
     common(new Command('list').alias('ls').description('deployments, newest first')).action(
       action(async (ctx) => {
@@ -43,6 +44,18 @@ export function deploymentsCommand(): Command {
         if (status && status !== 'complete') process.exitCode = 1;
       }),
     ),
+  );
+  cmd.addCommand(
+    common(new Command('retry').argument('<id>', 'a failed deployment').description('retry the machines a failed deploy left failed'))
+      .option('--machine <id>', 'retry only this machine')
+      .option('--detach', 'return at once')
+      .action(
+        action(async (ctx, id: string) => {
+          const o = ctx.opts as { machine?: string; detach?: boolean };
+          const d = await ctx.api.post<DeploymentView>(`/v1/deployments/${enc(id)}/retry`, o.machine ? { machine: o.machine } : {});
+          await finishDeploy(ctx, d, Boolean(o.detach));
+        }),
+      ),
   );
   return cmd;
 }

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { AppView, MachineView } from '../../api/contract.js';
 import { action, common, enc, machinesPath } from '../common.js';
-import { ago, colorState, printJson, say, table } from '../output.js';
+import { ago, colorState, printJson, say, table, warn } from '../output.js';
 
 export function statusCommand(): Command {
   return common(new Command('status').description('show the app, its URL and every machine')).action(
@@ -14,6 +14,8 @@ export function statusCommand(): Command {
       if (info.url) say(`URL       ${info.url}`);
       say(`Machines  ${machines.length}`);
       if (machines.length === 0) return;
+      const versions = [...new Set(machines.map((m) => m.release_version ?? 'none'))];
+      if (versions.length > 1) warn(`this app runs ${versions.length} releases at once: ${versions.map((v) => (v === 'none' ? 'no release' : `v${v}`)).join(', ')}`);
       say('');
       say(
         table(
