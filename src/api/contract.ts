@@ -164,12 +164,14 @@ export const DeployBody = z.object({
   process_groups: idList.optional(),
   user: z.string().max(100).optional(),
   description: z.string().max(500).optional(),
+  no_cutover: z.boolean().optional(),
 });
 
 export const RollbackBody = z
   .object({ version: z.number().int().positive().optional(), user: z.string().max(100).optional(), strategy: z.enum(['rolling', 'immediate']).optional() })
   .default({});
 
+export const ControlParams = z.object({ id: z.string().min(1), action: z.enum(['promote', 'abort', 'pause', 'resume']) });
 export const RetryBody = z.object({ machine: z.string().regex(/^[0-9a-f]{14}$/, 'a machine id').optional() }).default({});
 export const DeploymentParams = z.object({ id: z.string().min(1) });
 export const EventsQuery = z.object({ follow: z.enum(['true', 'false']).optional(), after: z.coerce.number().int().min(0).default(0) });
@@ -187,6 +189,8 @@ export interface DeploymentView {
   updated_at: string;
   /** For a retried deployment: follow its events after this sequence number (earlier ones are the first run's). */
   events_from?: number;
+  /** Strategy state: bluegreen's green set and cutover, canary's step, weight and last decision. */
+  extra: Record<string, unknown>;
 }
 
 export interface ReleaseView {
@@ -209,6 +213,7 @@ export interface DeployEventLine {
     | { type: 'machine'; machineId: string; outcome: string; message: string }
     | { type: 'log'; source: string; line: string }
     | { type: 'warning'; message: string }
+    | { type: 'decision'; step: number; weight: number; verdict: string; reason: string; canary: { requests: number; errorRate: number; p95Ms: number | null }; stable: { requests: number; errorRate: number; p95Ms: number | null } }
     | { type: 'done'; status: string; release: number; message: string; url: string | null };
 }
 

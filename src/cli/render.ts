@@ -60,6 +60,10 @@ function line(e: DeployEventLine, tty: boolean, outcomes: Map<string, string>): 
       return `${c.dim(time)}   ${c.dim(ev.source === 'release_command' ? 'release_command |' : 'build |')} ${ev.line}`;
     case 'warning':
       return `${c.dim(time)}   ${c.yellow('warning:')} ${ev.message}`;
+    case 'decision': {
+      const color = ev.verdict === 'abort' ? c.red : c.green;
+      return `${c.dim(time)}   ${color(`canary ${ev.verdict}`)} at step ${ev.step} (${ev.weight}%): ${ev.reason}  ${c.dim(`[canary ${ev.canary.requests} req, ${(ev.canary.errorRate * 100).toFixed(1)}% err, p95 ${ev.canary.p95Ms?.toFixed(1) ?? '-'} ms | stable ${ev.stable.requests} req, ${(ev.stable.errorRate * 100).toFixed(1)}% err, p95 ${ev.stable.p95Ms?.toFixed(1) ?? '-'} ms]`)}`;
+    }
     case 'done': {
       const ok = ev.status === 'complete';
       return `${c.dim(time)} ${ok ? c.green('✔') : c.red('✘')} ${ev.message}  (release v${ev.release}, status ${ev.status})${ev.url ? `  ${ev.url}` : ''}`;

@@ -7,7 +7,7 @@
  * code hands to a runtime.
  */
 export { findConfigFile, loadConfig, parseConfig, CONFIG_FILE_NAMES } from './load.js';
-export { machineConfigFor, splitCommand, type MachineConfigOptions } from './machine-config.js';
+export { hasRoutingChecks, machineConfigFor, splitCommand, type MachineConfigOptions } from './machine-config.js';
 export {
   AUTO_STOP_MODES,
   DEFAULT_PROCESS_GROUP,

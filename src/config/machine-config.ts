@@ -193,3 +193,8 @@ export function splitCommand(command: string): string[] {
   for (let m = re.exec(command); m; m = re.exec(command)) out.push(m[1] ?? m[2] ?? m[3]!);
   return out;
 }
+
+/** True when some process group has a service with a check (what gates routing, and bluegreen needs). */
+export function hasRoutingChecks(cfg: AppConfig): boolean {
+  return processGroups(cfg).some((g) => machineConfigFor(cfg, { group: g, image: 'x' }).services.some((s) => s.checks.length > 0));
+}

@@ -258,8 +258,44 @@ const build = table({
   args: b.args,
 }));
 
+/** A canary step: a traffic percentage (1–100) or "pause" (wait for `hangar deployments promote`). */
+const canaryStep = z.union([z.number().int().min(1, 'a step is a percentage from 1 to 100').max(100, 'a step is a percentage from 1 to 100'), z.literal('pause')]);
+
+const canary = table({
+  count: z.number().int().min(1).default(1),
+  steps: z
+    .array(canaryStep)
+    .min(1)
+    .default([5, 25, 50])
+    .superRefine((steps, ctx) => {
+      let prev = 0;
+      steps.forEach((st, i) => {
+        if (st === 'pause') return;
+        if (st <= prev) ctx.addIssue({ code: 'custom', message: `steps must increase (${st} after ${prev})`, path: [i], input: st });
+        prev = st;
+      });
+    }),
+  step_interval: duration.default(30_000),
+  max_error_rate: z.number().min(0, 'a fraction from 0 to 1').max(1, 'a fraction from 0 to 1').default(0.05),
+  max_latency_ratio: z.number().min(1, 'a ratio of at least 1').default(2),
+  min_requests: z.number().int().min(1).default(20),
+}).transform((c) => ({
+  count: c.count,
+  steps: c.steps,
+  stepIntervalMs: c.step_interval,
+  maxErrorRate: c.max_error_rate,
+  maxLatencyRatio: c.max_latency_ratio,
+  minRequests: c.min_requests,
+}));
+
+const bluegreen = table({
+  auto_promote: z.boolean().default(true),
+}).transform((b) => ({ autoPromote: b.auto_promote }));
+
 const deploy = table({
   strategy: z.enum(DEPLOY_STRATEGIES).default('rolling'),
+  canary: canary.prefault({}),
+  bluegreen: bluegreen.prefault({}),
   max_unavailable: z.number().positive().default(0.33),
   wait_timeout: duration.default(5 * 60_000),
   release_command: nonEmpty.optional(),
@@ -272,6 +308,8 @@ const deploy = table({
   releaseCommand: d.release_command,
   releaseCommandTimeoutMs: d.release_command_timeout,
   maxMachineAgeMs: d.max_machine_age,
+  canary: d.canary,
+  bluegreen: d.bluegreen,
 }));
 
 const restart = table({

@@ -111,6 +111,24 @@ export interface DeployConfig {
   releaseCommandTimeoutMs: number;
   /** hangar extension: replace machines older than this. */
   maxMachineAgeMs?: number;
+  canary: CanaryConfig;
+  bluegreen: { autoPromote: boolean };
+}
+
+/** `[deploy.canary]`: traffic steps and the thresholds a canary is judged by. */
+export interface CanaryConfig {
+  /** Canary machines per process group (default 1). */
+  count: number;
+  /** Percent of the app's requests per step, increasing, or "pause" (default [5, 25, 50]). */
+  steps: Array<number | 'pause'>;
+  /** Default 30s. */
+  stepIntervalMs: number;
+  /** Canary error rate (5xx + connection failures) above this aborts (default 0.05). */
+  maxErrorRate: number;
+  /** Canary p95 / stable p95 above this aborts (default 2). */
+  maxLatencyRatio: number;
+  /** Requests the canary must have served in a window before it is judged (default 20). */
+  minRequests: number;
 }
 
 export interface RestartRule {

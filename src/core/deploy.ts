@@ -9,7 +9,7 @@ export type StrategyName = (typeof STRATEGIES)[number];
 export const RELEASE_STATUSES = ['running', 'complete', 'failed', 'rolled_back', 'interrupted'] as const;
 export type ReleaseStatus = (typeof RELEASE_STATUSES)[number];
 
-export type MachineOutcome = 'pending' | 'updating' | 'updated' | 'failed' | 'untouched' | 'rolled_back' | 'created';
+export type MachineOutcome = 'pending' | 'updating' | 'updated' | 'failed' | 'untouched' | 'rolled_back' | 'created' | 'destroyed';
 
 export interface Release {
   appName: string;
@@ -54,6 +54,12 @@ export type DeploymentPhase =
   | 'release_command'
   | 'create_machines'
   | 'update_machines'
+  | 'create_green'
+  | 'awaiting_promotion'
+  | 'cutover'
+  | 'drain_old'
+  | 'canary'
+  | 'promote'
   | 'rolling_back'
   | 'done';
 
@@ -79,6 +85,8 @@ export interface Deployment {
   options: DeployOptions;
   machines: MachineProgress[];
   error?: string;
+  /** The strategy's own state (bluegreen: green set, cut over; canary: step, weights, last decision). */
+  extra?: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
 }
@@ -89,7 +97,14 @@ export type DeployEvent =
   | { type: 'machine'; machineId: string; outcome: MachineOutcome; message: string }
   | { type: 'log'; source: 'release_command' | 'build'; line: string }
   | { type: 'warning'; message: string }
+  | { type: 'decision'; step: number; weight: number; verdict: 'continue' | 'abort' | 'promote' | 'wait'; reason: string; canary: MetricsSummary; stable: MetricsSummary }
   | { type: 'done'; status: ReleaseStatus; release: number; message: string; url: string | null };
+
+export interface MetricsSummary {
+  requests: number;
+  errorRate: number;
+  p95Ms: number | null;
+}
 
 export interface StoredDeployEvent {
   seq: number;

@@ -108,6 +108,10 @@ export class Daemon {
       driver: processDriver,
       logs,
       log,
+      traffic: {
+        setTraffic: async (app, t) => void (await apps.setRouting(app, { sets: t.sets, pins: t.pins })),
+        window: (ids, ms) => metrics.window(ids, ms),
+      },
       appUrl: (app) => `${formatUrl({ host: addresses.proxy.host === '127.0.0.1' ? `${app}.localhost` : addresses.proxy.host, port: addresses.proxy.port })}`,
     });
     cleanup.push(() => deploys.stop());

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ulid } from 'ulid';
 import type { AppConfig } from '../config/index.js';
-import { machineConfigFor, parseConfig, processGroups } from '../config/index.js';
+import { hasRoutingChecks, machineConfigFor, parseConfig, processGroups } from '../config/index.js';
 import type { DeployEvent, DeployOptions, Deployment, MachineProgress, Release, StoredDeployEvent, StrategyName, Targeting } from '../core/deploy.js';
 import { ConflictError, NotFoundError, UserError } from '../core/errors.js';
 import type { App, Machine } from '../core/types.js';
@@ -9,7 +9,8 @@ import type { LeaseService } from '../machines/leases.js';
 import type { RunnerDeps } from './runner.js';
 import { DeploymentRunner } from './runner.js';
 import { strategyFor } from './strategies/index.js';
-import { groupOf } from './strategy.js';
+import { groupOf, type Control } from './strategy.js';
+import { ControlChannel } from './controls.js';
 import { selectMachines } from './targeting.js';
 
 export interface DeployRequest {
@@ -28,12 +29,14 @@ export interface DeployRequest {
   env?: Record<string, string>;
   user: string;
   description?: string;
+  /** bluegreen: stop once green is healthy and wait for `promote`. */
+  noCutover?: boolean;
 }
 
 const LEASE_TTL_S = 30;
 const LEASE_REFRESH_MS = 10_000;
 
-type ServiceDeps = Omit<RunnerDeps, 'emit' | 'nonce'> & { leases: LeaseService };
+type ServiceDeps = Omit<RunnerDeps, 'emit' | 'nonce' | 'controls'> & { leases: LeaseService };
 
 /**
  * Deploys run here, inside the daemon: submit validates everything before touching anything, makes the
@@ -48,10 +51,11 @@ export class DeployService {
   private readonly owners = new Map<string, string>();
   private readonly running = new Map<string, Promise<void>>();
   private readonly abort = new AbortController();
+  private readonly channels = new Map<string, ControlChannel>();
 
   constructor(private readonly deps: ServiceDeps) {
     this.ee.setMaxListeners(0);
-    this.runner = new DeploymentRunner({ ...deps, emit: (d, e) => this.emit(d, e), nonce: (id) => this.nonces.get(id) });
+    this.runner = new DeploymentRunner({ ...deps, emit: (d, e) => this.emit(d, e), nonce: (id) => this.nonces.get(id), controls: (id) => this.channel(id) });
   }
 
   async submit(appName: string, req: DeployRequest, opts: { fastPath?: boolean; description?: string } = {}): Promise<Deployment> {
@@ -65,6 +69,7 @@ export class DeployService {
     for (const g of processGroups(cfg)) requireCommand(cfg, g, image.fullRef);
     await this.assertIdle(app);
     const all = await this.deps.machines.list(appName);
+    checkStrategyFit(cfg, options.strategy, all);
     const t = options.targeting;
     const creating = !t.onlyMachines?.length && processGroups(cfg).some((g) => (!t.processGroups?.length || t.processGroups.includes(g)) && !all.some((m) => groupOf(m) === g));
     const targets = selectMachines(all, t, { creating });
@@ -82,7 +87,7 @@ export class DeployService {
       createdAt: now,
       updatedAt: now,
     });
-    const d: Deployment = { id, appName, releaseVersion: version, status: 'running', phase: 'pending', options, machines: targets.map(progressOf), createdAt: now, updatedAt: now };
+    const d: Deployment = { id, appName, releaseVersion: version, status: 'running', phase: 'pending', options, machines: targets.map(progressOf), extra: req.noCutover ? { noCutover: true } : {}, createdAt: now, updatedAt: now };
     await this.deps.state.deployments.insert(app.id, d);
     this.seqs.set(id, 0);
     await this.emit(d, { type: 'phase', phase: 'pending', message: `release v${version}: ${options.strategy} deploy of ${image.fullRef} to ${targets.length} existing machine(s)` });
@@ -157,6 +162,33 @@ export class DeployService {
     return { d, fromSeq };
   }
 
+  /** promote / abort / pause / resume a running deploy whose strategy takes that control. */
+  async control(id: string, c: Control): Promise<Deployment> {
+    const d = await this.get(id);
+    const accepted = strategyFor(d.options.strategy).controls ?? [];
+    if (d.status !== 'running' || !this.running.has(id)) {
+      throw new ConflictError('deployment_not_running', `deployment ${id} is ${d.status}; there is nothing to ${c}`, 'see hangar deployments status');
+    }
+    if (!accepted.includes(c)) {
+      throw new ConflictError('control_not_accepted', `a ${d.options.strategy} deploy cannot be told to ${c}${accepted.length ? ` (it takes: ${accepted.join(', ')})` : ''}`, 'promote/abort/pause/resume apply to canary deploys; promote/abort to a staged bluegreen deploy');
+    }
+    if (c === 'promote' && d.options.strategy === 'bluegreen' && d.phase !== 'awaiting_promotion') {
+      throw new ConflictError('not_waiting', `deployment ${id} is not waiting for promotion (phase ${d.phase})`, 'promote once green is healthy: hangar deployments status shows the phase');
+    }
+    this.channel(id).send(c);
+    await this.emit(d, { type: 'warning', message: `${c} requested` });
+    return d;
+  }
+
+  private channel(id: string): ControlChannel {
+    let ch = this.channels.get(id);
+    if (!ch) {
+      ch = new ControlChannel();
+      this.channels.set(id, ch);
+    }
+    return ch;
+  }
+
   /** At daemon start: every deployment left running resumes (or, if it never touched a machine, is interrupted). */
   async resumeAll(): Promise<void> {
     for (const d of await this.deps.state.deployments.list(undefined, 'running')) {
@@ -224,6 +256,7 @@ export class DeployService {
       .finally(async () => {
         clearInterval(refresh);
         this.running.delete(d.id);
+        this.channels.delete(d.id);
         if (!input.signal.aborted) await this.releaseLeases(d);
       });
     this.running.set(d.id, p);
@@ -308,5 +341,33 @@ function requireCommand(cfg: AppConfig, group: string, image: string): void {
   const mc = machineConfigFor(cfg, { group, image });
   if (!mc.init.cmd?.length) {
     throw new UserError({ code: 'no_command', message: `process group ${group} has no command to run`, hint: `add it to hangar.toml: [processes]\\n${group} = "node server.js"`, details: [{ path: `processes.${group}`, message: 'missing command' }] });
+  }
+}
+
+/** Strategy preconditions, checked before anything is created. */
+export function checkStrategyFit(cfg: AppConfig, strategy: StrategyName, machines: Machine[]): void {
+  if (strategy === 'bluegreen') {
+    if (!hasRoutingChecks(cfg)) {
+      throw new UserError({ code: 'bluegreen_needs_checks', message: 'the bluegreen strategy needs at least one health check that gates routing', hint: 'add [[http_service.checks]] (or [[services.http_checks]] / [[services.tcp_checks]]) to hangar.toml' });
+    }
+    const versions = new Map<string, string[]>();
+    for (const m of machines) {
+      const v = m.config.metadata.fly_release_version ?? 'none';
+      versions.set(v, [...(versions.get(v) ?? []), m.id]);
+    }
+    if (versions.size > 1) {
+      const list = [...versions].map(([v, ids]) => `${v === 'none' ? 'no release' : `v${v}`}: ${ids.join(', ')}`).join('; ');
+      throw new UserError({ code: 'mixed_releases', message: `bluegreen needs every machine on one release, but this app runs several (${list})`, hint: 'bring them to one release first with a rolling deploy' });
+    }
+  }
+  if (strategy === 'canary') {
+    const count = cfg.deploy.canary.count;
+    for (const g of new Set(machines.map(groupOf))) {
+      const n = machines.filter((m) => groupOf(m) === g).length;
+      if (count > n) {
+        throw new UserError({ code: 'canary_too_large', message: `[deploy.canary] count = ${count} is larger than process group ${g} (${n} machine(s))`, hint: 'lower [deploy.canary] count', details: [{ path: 'deploy.canary.count', message: `more than the ${n} machine(s) of ${g}`, value: count }] });
+      }
+    }
+    if (machines.length === 0) throw new UserError({ code: 'canary_needs_machines', message: 'a canary deploy needs a running app to compare against', hint: 'deploy once with the rolling strategy first' });
   }
 }

@@ -11,6 +11,9 @@ import type { LogCollector } from '../logs/collector.js';
 import { runReleaseCommand } from './release-command.js';
 import { DeployFailure, groupOf, type StrategyContext, type UpdateMode } from './strategy.js';
 import { strategyFor } from './strategies/index.js';
+import type { ControlChannel } from './controls.js';
+import type { TrafficPin, TrafficSet } from '../core/types.js';
+import type { WindowStats } from '../proxy/metrics.js';
 
 /** What the runner needs from the proxy side: readiness of new instances and health of current ones. */
 export interface Readiness {
@@ -22,7 +25,15 @@ export interface Readiness {
   allPassing(machineId: string): boolean;
 }
 
+/** Traffic and metrics: the proxy side a bluegreen or canary deploy steers. */
+export interface TrafficControl {
+  setTraffic(app: string, t: { sets: TrafficSet[] | null; pins: TrafficPin[] | null }): Promise<void>;
+  window(machineIds: string[], windowMs: number): WindowStats;
+}
+
 export interface RunnerDeps {
+  traffic: TrafficControl;
+  controls: (deploymentId: string) => ControlChannel;
   state: State;
   machines: MachineService;
   images: ImageResolver;
@@ -62,8 +73,13 @@ export class DeploymentRunner {
     try {
       if (!input.resumed || d.phase === 'pending') await this.releaseCommand(input);
       if (!input.resumed || d.phase === 'pending' || d.phase === 'release_command' || d.phase === 'create_machines') await this.createMachines(input);
-      if (d.phase !== 'rolling_back') await this.updateMachines(input);
-      else throw new DeployFailure('rolling_back', d.error ?? 'the deploy failed before the daemon restarted');
+      if (d.phase === 'rolling_back') throw new DeployFailure('rolling_back', d.error ?? 'the deploy failed before the daemon restarted');
+      const extra = (d.extra ?? {}) as { cut?: boolean; promoted?: boolean };
+      if (input.resumed && strategyFor(d.options.strategy).undo && !extra.cut && !extra.promoted && d.phase !== 'pending' && d.phase !== 'create_machines') {
+        // Traffic may have been split mid-step: go back to one known state rather than guess.
+        throw new DeployFailure(d.phase, 'the daemon restarted before the cutover; rolling back to the stable set');
+      }
+      await this.updateMachines(input);
     } catch (err) {
       if (input.signal.aborted) return;
       failure = err instanceof DeployFailure ? err : new DeployFailure(d.phase, (err as Error).message);
@@ -152,15 +168,52 @@ export class DeploymentRunner {
     if (pending.length === 0) return;
     const targets: Machine[] = [];
     for (const p of pending) targets.push(await this.deps.machines.get(d.appName, p.machineId));
-    if (d.phase !== 'update_machines') await this.phase(input, 'update_machines', `updating ${targets.length} machine(s) with the ${d.options.strategy} strategy`);
-    const ctx: StrategyContext = {
+    if (d.phase !== 'update_machines' && (d.options.strategy === 'rolling' || d.options.strategy === 'immediate')) {
+      await this.phase(input, 'update_machines', `updating ${targets.length} machine(s) with the ${d.options.strategy} strategy`);
+    }
+    await strategyFor(d.options.strategy).run(this.context(input, targets));
+  }
+
+  /** The strategy's view of the runner. */
+  context(input: RunInput, targets: Machine[]): StrategyContext {
+    const { d } = input;
+    return {
       deployment: d,
+      cfg: input.cfg,
       targets,
       update: (m, mode) => this.updateOne(input, m, mode),
       failures: () => d.machines.filter((p) => p.outcome === 'failed').length,
       emit: (e) => this.deps.emit(d, e),
+      phase: (phase, message) => this.phase(input, phase, message),
+      createMachine: (group, region) => this.createOne(input, group, region),
+      destroyMachine: (id) => this.destroyOne(input, id),
+      setTraffic: (t) => this.deps.traffic.setTraffic(d.appName, t),
+      compare: (a, b, ms) => ({ a: this.deps.traffic.window(a, ms), b: this.deps.traffic.window(b, ms) }),
+      wait: (ms) => this.deps.controls(d.id).wait(ms),
+      save: async (extra) => {
+        d.extra = extra;
+        await this.persist(input);
+      },
     };
-    await strategyFor(d.options.strategy).run(ctx);
+  }
+
+  private async createOne(input: RunInput, group: string, region: string): Promise<Machine> {
+    const { d } = input;
+    const m = await this.deps.machines.create(d.appName, { region, config: this.desired(input, group), skipLaunch: true });
+    d.machines.push({ machineId: m.id, group, region, outcome: 'pending', fromVersion: null, fromImage: '', fromConfig: null });
+    await this.persist(input);
+    const started = await this.deps.machines.start(d.appName, m.id);
+    await this.deps.readiness.waitHealthy(started, this.deps.readiness.exitOf(started), { timeoutMs: d.options.waitTimeoutMs, minUpMs: d.options.fastPath ? 0 : MIN_UP_MS });
+    await this.setOutcome(input, m.id, 'created', `created machine ${m.id} (${group}) in ${region}`);
+    return started;
+  }
+
+  private async destroyOne(input: RunInput, id: string): Promise<void> {
+    const { d } = input;
+    const nonce = this.deps.nonce(id);
+    await this.deps.machines.stop(d.appName, id, {}, nonce);
+    await this.deps.machines.destroy(d.appName, id, false, nonce);
+    await this.setOutcome(input, id, 'destroyed', `destroyed machine ${id}`);
   }
 
   desired(input: RunInput, group: string, image = input.image): MachineConfig {
@@ -220,6 +273,14 @@ export class DeploymentRunner {
     d.error = failure.message;
     for (const line of failure.details) await this.deps.emit(d, { type: 'log', source: 'release_command', line });
     if (failure.phase === 'release_command' || failure.phase === 'pending') return 'failed';
+    const strategy = strategyFor(d.options.strategy);
+    if (strategy.undo) return strategy.undo(this.context(input, []), failure);
+    return this.rollbackUpdated(input, failure);
+  }
+
+  /** The default undo: every machine this deploy updated goes back to its previous release. */
+  async rollbackUpdated(input: RunInput, failure: DeployFailure): Promise<ReleaseStatus> {
+    const { d } = input;
     const touched = d.machines.filter((p) => p.fromVersion !== null || p.fromConfig !== null).filter((p) => p.outcome === 'updated' || p.outcome === 'failed');
     if (!d.options.autoRollback || touched.length === 0) return 'failed';
     await this.phase(input, 'rolling_back', `${failure.message}; rolling back ${touched.length} machine(s) to their previous release`);
@@ -260,6 +321,7 @@ export class DeploymentRunner {
 
   private async allHealthy(input: RunInput): Promise<boolean> {
     for (const p of input.d.machines) {
+      if (p.outcome === 'destroyed') continue;
       const m = await this.deps.machines.get(input.d.appName, p.machineId).catch(() => undefined);
       if (!m || m.config.metadata.fly_release_version !== String(input.d.releaseVersion)) return false;
       if (m.state === 'started' && !this.deps.readiness.allPassing(m.id)) return false;

@@ -13,6 +13,7 @@ function toDeployment(r: Selectable<DeploymentsTable> & { app_name: string }): D
     options: JSON.parse(r.options),
     machines: JSON.parse(r.machines),
     ...(r.error ? { error: r.error } : {}),
+    extra: JSON.parse(r.extra),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -38,6 +39,7 @@ export class DeploymentsRepo {
         options: JSON.stringify(d.options),
         machines: JSON.stringify(d.machines),
         error: d.error ?? null,
+        extra: JSON.stringify(d.extra ?? {}),
         created_at: d.createdAt,
         updated_at: d.updatedAt,
       })
@@ -47,7 +49,7 @@ export class DeploymentsRepo {
   async save(d: Deployment): Promise<void> {
     await this.db
       .updateTable('deployments')
-      .set({ status: d.status, phase: d.phase, machines: JSON.stringify(d.machines), error: d.error ?? null, updated_at: d.updatedAt })
+      .set({ status: d.status, phase: d.phase, machines: JSON.stringify(d.machines), error: d.error ?? null, extra: JSON.stringify(d.extra ?? {}), updated_at: d.updatedAt })
       .where('id', '=', d.id)
       .execute();
   }

@@ -125,4 +125,9 @@ export const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0004_deployment_strategy_state': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('deployments').addColumn('extra', 'text', (c) => c.notNull().defaultTo('{}')).execute();
+    },
+  },
 };

@@ -92,6 +92,8 @@ export interface DeploymentsTable {
   error: string | null;
   created_at: string;
   updated_at: string;
+  /** JSON: the strategy's own persisted state (green set, canary step, weights, last decision). */
+  extra: Generated<string>;
 }
 
 export interface DeploymentEventsTable {

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { parseDuration } from '../../core/duration.js';
 import type { Deployment, Release } from '../../core/deploy.js';
-import { AppParams, DeployBody, DeploymentParams, EventsQuery, RetryBody, RollbackBody, type DeploymentView, type ReleaseView } from '../contract.js';
+import { AppParams, ControlParams, DeployBody, DeploymentParams, EventsQuery, RetryBody, RollbackBody, type DeploymentView, type ReleaseView } from '../contract.js';
 import type { Api, ApiDeps } from '../server.js';
 
 export function deploymentView(d: Deployment): DeploymentView {
@@ -14,6 +14,7 @@ export function deploymentView(d: Deployment): DeploymentView {
     strategy: d.options.strategy,
     machines: d.machines.map((p) => ({ id: p.machineId, group: p.group, region: p.region, outcome: p.outcome, ...(p.error ? { error: p.error } : {}) })),
     error: d.error ?? null,
+    extra: d.extra ?? {},
     created_at: d.createdAt,
     updated_at: d.updatedAt,
   };
@@ -45,6 +46,7 @@ export function deploymentRoutes(app: Api, deps: ApiDeps): void {
       targeting: { onlyMachines: b.only_machines, excludeMachines: b.exclude_machines, regions: b.regions, excludeRegions: b.exclude_regions, processGroups: b.process_groups },
       user: userOf(req, b.user),
       description: b.description,
+      noCutover: b.no_cutover,
     });
     return reply.status(201).send(deploymentView(d));
   });
@@ -86,6 +88,10 @@ export function deploymentRoutes(app: Api, deps: ApiDeps): void {
       return;
     }
     res.on('close', off);
+  });
+
+  app.post('/v1/deployments/:id/:action', { schema: { tags, summary: 'promote, abort, pause or resume a running deploy', params: ControlParams } }, async (req) => {
+    return deploymentView(await deps.deploys.control(req.params.id, req.params.action));
   });
 
   app.post('/v1/deployments/:id/retry', { schema: { tags, summary: 'Retry the failed machines of a failed deploy (all, or one)', params: DeploymentParams, body: RetryBody } }, async (req, reply) => {

@@ -5,6 +5,7 @@ import { ulid } from 'ulid';
 import type { DeploymentView } from '../../api/contract.js';
 import { UserError } from '../../core/errors.js';
 import { buildImage } from '../build.js';
+import { hasRoutingChecks } from '../../config/index.js';
 import { action, collect, common, enc, parseEnvPairs } from '../common.js';
 import type { Context } from '../context.js';
 import { printJson, say } from '../output.js';
@@ -30,6 +31,7 @@ interface DeployFlags {
   processGroups?: string;
   maxFailures?: string;
   autoRollback?: boolean;
+  cutover?: boolean;
 }
 
 export function deployCommand(): Command {
@@ -39,7 +41,7 @@ export function deployCommand(): Command {
     .option('--build-only', 'build and upload the image, print its ref, and stop')
     .option('--push', 'accepted with --build-only; process-runtime images always live in the daemon’s store')
     .option('-e, --env <K=V>', 'environment variable for this release (repeatable)', collect)
-    .option('--strategy <name>', 'rolling (default), immediate')
+    .option('--strategy <name>', 'rolling (default), immediate, bluegreen, canary')
     .option('--max-unavailable <n>', 'machines updated at once: a count ≥ 1 or a fraction < 1 (default 0.33)')
     .option('--wait-timeout <duration>', 'how long a machine may take to pass its checks (default 5m)')
     .option('--release-command-timeout <duration>', 'kill the release command after this (default 5m)')
@@ -53,6 +55,7 @@ export function deployCommand(): Command {
     .option('--process-groups <groups>', 'only these process groups (comma-separated)')
     .option('--max-failures <n>', 'failed machines tolerated before the rollout stops (default 0)')
     .option('--no-auto-rollback', 'keep updated machines on the new release when the deploy fails')
+    .option('--no-cutover', 'bluegreen: stop once green is healthy; switch with hangar deployments promote ID')
     .action(action(deploy));
 }
 
@@ -64,6 +67,11 @@ async function deploy(ctx: Context, dirArg: string | undefined): Promise<void> {
   const loaded = ctx.config(dir);
   if (!loaded) throw new UserError({ code: 'config_not_found', message: `no hangar.toml or fly.toml in ${dir}`, hint: 'run from the app directory, pass the directory, or -c path/to/hangar.toml' });
   const app = ctx.opts.app ?? loaded.config.app;
+  const strategy = f.strategy ?? loaded.config.deploy.strategy;
+  if (strategy === 'bluegreen' && !hasRoutingChecks(loaded.config)) {
+    // Said before anything is built or created.
+    throw new UserError({ code: 'bluegreen_needs_checks', message: 'the bluegreen strategy needs at least one health check that gates routing', hint: 'add [[http_service.checks]] (or [[services.http_checks]] / [[services.tcp_checks]]) to hangar.toml' });
+  }
   await ensureApp(ctx, app);
   await applyRouting(ctx, app, loaded.config);
   const image = f.image ?? (await build(ctx, app, dir, loaded.config.build.command));
@@ -83,6 +91,7 @@ async function deploy(ctx: Context, dirArg: string | undefined): Promise<void> {
     ...(f.skipReleaseCommand ? { skip_release_command: true } : {}),
     ...(f.maxFailures ? { max_failures: Number(f.maxFailures) } : {}),
     ...(f.autoRollback === false ? { auto_rollback: false } : {}),
+    ...(f.cutover === false ? { no_cutover: true } : {}),
     env: parseEnvPairs(f.env),
     only_machines: list(f.onlyMachines),
     exclude_machines: list(f.excludeMachines),

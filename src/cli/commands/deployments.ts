@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { DeploymentView } from '../../api/contract.js';
 import { UserError } from '../../core/errors.js';
-import { action, common, enc } from '../common.js';
+import { action, action as action_, common, enc } from '../common.js';
 import type { Context } from '../context.js';
 import { ago, printJson, say, table } from '../output.js';
 import { followDeployment } from '../render.js';
@@ -33,6 +33,18 @@ export function deploymentsCommand(): Command {
         say(`Deployment ${d.id}: release v${d.release}, ${d.strategy}, ${d.status} (phase ${d.phase})`);
         if (d.error) say(`Error: ${d.error}`);
         say(table(['MACHINE', 'GROUP', 'REGION', 'OUTCOME', 'ERROR'], d.machines.map((m) => [m.id, m.group, m.region, m.outcome, m.error ?? ''])));
+        const x = d.extra as { step?: number; weight?: number; canaries?: string[]; green?: string[]; cut?: boolean; decision?: { step: number; weight: number; verdict: string; reason: string; canary: { requests: number; errorRate: number; p95Ms: number | null }; stable: { requests: number; errorRate: number; p95Ms: number | null } } };
+        if (d.strategy === 'canary' && x.canaries) {
+          say('');
+          say(`Canary: step ${(x.step ?? 0) + 1}, weights stable ${100 - (x.weight ?? 0)}% / canary ${x.weight ?? 0}%, canaries ${x.canaries.join(', ')}`);
+          if (x.decision) {
+            const f = (m: { requests: number; errorRate: number; p95Ms: number | null }) => `${m.requests} requests, error rate ${(m.errorRate * 100).toFixed(2)}%, p95 ${m.p95Ms?.toFixed(1) ?? '-'} ms`;
+            say(`Last decision (step ${x.decision.step}, ${x.decision.weight}%): ${x.decision.verdict} — ${x.decision.reason}`);
+            say(`  canary: ${f(x.decision.canary)}`);
+            say(`  stable: ${f(x.decision.stable)}`);
+          }
+        }
+        if (d.strategy === 'bluegreen' && x.green) say(`\nGreen: ${x.green.join(', ')}; cut over: ${Boolean(x.cut)}`);
       }),
     ),
   );
@@ -45,6 +57,17 @@ export function deploymentsCommand(): Command {
       }),
     ),
   );
+  for (const action of ['promote', 'abort', 'pause', 'resume'] as const) {
+    cmd.addCommand(
+      common(new Command(action).argument('<id>', 'deployment id').description(`${action} a running canary (or staged bluegreen) deploy`)).action(
+        action_(async (ctx, id: string) => {
+          const d = await ctx.api.post<DeploymentView>(`/v1/deployments/${enc(id)}/${action}`, {});
+          if (ctx.opts.json) return printJson(d);
+          say(`${action} sent to deployment ${d.id} (release v${d.release}, phase ${d.phase})`);
+        }),
+      ),
+    );
+  }
   cmd.addCommand(
     common(new Command('retry').argument('<id>', 'a failed deployment').description('retry the machines a failed deploy left failed'))
       .option('--machine <id>', 'retry only this machine')

@@ -1,11 +1,13 @@
 import { UserError } from '../../core/errors.js';
 import type { StrategyName } from '../../core/deploy.js';
 import type { DeployStrategy } from '../strategy.js';
+import { bluegreen } from './bluegreen.js';
+import { canary } from './canary.js';
 import { immediate } from './immediate.js';
 import { rolling } from './rolling.js';
 
 /** Every strategy, by name. Adding one is a new file and one line here. */
-const STRATEGY_MAP: Partial<Record<StrategyName, DeployStrategy>> = { rolling, immediate };
+const STRATEGY_MAP: Partial<Record<StrategyName, DeployStrategy>> = { rolling, immediate, bluegreen, canary };
 
 export function strategyFor(name: StrategyName): DeployStrategy {
   const s = STRATEGY_MAP[name];
