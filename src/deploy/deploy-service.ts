@@ -95,6 +95,23 @@ export class DeployService {
     return d;
   }
 
+  /**
+   * A new release of what the app runs now (its newest release's image and config), rolled health-gated:
+   * how changed secrets reach running machines.
+   */
+  async redeployCurrent(appName: string, req: { user: string; description: string }): Promise<Deployment> {
+    const app = await this.app(appName);
+    const current = (await this.deps.state.releases.list(app.id))[0];
+    if (!current) throw new UserError({ code: 'no_release', kind: 'not_found', message: `app ${appName} has no release yet`, hint: 'deploy it first: hangar deploy' });
+    return this.submitConfig(appName, current, current.config as AppConfig, { user: req.user, strategy: 'rolling' }, req.description);
+  }
+
+  /** Every event of every deployment (for notifications). */
+  onAnyEvent(fn: (d: Deployment, e: DeployEvent) => void): () => void {
+    this.ee.on('*', fn);
+    return () => this.ee.off('*', fn);
+  }
+
   /** Deploys release `version` (default: the newest stable one before the current) on the fast path. */
   async rollback(appName: string, req: { version?: number; user: string; strategy?: StrategyName }): Promise<Deployment> {
     const app = await this.app(appName);
@@ -113,7 +130,7 @@ export class DeployService {
     return this.submitConfig(appName, target, cfg, req);
   }
 
-  private async submitConfig(appName: string, target: Release, cfg: AppConfig, req: { user: string; strategy?: StrategyName }): Promise<Deployment> {
+  private async submitConfig(appName: string, target: Release, cfg: AppConfig, req: { user: string; strategy?: StrategyName }, description = `rollback to v${target.version}`): Promise<Deployment> {
     const app = await this.app(appName);
     const options = this.options(cfg, { image: target.imageRef, configText: '', configPath: '', user: req.user, strategy: req.strategy ?? (cfg.deploy.strategy === 'canary' || cfg.deploy.strategy === 'bluegreen' ? 'rolling' : cfg.deploy.strategy), skipReleaseCommand: true }, true);
     strategyFor(options.strategy);
@@ -123,11 +140,11 @@ export class DeployService {
     const id = ulid();
     await this.takeLeases(targets, `deployment ${id} (${req.user})`);
     const now = new Date().toISOString();
-    const version = await this.deps.state.releases.create(app.id, { status: 'running', imageRef: image.fullRef, strategy: options.strategy, config: cfg, user: req.user, description: `rollback to v${target.version}`, stable: false, createdAt: now, updatedAt: now });
+    const version = await this.deps.state.releases.create(app.id, { status: 'running', imageRef: image.fullRef, strategy: options.strategy, config: cfg, user: req.user, description, stable: false, createdAt: now, updatedAt: now });
     const d: Deployment = { id, appName, releaseVersion: version, status: 'running', phase: 'pending', options, machines: targets.map(progressOf), createdAt: now, updatedAt: now };
     await this.deps.state.deployments.insert(app.id, d);
     this.seqs.set(id, 0);
-    await this.emit(d, { type: 'phase', phase: 'pending', message: `release v${version}: rolling back to v${target.version} (${image.fullRef}), fast path` });
+    await this.emit(d, { type: 'phase', phase: 'pending', message: `release v${version}: ${description} (${image.fullRef}), fast path` });
     this.start({ d, appId: app.id, cfg, image: image.fullRef, resumed: false, signal: this.abort.signal });
     return d;
   }
@@ -267,6 +284,7 @@ export class DeployService {
     this.seqs.set(d.id, seq);
     const stored = await this.deps.state.deployments.addEvent(d.id, seq, event);
     this.ee.emit(d.id, stored);
+    this.ee.emit('*', d, event);
   }
 
   private options(cfg: AppConfig, req: DeployRequest, fastPath: boolean): DeployOptions {

@@ -5,13 +5,13 @@ import { formatImageRef } from '../core/types.js';
 const PASSED_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 
 /**
- * A machine's environment: [env] from its config, then the variables Fly sets (so apps written for Fly
+ * A machine's environment: [env] from its config, then the app's secrets, then the variables Fly sets (so apps written for Fly
  * run unchanged) and their HANGAR_* twins. Platform variables win over [env] so they can't be spoofed.
  */
-export function machineEnv(m: Machine, port: number): Record<string, string> {
+export function machineEnv(m: Machine, port: number, secrets: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const k of PASSED_THROUGH) if (process.env[k] !== undefined) env[k] = process.env[k]!;
-  Object.assign(env, m.config.env);
+  Object.assign(env, m.config.env, secrets);
   const group = m.config.metadata.fly_process_group ?? 'app';
   const platform: Record<string, string> = {
     APP_NAME: m.appName,

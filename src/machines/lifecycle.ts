@@ -38,6 +38,13 @@ export interface LifecycleDeps {
   timing: LifecycleTiming;
   /** The proxy, once it exists: stops route to an instance only after it drained. */
   drainer?: InstanceDrainer;
+  /** The app's secrets, injected into every instance's env at start (decrypted only here). */
+  secrets?: SecretsProvider;
+}
+
+/** Where a machine's secrets come from; `onStart` learns which version of them an instance got. */
+export interface SecretsProvider {
+  forApp(appName: string): Promise<{ values: Record<string, string>; digest: string }>;
 }
 
 type EventInput = Omit<MachineEvent, 'id' | 'machineId' | 'timestamp'>;
@@ -92,6 +99,7 @@ export class MachineLifecycle {
     try {
       const img = await this.deps.images.verify(m.imageRef);
       const cmd = m.config.init.cmd ?? [];
+      const secrets = await this.secretsFor(m.appName);
       const port = await this.deps.ports.allocate();
       this.deps.ports.release(m.port);
       await this.driver(m.runtime).start({
@@ -99,10 +107,10 @@ export class MachineLifecycle {
         appName: m.appName,
         image: { ref: img.fullRef, digest: img.ref.digest, rootfs: img.rootfs },
         cmd,
-        env: machineEnv(m, port),
+        env: machineEnv(m, port, secrets.values),
         port,
       });
-      return await this.save(m, { state: 'started', port, startedAt: new Date().toISOString() }, { type: 'start', status: 'started', source });
+      return await this.save(m, { state: 'started', port, startedAt: new Date().toISOString(), config: withSecretsDigest(m.config, secrets.digest) }, { type: 'start', status: 'started', source });
     } catch (err) {
       await this.save(m, { state: 'failed' }, { type: 'start', status: 'failed', source: 'hangar', message: (err as Error).message });
       throw err;
@@ -145,7 +153,8 @@ export class MachineLifecycle {
    * left exactly as it was. Lock held by the caller.
    */
   async surgeReplace(m: Machine, next: { config: Machine['config']; imageRef: Machine['imageRef'] }, ready: (ref: InstanceRef, port: number, exited: Promise<InstanceExit>) => Promise<void>): Promise<Machine> {
-    const candidate: Machine = { ...m, config: next.config, imageRef: next.imageRef, instanceId: newInstanceId() };
+    const secrets = await this.secretsFor(m.appName);
+    const candidate: Machine = { ...m, config: withSecretsDigest(next.config, secrets.digest), imageRef: next.imageRef, instanceId: newInstanceId() };
     const ref = refOf(candidate);
     const img = await this.deps.images.verify(candidate.imageRef);
     const port = await this.deps.ports.allocate();
@@ -159,7 +168,7 @@ export class MachineLifecycle {
       });
     });
     try {
-      await driver.start({ ...ref, appName: m.appName, image: { ref: img.fullRef, digest: img.ref.digest, rootfs: img.rootfs }, cmd: candidate.config.init.cmd ?? [], env: machineEnv(candidate, port), port });
+      await driver.start({ ...ref, appName: m.appName, image: { ref: img.fullRef, digest: img.ref.digest, rootfs: img.rootfs }, cmd: candidate.config.init.cmd ?? [], env: machineEnv(candidate, port, secrets.values), port });
       await ready(ref, port, exited);
     } catch (err) {
       await driver.stop(ref, { signal: 'SIGKILL', timeoutMs: 1000 }).catch(() => undefined);
@@ -171,12 +180,16 @@ export class MachineLifecycle {
     const oldPort = m.port;
     const switched = await this.save(
       m,
-      { config: next.config, imageRef: next.imageRef, instanceId: ref.instanceId, port, state: 'started', startedAt: new Date().toISOString(), restartCount: 0 },
+      { config: candidate.config, imageRef: next.imageRef, instanceId: ref.instanceId, port, state: 'started', startedAt: new Date().toISOString(), restartCount: 0 },
       { type: 'update', status: 'started', source: 'user', message: `replaced instance ${oldRef.instanceId}` },
     );
     if (isLiveState(m.state)) await this.retireInstance(m, oldRef);
     this.deps.ports.release(oldPort);
     return switched;
+  }
+
+  private async secretsFor(app: string): Promise<{ values: Record<string, string>; digest: string }> {
+    return this.deps.secrets ? this.deps.secrets.forApp(app) : { values: {}, digest: '' };
   }
 
   /** Resolves when the machine's current instance exits. */
@@ -283,4 +296,10 @@ export class MachineLifecycle {
 function exitFields(e: Pick<InstanceExit, 'exitCode' | 'signal'> | undefined): Partial<EventInput> {
   if (!e) return {};
   return { ...(e.exitCode !== null ? { exitCode: e.exitCode } : {}), ...(e.signal ? { signal: e.signal } : {}) };
+}
+
+/** Records which version of the app's secrets an instance started with (metadata, no values). */
+function withSecretsDigest(config: Machine['config'], digest: string): Machine['config'] {
+  if (!digest) return config;
+  return { ...config, metadata: { ...config.metadata, hangar_secrets_digest: digest } };
 }
