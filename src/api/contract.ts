@@ -165,6 +165,7 @@ export const DeployBody = z.object({
   user: z.string().max(100).optional(),
   description: z.string().max(500).optional(),
   no_cutover: z.boolean().optional(),
+  notify: z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL').optional(),
 });
 
 export const RollbackBody = z

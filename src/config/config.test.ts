@@ -127,6 +127,7 @@ test('a full fly.toml parses into camelCase values with durations in ms', () => 
     releaseCommandTimeoutMs: 90_000,
     canary: { count: 1, steps: [5, 25, 50], stepIntervalMs: 30_000, maxErrorRate: 0.05, maxLatencyRatio: 2, minRequests: 20 },
     bluegreen: { autoPromote: true },
+    notify: [],
   });
   assert.equal(cfg.httpService?.internalPort, 3000);
   assert.deepEqual(cfg.httpService?.concurrency, { type: 'requests', softLimit: 20, hardLimit: 25 });

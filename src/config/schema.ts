@@ -292,8 +292,16 @@ const bluegreen = table({
   auto_promote: z.boolean().default(true),
 }).transform((b) => ({ autoPromote: b.auto_promote }));
 
+const NOTIFY_EVENTS = ['started', 'completed', 'failed', 'rolled_back'] as const;
+
+const notify = table({
+  url: z.string().refine((u) => /^https?:\/\/[^\s]+$/.test(u), 'must be an http(s) URL'),
+  events: z.array(z.enum(NOTIFY_EVENTS)).min(1).default([...NOTIFY_EVENTS]),
+});
+
 const deploy = table({
   strategy: z.enum(DEPLOY_STRATEGIES).default('rolling'),
+  notify: z.array(notify).default([]),
   canary: canary.prefault({}),
   bluegreen: bluegreen.prefault({}),
   max_unavailable: z.number().positive().default(0.33),
@@ -310,6 +318,7 @@ const deploy = table({
   maxMachineAgeMs: d.max_machine_age,
   canary: d.canary,
   bluegreen: d.bluegreen,
+  notify: d.notify,
 }));
 
 const restart = table({

@@ -113,6 +113,15 @@ export interface DeployConfig {
   maxMachineAgeMs?: number;
   canary: CanaryConfig;
   bluegreen: { autoPromote: boolean };
+  /** `[[deploy.notify]]`: webhooks told about deploys. */
+  notify: NotifyTarget[];
+}
+
+export type NotifyEvent = 'started' | 'completed' | 'failed' | 'rolled_back';
+
+export interface NotifyTarget {
+  url: string;
+  events: NotifyEvent[];
 }
 
 /** `[deploy.canary]`: traffic steps and the thresholds a canary is judged by. */

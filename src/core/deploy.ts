@@ -47,6 +47,8 @@ export interface DeployOptions {
   targeting: Targeting;
   /** A rollback: health-gated but no canary steps and no soak. */
   fastPath: boolean;
+  /** Webhooks told about this deploy (from `[[deploy.notify]]` and `--notify`). */
+  notify?: Array<{ url: string; events: string[] }>;
 }
 
 export type DeploymentPhase =

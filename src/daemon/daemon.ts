@@ -15,6 +15,7 @@ import { PortAllocator } from '../machines/ports.js';
 import { reconcile } from '../machines/reconcile.js';
 import { ProxyMetrics } from '../proxy/metrics.js';
 import { DeployService } from '../deploy/deploy-service.js';
+import { DeployNotifier } from '../deploy/notify.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
 import type { RuntimeDriver } from '../runtime/driver.js';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
@@ -115,6 +116,8 @@ export class Daemon {
       appUrl: (app) => `${formatUrl({ host: addresses.proxy.host === '127.0.0.1' ? `${app}.localhost` : addresses.proxy.host, port: addresses.proxy.port })}`,
     });
     cleanup.push(() => deploys.stop());
+    const notifier = new DeployNotifier({ log, retryDelaysMs: envDelays() });
+    deploys.onAnyEvent((d, e) => notifier.handle(d, e));
     let ready!: () => void;
     const readyP = new Promise<void>((r) => (ready = r));
     const api = await buildApi({
@@ -200,4 +203,11 @@ function envTiming(): Partial<LifecycleTiming> {
   if (base !== undefined) out.backoffMaxMs = Math.max(base, Math.min(DEFAULT_TIMING.backoffMaxMs, base * 32));
   if (stable !== undefined) out.stableAfterMs = stable;
   return out;
+}
+
+/** Webhook retry delays (`HANGAR_NOTIFY_RETRY`, comma-separated durations), mostly for tests. */
+function envDelays(): number[] | undefined {
+  const v = process.env.HANGAR_NOTIFY_RETRY;
+  if (!v) return undefined;
+  return v.split(',').map((x) => parseDuration(x.trim()) ?? 1000);
 }

@@ -31,6 +31,8 @@ export interface DeployRequest {
   description?: string;
   /** bluegreen: stop once green is healthy and wait for `promote`. */
   noCutover?: boolean;
+  /** A one-off webhook for this deploy (`hangar deploy --notify URL`). */
+  notifyUrl?: string;
 }
 
 const LEASE_TTL_S = 30;
@@ -302,6 +304,7 @@ export class DeployService {
       autoRollback: req.autoRollback ?? true,
       targeting: req.targeting ?? {},
       fastPath,
+      notify: [...cfg.deploy.notify.map((n) => ({ url: n.url, events: [...n.events] })), ...(req.notifyUrl ? [{ url: req.notifyUrl, events: ['started', 'completed', 'failed', 'rolled_back'] }] : [])],
     };
   }
 

@@ -47,6 +47,7 @@ export function deploymentRoutes(app: Api, deps: ApiDeps): void {
       user: userOf(req, b.user),
       description: b.description,
       noCutover: b.no_cutover,
+      notifyUrl: b.notify,
     });
     return reply.status(201).send(deploymentView(d));
   });

@@ -32,6 +32,7 @@ interface DeployFlags {
   maxFailures?: string;
   autoRollback?: boolean;
   cutover?: boolean;
+  notify?: string;
 }
 
 export function deployCommand(): Command {
@@ -55,6 +56,7 @@ export function deployCommand(): Command {
     .option('--process-groups <groups>', 'only these process groups (comma-separated)')
     .option('--max-failures <n>', 'failed machines tolerated before the rollout stops (default 0)')
     .option('--no-auto-rollback', 'keep updated machines on the new release when the deploy fails')
+    .option('--notify <url>', 'POST the deploy’s start and outcome to this http(s) webhook (in addition to [[deploy.notify]])')
     .option('--no-cutover', 'bluegreen: stop once green is healthy; switch with hangar deployments promote ID')
     .action(action(deploy));
 }
@@ -92,6 +94,7 @@ async function deploy(ctx: Context, dirArg: string | undefined): Promise<void> {
     ...(f.maxFailures ? { max_failures: Number(f.maxFailures) } : {}),
     ...(f.autoRollback === false ? { auto_rollback: false } : {}),
     ...(f.cutover === false ? { no_cutover: true } : {}),
+    ...(f.notify ? { notify: f.notify } : {}),
     env: parseEnvPairs(f.env),
     only_machines: list(f.onlyMachines),
     exclude_machines: list(f.excludeMachines),
