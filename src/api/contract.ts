@@ -114,6 +114,7 @@ export const RoutingPatch = z
   .object({
     hostnames: z.array(z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'a hostname')).nullable(),
     hold_timeout: duration.nullable(),
+    idle_timeout: duration.nullable(),
     ports: z.array(z.number().int().min(1).max(65535)).nullable(),
     sets: z.array(z.object({ name: z.string().min(1).max(40), machines: machineIdList, weight: z.number().min(0).max(1_000_000) })).nullable(),
     pins: z

@@ -210,12 +210,14 @@ const httpService = table({
   force_https: z.boolean().default(false),
   checks: z.array(httpCheck).default([]),
   hold_timeout: duration.optional(),
+  idle_timeout: duration.optional(),
   hostnames: z.array(nonEmpty).optional(),
 }).transform((s) => ({
   ...toServiceCommon(s),
   forceHttps: s.force_https,
   checks: s.checks,
   holdTimeoutMs: s.hold_timeout,
+  idleTimeoutMs: s.idle_timeout,
   hostnames: s.hostnames,
 }));
 

@@ -72,6 +72,8 @@ export interface HttpService extends ServiceCommon {
   checks: readonly HttpCheck[];
   /** hangar extension: how long the proxy holds a request while no machine is ready. */
   holdTimeoutMs?: number;
+  /** hangar extension: with auto_stop_machines, a machine with no request for this long is stopped (default 5m). */
+  idleTimeoutMs?: number;
   /** hangar extension: Host names routed to this app. */
   hostnames?: readonly string[];
 }

@@ -145,6 +145,8 @@ export interface TrafficPin {
 export interface AppRouting {
   hostnames?: string[];
   holdTimeoutMs?: number;
+  /** Autostop: a machine with no request for this long is stopped (when its service allows it). */
+  idleTimeoutMs?: number;
   ports?: number[];
   sets?: TrafficSet[];
   pins?: TrafficPin[];

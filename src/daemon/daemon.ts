@@ -8,6 +8,7 @@ import { ImageBuilder } from '../images/builder.js';
 import { LogCollector } from '../logs/collector.js';
 import { AppService } from '../machines/app-service.js';
 import { MachineBus } from '../machines/bus.js';
+import { Autoscaler } from '../machines/autoscale.js';
 import { LeaseService } from '../machines/leases.js';
 import { DEFAULT_TIMING, MachineLifecycle, type LifecycleTiming } from '../machines/lifecycle.js';
 import { MachineService } from '../machines/machine-service.js';
@@ -48,7 +49,7 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; deploys: DeployService },
+    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; deploys: DeployService; autoscaler: Autoscaler },
   ) {}
 
   get apiUrl(): string {
@@ -93,7 +94,15 @@ export class Daemon {
     const apps = new AppService({ state, machines, onRouting: (app, r) => routing.setAppRouting(app, r) });
     const logs = new LogCollector({ dir: join(opts.home, 'logs') });
     const metrics = new ProxyMetrics();
-    proxy.attach({ table: routing.table, appForHost: (h) => routing.appForHost(h), metrics });
+    const autoscaler = new Autoscaler({
+      machines,
+      traffic: { idleFor: (app, id) => routing.table.idleFor(app, id), idleTimeoutMs: (app) => routing.table.idleTimeoutMs(app) },
+      apps: async () => (await state.apps.list()).map((a) => a.name),
+      log,
+      intervalMs: parseDuration(process.env.HANGAR_AUTOSTOP_INTERVAL) ?? 5000,
+    });
+    proxy.attach({ table: routing.table, appForHost: (h) => routing.appForHost(h), metrics, onNoCapacity: (app) => autoscaler.wake(app) });
+    cleanup.push(() => autoscaler.stop());
     const addresses = { api: opts.listen, proxy: opts.proxyListen };
     const deploys = new DeployService({
       state,
@@ -160,10 +169,11 @@ export class Daemon {
     cleanup.push(() => routing.stop());
     await reconcile({ state, lifecycle, ports, log });
     await deploys.resumeAll();
+    autoscaler.start();
     ready();
     writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), version: opts.version, started_at: new Date().toISOString() });
     log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, deploys });
+    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, deploys, autoscaler });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */
@@ -171,6 +181,7 @@ export class Daemon {
     const p = this.parts;
     removeDaemonInfo(p.home);
     await p.deploys.stop();
+    p.autoscaler.stop();
     await p.api.close();
     await p.proxy.close();
     p.unsub();

@@ -148,7 +148,7 @@ export class Routing {
   setAppRouting(app: string, r: AppRouting): void {
     for (const [host, owner] of this.hostnames) if (owner === app) this.hostnames.delete(host);
     for (const h of r.hostnames ?? []) this.hostnames.set(h.toLowerCase(), app);
-    this.table.setTraffic(app, { holdMs: r.holdTimeoutMs ?? DEFAULT_HOLD_MS, sets: r.sets, pins: r.pins });
+    this.table.setTraffic(app, { holdMs: r.holdTimeoutMs ?? DEFAULT_HOLD_MS, idleTimeoutMs: r.idleTimeoutMs, sets: r.sets, pins: r.pins });
     this.deps.onPorts?.(app, r.ports ?? []);
   }
 

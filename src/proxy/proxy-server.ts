@@ -14,6 +14,8 @@ export interface ProxyOptions {
   table: RoutingTable;
   /** Where each forwarded request is counted (status class, latency, bytes). */
   metrics?: ProxyMetrics;
+  /** No machine of `app` has room for a request (none routable, or all over their soft limit). */
+  onNoCapacity?: (app: string) => void;
   /** Maps a Host header (without port) to an app name: `<app>.localhost` plus configured hostnames. */
   appForHost: (host: string) => string | undefined;
 }
@@ -125,8 +127,11 @@ export class ProxyServer {
     const headers = req.headers;
     const pick = () => table.pick(app, { region, exclude, headers }) ?? (exclude.size ? table.pick(app, { region, headers }) : undefined);
     const now = pick();
+    if (now && (now.softLimit === undefined || now.inflight < now.softLimit)) return now;
+    // No machine with room: autostart may bring a stopped one up while this request holds.
+    this.opts!.onNoCapacity?.(app);
     if (now) return now;
-    const holdMs = this.opts!.table.holdMs(app);
+    const holdMs = table.holdMs(app);
     return new Promise<Backend | undefined>((resolve) => {
       const done = (b: Backend | undefined) => {
         clearTimeout(timer);

@@ -18,14 +18,20 @@ export interface Backend {
   softLimit?: number;
   /** At this, the machine takes no new work. */
   hardLimit?: number;
+  /** Last time a request started or ended here (or when it joined), for autostop. */
+  lastActivity: number;
 }
 
 /** Per-app settings the proxy applies (from the app's stored routing). */
 export interface AppTraffic {
   holdMs: number;
+  idleTimeoutMs?: number;
   sets?: TrafficSet[];
   pins?: TrafficPin[];
 }
+
+/** Autostop's default idle window. */
+export const DEFAULT_IDLE_MS = 5 * 60_000;
 
 export interface PickOptions {
   region?: string;
@@ -88,7 +94,7 @@ export class RoutingTable {
     }
     let b = apps.get(key);
     if (!b) {
-      b = { machineId: u.machineId, instanceId: u.instanceId, app: u.app, region: u.region, host: u.host, port: u.port, routable: false, inflight: 0 };
+      b = { machineId: u.machineId, instanceId: u.instanceId, app: u.app, region: u.region, host: u.host, port: u.port, routable: false, inflight: 0, lastActivity: Date.now() };
       apps.set(key, b);
     }
     Object.assign(b, { region: u.region, host: u.host, port: u.port, softLimit: u.softLimit, hardLimit: u.hardLimit });
@@ -152,6 +158,10 @@ export class RoutingTable {
     return this.traffic.get(app)?.holdMs ?? this.defaultHoldMs;
   }
 
+  idleTimeoutMs(app: string): number {
+    return this.traffic.get(app)?.idleTimeoutMs ?? DEFAULT_IDLE_MS;
+  }
+
   /**
    * Chooses a backend: a pinned request goes to its set whatever the weights; otherwise a set is drawn by
    * weight (when the app has sets); then, among routable machines under their hard limit, those under the
@@ -193,10 +203,22 @@ export class RoutingTable {
 
   acquire(b: Backend): void {
     b.inflight++;
+    b.lastActivity = Date.now();
+  }
+
+  /** Milliseconds since the machine last had a request in flight (0 while it has one). */
+  idleFor(app: string, machineId: string, now = Date.now()): number {
+    let idle = Infinity;
+    for (const b of this.byApp.get(app)?.values() ?? []) {
+      if (b.machineId !== machineId) continue;
+      idle = Math.min(idle, b.inflight > 0 ? 0 : now - b.lastActivity);
+    }
+    return idle === Infinity ? 0 : idle;
   }
 
   release(b: Backend): void {
     b.inflight = Math.max(0, b.inflight - 1);
+    b.lastActivity = Date.now();
     // Someone may be holding for a machine under its hard limit.
     if (b.hardLimit !== undefined && b.inflight === b.hardLimit - 1) this.ee.emit('changed', b.app);
     if (b.inflight > 0) return;

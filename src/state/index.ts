@@ -9,6 +9,7 @@ import { openSqlite, type Db } from './db.js';
 import { ImagesRepo } from './images-repo.js';
 import { LeasesRepo } from './leases-repo.js';
 import { MachinesRepo } from './machines-repo.js';
+import { SecretsRepo } from './secrets-repo.js';
 
 export interface State {
   db: Db;
@@ -18,6 +19,7 @@ export interface State {
   images: ImagesRepo;
   releases: ReleasesRepo;
   deployments: DeploymentsRepo;
+  secrets: SecretsRepo;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,7 @@ export function stateFrom(db: Db): State {
     images: new ImagesRepo(db),
     releases: new ReleasesRepo(db),
     deployments: new DeploymentsRepo(db),
+    secrets: new SecretsRepo(db),
     close: () => db.destroy(),
   };
 }
@@ -40,4 +43,5 @@ export async function openState(file: string): Promise<State> {
 
 export type { Db } from './db.js';
 export type { MachineFilter } from './machines-repo.js';
-export { AppsRepo, DeploymentsRepo, ImagesRepo, LeasesRepo, MachinesRepo, ReleasesRepo };
+export type { StoredSecret } from './secrets-repo.js';
+export { AppsRepo, DeploymentsRepo, ImagesRepo, LeasesRepo, MachinesRepo, ReleasesRepo, SecretsRepo };

@@ -130,4 +130,19 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('deployments').addColumn('extra', 'text', (c) => c.notNull().defaultTo('{}')).execute();
     },
   },
+  '0005_secrets': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('secrets')
+        .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('sealed', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('secrets_pk', ['app_id', 'name'])
+        .execute();
+    },
+  },
 };

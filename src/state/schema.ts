@@ -103,6 +103,17 @@ export interface DeploymentEventsTable {
   event: string;
 }
 
+/** One secret: its value sealed with the daemon's key (AES-256-GCM), never in clear. */
+export interface SecretsTable {
+  app_id: string;
+  name: string;
+  sealed: string;
+  digest: string;
+  key_id: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   apps: AppsTable;
   machines: MachinesTable;
@@ -113,4 +124,5 @@ export interface Database {
   releases: ReleasesTable;
   deployments: DeploymentsTable;
   deployment_events: DeploymentEventsTable;
+  secrets: SecretsTable;
 }

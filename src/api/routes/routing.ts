@@ -8,6 +8,7 @@ export function routingView(r: AppRouting) {
   return {
     hostnames: r.hostnames ?? [],
     hold_timeout_ms: r.holdTimeoutMs ?? null,
+    idle_timeout_ms: r.idleTimeoutMs ?? null,
     ports: r.ports ?? [],
     sets: r.sets ?? [],
     pins: r.pins ?? [],
@@ -25,6 +26,7 @@ export function routingRoutes(app: Api, deps: ApiDeps): void {
     const patch: { [K in keyof AppRouting]?: AppRouting[K] | null } = {
       hostnames: b.hostnames === null ? null : b.hostnames?.map((h) => h.toLowerCase()),
       holdTimeoutMs: b.hold_timeout === null ? null : b.hold_timeout === undefined ? undefined : parseDuration(b.hold_timeout),
+      idleTimeoutMs: b.idle_timeout === null ? null : b.idle_timeout === undefined ? undefined : parseDuration(b.idle_timeout),
       ports: b.ports,
       sets: b.sets,
       pins: b.pins,

@@ -70,6 +70,7 @@ export async function applyRouting(ctx: Context, app: string, cfg: AppConfig): P
   await ctx.api.json('PATCH', `/v1/apps/${enc(app)}/routing`, {
     hostnames: http?.hostnames ?? null,
     hold_timeout: http?.holdTimeoutMs !== undefined ? `${http.holdTimeoutMs}ms` : null,
+    idle_timeout: http?.idleTimeoutMs !== undefined ? `${http.idleTimeoutMs}ms` : null,
     ports: ports.length ? [...new Set(ports)] : null,
   });
 }
