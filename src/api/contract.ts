@@ -167,6 +167,8 @@ export const DeployBody = z.object({
   description: z.string().max(500).optional(),
   no_cutover: z.boolean().optional(),
   notify: z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL').optional(),
+  rotate_deadline: duration.optional(),
+  rotate_idle: duration.optional(),
 });
 
 export const RollbackBody = z
@@ -302,3 +304,33 @@ export interface HealthView {
 }
 
 export const LEASE_NONCE_HEADERS = ['fly-machine-lease-nonce', 'hangar-lease-nonce'] as const;
+
+/** `POST /v1/apps/{app}/secrets`. Names and values are checked by the daemon (one message per problem). */
+export const SecretsBody = z.object({
+  set: z.record(z.string(), z.string()).default({}),
+  unset: z.array(z.string()).default([]),
+  /** Store only: nothing restarts; each machine takes the values at its next start. */
+  stage: z.boolean().default(false),
+  user: z.string().max(100).optional(),
+});
+
+/** A secret as the API shows it: never its value. */
+export interface SecretView {
+  name: string;
+  /** A short keyed sha256 of the value: tells values apart, reveals nothing. */
+  digest: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SecretsView {
+  /** The version of the app's whole set ('' for none); machines record it as `metadata.hangar_secrets_digest`. */
+  digest: string;
+  secrets: SecretView[];
+}
+
+export interface SecretsChangeView extends SecretsView {
+  /** deploying: `deployment` rolls it out; staged: next start; no_release: nothing runs yet; unchanged. */
+  outcome: 'deploying' | 'staged' | 'no_release' | 'unchanged';
+  deployment: DeploymentView | null;
+}

@@ -20,6 +20,8 @@ import { machineRoutes } from './routes/machines.js';
 import { routingRoutes } from './routes/routing.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { deploymentRoutes } from './routes/deployments.js';
+import { secretsRoutes } from './routes/secrets.js';
+import type { SecretsService } from '../secrets/index.js';
 import type { DeployService } from '../deploy/deploy-service.js';
 import type { Readable } from 'node:stream';
 
@@ -43,6 +45,8 @@ export interface ApiDeps {
   /** Current check results of a machine (from the health monitor). */
   checks: (machineId: string) => Array<{ name: string; status: string; output: string; updatedAt: string }>;
   deploys: DeployService;
+  /** App secrets: listed by name and digest, changed and rolled out. */
+  secrets: SecretsService;
   /** The proxy's request metrics (Prometheus text and rolling windows). */
   metrics: ProxyMetrics;
   /** Requests the proxy has in flight on a machine. */
@@ -112,6 +116,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     routingRoutes(scope as Api, deps);
     metricsRoutes(scope as Api, deps);
     deploymentRoutes(scope as Api, deps);
+    secretsRoutes(scope as Api, deps);
   });
   return app;
 }

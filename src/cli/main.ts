@@ -8,6 +8,7 @@ import { imagesCommand } from './commands/images.js';
 import { logsCommand } from './commands/logs.js';
 import { machinesCommand } from './commands/machines.js';
 import { scaleCommand } from './commands/scale.js';
+import { secretsCommand } from './commands/secrets.js';
 import { serverCommand } from './commands/server.js';
 import { statusCommand } from './commands/status.js';
 import { version } from './version.js';
@@ -19,7 +20,7 @@ export function buildProgram(): Command {
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions();
-  for (const c of [serverCommand(), appsCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand()]) program.addCommand(c);
+  for (const c of [serverCommand(), appsCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand(), secretsCommand()]) program.addCommand(c);
   return program;
 }
 

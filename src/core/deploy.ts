@@ -47,6 +47,10 @@ export interface DeployOptions {
   targeting: Targeting;
   /** A rollback: health-gated but no canary steps and no soak. */
   fastPath: boolean;
+  /** rotate: after this (from the deploy's start), busy stragglers are drained and updated anyway. */
+  rotateDeadlineMs?: number;
+  /** rotate: a started machine with no request in flight for this long counts as idle (default 10s). */
+  rotateIdleMs?: number;
   /** Webhooks told about this deploy (from `[[deploy.notify]]` and `--notify`). */
   notify?: Array<{ url: string; events: string[] }>;
 }

@@ -22,6 +22,7 @@ import type { RuntimeDriver } from '../runtime/driver.js';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
 import type { RuntimeKind } from '../core/types.js';
 import { openState, type State } from '../state/index.js';
+import { KEY_FILE, SecretsService, SecretVault } from '../secrets/index.js';
 import { Routing } from './routing.js';
 import { acquireHomeLock, ensureHome, HOME_FILES, loadOrCreateToken, removeDaemonInfo, writeDaemonInfo } from './home.js';
 import { formatUrl, listenError, type ListenAddress } from './listen.js';
@@ -77,6 +78,7 @@ export class Daemon {
     const token = loadOrCreateToken(opts.home);
     const state = await openState(join(opts.home, HOME_FILES.state));
     cleanup.push(() => state.close());
+    const vault = await SecretVault.open({ state, keyFile: join(opts.home, KEY_FILE), log });
     const store = new ImageStore(join(opts.home, 'images'));
     await store.cleanTemp();
     const processDriver = new ProcessDriver({ root: join(opts.home, 'machines') });
@@ -87,7 +89,7 @@ export class Daemon {
     const images = new ImageCatalog(state, store);
     const timing = { ...DEFAULT_TIMING, ...envTiming(), ...opts.timing };
     const routing = new Routing({ bus, log, saveChecks: (id, c) => state.machines.saveChecks(id, c), onPorts: (app, ports) => proxy.setAppPorts(app, ports) });
-    const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing, drainer: { drain: (ref, ms) => routing.table.drain(ref.machineId, ref.instanceId, ms) } });
+    const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing, drainer: { drain: (ref, ms) => routing.table.drain(ref.machineId, ref.instanceId, ms) }, secrets: vault });
     cleanup.push(() => lifecycle.dispose());
     const leases = new LeaseService(state);
     const machines = new MachineService({ state, lifecycle, images, leases, bus });
@@ -109,6 +111,7 @@ export class Daemon {
       machines,
       images,
       leases,
+      secrets: vault,
       readiness: {
         waitReady: (m, ref, port, exited, o) => routing.waitReady(m, ref, port, exited, o),
         waitHealthy: (m, exited, o) => routing.waitHealthy(m, exited, o),
@@ -121,6 +124,7 @@ export class Daemon {
       traffic: {
         setTraffic: async (app, t) => void (await apps.setRouting(app, { sets: t.sets, pins: t.pins })),
         window: (ids, ms) => metrics.window(ids, ms),
+        idleFor: (app, id) => routing.table.idleFor(app, id),
       },
       appUrl: (app) => `${formatUrl({ host: addresses.proxy.host === '127.0.0.1' ? `${app}.localhost` : addresses.proxy.host, port: addresses.proxy.port })}`,
     });
@@ -141,6 +145,7 @@ export class Daemon {
       inflight: (app, id) => routing.table.inflight(app, id),
       metrics,
       deploys,
+      secrets: new SecretsService({ vault, deploys, log }),
       builds: { builder: new ImageBuilder({ store, tmpRoot: join(opts.home, 'images', 'tmp', 'builds') }), images },
       version: opts.version,
       get proxy() {

@@ -33,6 +33,8 @@ export interface DeployRequest {
   noCutover?: boolean;
   /** A one-off webhook for this deploy (`hangar deploy --notify URL`). */
   notifyUrl?: string;
+  rotateDeadlineMs?: number;
+  rotateIdleMs?: number;
 }
 
 const LEASE_TTL_S = 30;
@@ -304,6 +306,8 @@ export class DeployService {
       autoRollback: req.autoRollback ?? true,
       targeting: req.targeting ?? {},
       fastPath,
+      ...(req.rotateDeadlineMs !== undefined ? { rotateDeadlineMs: req.rotateDeadlineMs } : {}),
+      ...(req.rotateIdleMs !== undefined ? { rotateIdleMs: req.rotateIdleMs } : {}),
       notify: [...cfg.deploy.notify.map((n) => ({ url: n.url, events: [...n.events] })), ...(req.notifyUrl ? [{ url: req.notifyUrl, events: ['started', 'completed', 'failed', 'rolled_back'] }] : [])],
     };
   }

@@ -14,6 +14,7 @@ import { strategyFor } from './strategies/index.js';
 import type { ControlChannel } from './controls.js';
 import type { TrafficPin, TrafficSet } from '../core/types.js';
 import type { WindowStats } from '../proxy/metrics.js';
+import type { SecretsProvider } from '../machines/lifecycle.js';
 
 /** What the runner needs from the proxy side: readiness of new instances and health of current ones. */
 export interface Readiness {
@@ -29,6 +30,7 @@ export interface Readiness {
 export interface TrafficControl {
   setTraffic(app: string, t: { sets: TrafficSet[] | null; pins: TrafficPin[] | null }): Promise<void>;
   window(machineIds: string[], windowMs: number): WindowStats;
+  idleFor(app: string, machineId: string): number;
 }
 
 export interface RunnerDeps {
@@ -43,6 +45,8 @@ export interface RunnerDeps {
   log: Logger;
   appUrl: (app: string) => string | null;
   emit: (d: Deployment, e: DeployEvent) => Promise<void>;
+  /** The app's secrets, for the release command's environment (machines get theirs from the lifecycle). */
+  secrets?: SecretsProvider;
   nonce: (machineId: string) => string | undefined;
 }
 
@@ -107,6 +111,7 @@ export class DeploymentRunner {
     await this.phase(input, 'release_command', `running release command: ${cmd}`);
     const image = await this.deps.images.resolve(input.d.appName, input.image);
     try {
+      const secrets = (await this.deps.secrets?.forApp(input.d.appName))?.values ?? {};
       await runReleaseCommand(
         { driver: this.deps.driver, logs: this.deps.logs },
         {
@@ -114,7 +119,7 @@ export class DeploymentRunner {
           region: input.cfg.primaryRegion,
           image,
           argv: splitCommand(cmd),
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...input.cfg.env, FLY_APP_NAME: input.d.appName, HANGAR_APP_NAME: input.d.appName, FLY_REGION: input.cfg.primaryRegion, PRIMARY_REGION: input.cfg.primaryRegion, FLY_IMAGE_REF: image.fullRef },
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...input.cfg.env, ...secrets, FLY_APP_NAME: input.d.appName, HANGAR_APP_NAME: input.d.appName, FLY_REGION: input.cfg.primaryRegion, PRIMARY_REGION: input.cfg.primaryRegion, FLY_IMAGE_REF: image.fullRef },
           timeoutMs: input.d.options.releaseCommandTimeoutMs,
           onLine: (line) => void this.deps.emit(input.d, { type: 'log', source: 'release_command', line }),
         },
@@ -168,7 +173,7 @@ export class DeploymentRunner {
     if (pending.length === 0) return;
     const targets: Machine[] = [];
     for (const p of pending) targets.push(await this.deps.machines.get(d.appName, p.machineId));
-    if (d.phase !== 'update_machines' && (d.options.strategy === 'rolling' || d.options.strategy === 'immediate')) {
+    if (d.phase !== 'update_machines' && (d.options.strategy === 'rolling' || d.options.strategy === 'immediate' || d.options.strategy === 'rotate')) {
       await this.phase(input, 'update_machines', `updating ${targets.length} machine(s) with the ${d.options.strategy} strategy`);
     }
     await strategyFor(d.options.strategy).run(this.context(input, targets));
@@ -190,6 +195,8 @@ export class DeploymentRunner {
       setTraffic: (t) => this.deps.traffic.setTraffic(d.appName, t),
       compare: (a, b, ms) => ({ a: this.deps.traffic.window(a, ms), b: this.deps.traffic.window(b, ms) }),
       wait: (ms) => this.deps.controls(d.id).wait(ms),
+      machine: (id) => this.deps.machines.get(d.appName, id),
+      idleFor: (id) => this.deps.traffic.idleFor(d.appName, id),
       save: async (extra) => {
         d.extra = extra;
         await this.persist(input);

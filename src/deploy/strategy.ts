@@ -30,6 +30,10 @@ export interface StrategyContext {
   compare(a: string[], b: string[], windowMs: number): { a: WindowStats; b: WindowStats };
   /** Waits up to `ms` (forever when omitted) for a user's control; paused deploys wait until resumed. */
   wait(ms?: number): Promise<Control | 'timeout'>;
+  /** The machine as stored now. */
+  machine(id: string): Promise<Machine>;
+  /** Milliseconds since the machine last had a request in flight through the proxy (0 while busy). */
+  idleFor(id: string): number;
   /** Persists the strategy's own state (deployment.extra). */
   save(extra: Record<string, unknown>): Promise<void>;
 }

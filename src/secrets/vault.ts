@@ -37,7 +37,9 @@ type KeyState = { kind: 'ready'; key: SecretsKey } | { kind: 'broken'; error: Us
  * file is picked up on the next such operation, without a restart.
  */
 export class SecretVault implements SecretsProvider {
-  private key: KeyState = { kind: 'broken', error: new UserError({ code: 'secrets_key_missing', message: 'not loaded' }) };
+  private key?: KeyState;
+  /** One load at a time: two of them could both find no key file and race to create it. */
+  private loading?: Promise<KeyState>;
   private readonly mutex = new KeyedMutex();
 
   private constructor(private readonly deps: VaultDeps) {}
@@ -109,19 +111,28 @@ export class SecretVault implements SecretsProvider {
   }
 
   private async requireKey(): Promise<SecretsKey> {
-    const st = this.key.kind === 'ready' ? this.key : await this.loadKey();
+    const st = this.key?.kind === 'ready' ? this.key : await this.loadKey();
     if (st.kind === 'broken') throw st.error;
     return st.key;
   }
 
-  private async loadKey(): Promise<KeyState> {
+  private loadKey(): Promise<KeyState> {
+    this.loading ??= this.readKey().finally(() => (this.loading = undefined));
+    return this.loading;
+  }
+
+  private async readKey(): Promise<KeyState> {
     const { keyFile: file, log } = this.deps;
     const ids = await this.deps.state.secrets.keyIds();
     const read = readKeyFile(file);
-    const was = this.key.kind;
+    const was = this.key?.kind;
     if (read.kind === 'missing' && ids.length === 0) {
-      this.key = { kind: 'ready', key: createKeyFile(file) };
-      log.info({ file }, 'created the secrets key');
+      try {
+        this.key = { kind: 'ready', key: createKeyFile(file) };
+        log.info({ file }, 'created the secrets key');
+      } catch (err) {
+        this.key = { kind: 'broken', error: keyError('secrets_key_invalid', file, `cannot be created (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`) };
+      }
     } else if (read.kind === 'missing') {
       this.key = { kind: 'broken', error: keyError('secrets_key_missing', file, 'is missing') };
     } else if (read.kind === 'invalid') {

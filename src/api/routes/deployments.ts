@@ -48,6 +48,8 @@ export function deploymentRoutes(app: Api, deps: ApiDeps): void {
       description: b.description,
       noCutover: b.no_cutover,
       notifyUrl: b.notify,
+      rotateDeadlineMs: b.rotate_deadline === undefined ? undefined : parseDuration(b.rotate_deadline),
+      rotateIdleMs: b.rotate_idle === undefined ? undefined : parseDuration(b.rotate_idle),
     });
     return reply.status(201).send(deploymentView(d));
   });

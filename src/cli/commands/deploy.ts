@@ -33,6 +33,8 @@ interface DeployFlags {
   autoRollback?: boolean;
   cutover?: boolean;
   notify?: string;
+  rotateDeadline?: string;
+  rotateIdle?: string;
 }
 
 export function deployCommand(): Command {
@@ -42,7 +44,7 @@ export function deployCommand(): Command {
     .option('--build-only', 'build and upload the image, print its ref, and stop')
     .option('--push', 'accepted with --build-only; process-runtime images always live in the daemon’s store')
     .option('-e, --env <K=V>', 'environment variable for this release (repeatable)', collect)
-    .option('--strategy <name>', 'rolling (default), immediate, bluegreen, canary')
+    .option('--strategy <name>', 'rolling (default), immediate, bluegreen, canary, rotate')
     .option('--max-unavailable <n>', 'machines updated at once: a count ≥ 1 or a fraction < 1 (default 0.33)')
     .option('--wait-timeout <duration>', 'how long a machine may take to pass its checks (default 5m)')
     .option('--release-command-timeout <duration>', 'kill the release command after this (default 5m)')
@@ -56,6 +58,8 @@ export function deployCommand(): Command {
     .option('--process-groups <groups>', 'only these process groups (comma-separated)')
     .option('--max-failures <n>', 'failed machines tolerated before the rollout stops (default 0)')
     .option('--no-auto-rollback', 'keep updated machines on the new release when the deploy fails')
+    .option('--rotate-deadline <duration>', 'rotate: after this, busy machines are drained (kill_timeout) and updated anyway')
+    .option('--rotate-idle <duration>', 'rotate: a machine with no request in flight this long is idle and gets updated (default 10s)')
     .option('--notify <url>', 'POST the deploy’s start and outcome to this http(s) webhook (in addition to [[deploy.notify]])')
     .option('--no-cutover', 'bluegreen: stop once green is healthy; switch with hangar deployments promote ID')
     .action(action(deploy));
@@ -95,6 +99,8 @@ async function deploy(ctx: Context, dirArg: string | undefined): Promise<void> {
     ...(f.autoRollback === false ? { auto_rollback: false } : {}),
     ...(f.cutover === false ? { no_cutover: true } : {}),
     ...(f.notify ? { notify: f.notify } : {}),
+    ...(f.rotateDeadline ? { rotate_deadline: f.rotateDeadline } : {}),
+    ...(f.rotateIdle ? { rotate_idle: f.rotateIdle } : {}),
     env: parseEnvPairs(f.env),
     only_machines: list(f.onlyMachines),
     exclude_machines: list(f.excludeMachines),

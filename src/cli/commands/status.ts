@@ -2,13 +2,15 @@ import { Command } from 'commander';
 import type { AppView, MachineView } from '../../api/contract.js';
 import { action, common, enc, machinesPath } from '../common.js';
 import { ago, colorState, printJson, say, table, warn } from '../output.js';
+import { staleSecrets } from './secrets.js';
 
 export function statusCommand(): Command {
   return common(new Command('status').description('show the app, its URL and every machine')).action(
     action(async (ctx) => {
       const app = ctx.appName();
       const [info, machines] = await Promise.all([ctx.api.get<AppView>(`/v1/apps/${enc(app)}`), ctx.api.get<MachineView[]>(machinesPath(app))]);
-      if (ctx.opts.json) return printJson({ ...info, machines });
+      const secrets = await staleSecrets(ctx, app, machines);
+      if (ctx.opts.json) return printJson({ ...info, machines, secrets_digest: secrets.digest, stale_secrets: [...secrets.stale] });
       say(`App       ${info.name}`);
       say(`Hostname  ${info.hostname}`);
       if (info.url) say(`URL       ${info.url}`);
@@ -16,10 +18,11 @@ export function statusCommand(): Command {
       if (machines.length === 0) return;
       const versions = [...new Set(machines.map((m) => m.release_version ?? 'none'))];
       if (versions.length > 1) warn(`this app runs ${versions.length} releases at once: ${versions.map((v) => (v === 'none' ? 'no release' : `v${v}`)).join(', ')}`);
+      if (secrets.stale.size) warn(`${secrets.stale.size} machine(s) run with outdated secrets (SECRETS stale); roll the current ones out with: hangar deploy`);
       say('');
       say(
         table(
-          ['PROCESS', 'ID', 'VERSION', 'REGION', 'STATE', 'CHECKS', 'INFLIGHT', 'IMAGE', 'ADDRESS', 'UPDATED'],
+          ['PROCESS', 'ID', 'VERSION', 'REGION', 'STATE', 'CHECKS', 'INFLIGHT', 'IMAGE', 'ADDRESS', 'UPDATED', 'SECRETS'],
           machines.map((m) => {
             const passing = m.checks.filter((c) => c.status === 'passing').length;
             return [
@@ -33,6 +36,7 @@ export function statusCommand(): Command {
               `${m.image_ref.repository}:${m.image_ref.tag}`,
               m.address ?? '',
               ago(m.updated_at),
+              secrets.stale.has(m.id) ? 'stale' : '',
             ];
           }),
         ),

@@ -5,9 +5,10 @@ import { bluegreen } from './bluegreen.js';
 import { canary } from './canary.js';
 import { immediate } from './immediate.js';
 import { rolling } from './rolling.js';
+import { rotate } from './rotate.js';
 
 /** Every strategy, by name. Adding one is a new file and one line here. */
-const STRATEGY_MAP: Partial<Record<StrategyName, DeployStrategy>> = { rolling, immediate, bluegreen, canary };
+const STRATEGY_MAP: Partial<Record<StrategyName, DeployStrategy>> = { rolling, immediate, bluegreen, canary, rotate };
 
 export function strategyFor(name: StrategyName): DeployStrategy {
   const s = STRATEGY_MAP[name];
