@@ -38,8 +38,7 @@ export interface DaemonOptions {
   logger?: Logger;
 }
 
-export const DEFAULT_API_PORT = 4280;
-export const DEFAULT_PROXY_PORT = 4080;
+export { DEFAULT_API_PORT, DEFAULT_PROXY_PORT } from './defaults.js';
 
 /**
  * The only place the concrete parts are built and connected. Start order: lock HANGAR_HOME, open state,
@@ -50,7 +49,7 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; deploys: DeployService; autoscaler: Autoscaler },
+    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout },
   ) {}
 
   get apiUrl(): string {
@@ -175,10 +174,13 @@ export class Daemon {
     await reconcile({ state, lifecycle, ports, log });
     await deploys.resumeAll();
     autoscaler.start();
+    const recycleIdle = parseDuration(process.env.HANGAR_RECYCLE_IDLE) ?? 10_000;
+    const recycler = setInterval(() => void deploys.recycleStale(recycleIdle).catch((err) => log.warn({ err }, 'recycle pass failed')), parseDuration(process.env.HANGAR_RECYCLE_INTERVAL) ?? 30_000);
+    cleanup.push(() => clearInterval(recycler));
     ready();
     writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), version: opts.version, started_at: new Date().toISOString() });
     log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, deploys, autoscaler });
+    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, deploys, autoscaler, recycler });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */
@@ -187,6 +189,7 @@ export class Daemon {
     removeDaemonInfo(p.home);
     await p.deploys.stop();
     p.autoscaler.stop();
+    clearInterval(p.recycler);
     await p.api.close();
     await p.proxy.close();
     p.unsub();

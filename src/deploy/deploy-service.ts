@@ -110,6 +110,32 @@ export class DeployService {
     return this.submitConfig(appName, current, current.config as AppConfig, { user: req.user, strategy: 'rolling' }, req.description);
   }
 
+  /**
+   * Machine lifetimes (`[deploy] max_machine_age`): a started machine older than that, still on a release
+   * older than the newest complete one, and idle, is recycled onto that release (new instance next to
+   * the old, health-gated, the old one drains). Machines under a deploy's lease are left alone.
+   */
+  async recycleStale(idleMs: number): Promise<void> {
+    for (const app of await this.deps.state.apps.list()) {
+      if ((await this.deps.state.deployments.list(app.id, 'running')).length > 0) continue;
+      const rel = (await this.deps.state.releases.list(app.id)).find((r) => r.status === 'complete');
+      const cfg = rel?.config as AppConfig | undefined;
+      const maxAge = cfg?.deploy.maxMachineAgeMs;
+      if (!rel || !cfg || !maxAge) continue;
+      for (const m of await this.deps.machines.list(app.name)) {
+        const version = Number(m.config.metadata.fly_release_version ?? 0);
+        const age = m.startedAt ? Date.now() - Date.parse(m.startedAt) : 0;
+        if (m.state !== 'started' || age < maxAge || version >= rel.version || this.deps.traffic.idleFor(app.name, m.id) < idleMs) continue;
+        const config = machineConfigFor(cfg, { group: groupOf(m), image: rel.imageRef, releaseVersion: rel.version });
+        config.metadata = { ...config.metadata, primary_region: cfg.primaryRegion };
+        this.deps.log.info({ app: app.name, machine: m.id, ageMs: age, from: version, to: rel.version }, 'recycling a machine past max_machine_age');
+        await this.deps.machines
+          .surgeUpdate(app.name, m.id, { config }, undefined, (ref, port, exited) => this.deps.readiness.waitReady({ ...m, config }, ref, port, exited, { timeoutMs: cfg.deploy.waitTimeoutMs, minUpMs: 1000 }))
+          .catch((err) => this.deps.log.warn({ err: (err as Error).message, machine: m.id }, 'could not recycle the machine'));
+      }
+    }
+  }
+
   /** Every event of every deployment (for notifications). */
   onAnyEvent(fn: (d: Deployment, e: DeployEvent) => void): () => void {
     this.ee.on('*', fn);

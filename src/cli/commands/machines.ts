@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { MachineView } from '../../api/contract.js';
 import { action, collect, common, findMachine, machinesPath } from '../common.js';
+import { UserError } from '../../core/errors.js';
 import type { Context } from '../context.js';
 import { ago, colorState, printJson, say, table } from '../output.js';
 import { runMachine } from './machines-run.js';
@@ -25,8 +26,15 @@ function each(verb: string, fn: (ctx: Context, app: string, m: MachineView) => P
   return action(async (ctx, ids: string[]) => {
     const app = ctx.appName();
     const out: MachineView[] = [];
-    for (const ref of ids) {
+    const idleOnly = Boolean((ctx.opts as { idle?: boolean }).idle);
+    const refs = ids.length === 0 && idleOnly ? (await ctx.api.get<MachineView[]>(machinesPath(app))).filter((m) => m.state === 'started').map((m) => m.id) : ids;
+    if (refs.length === 0) throw new UserError({ code: 'no_machines', message: 'no machine given', hint: 'pass machine ids, or --idle for every idle machine' });
+    for (const ref of refs) {
       const m = await findMachine(ctx, app, ref);
+      if (idleOnly && (m.state !== 'started' || m.inflight > 0)) {
+        if (!ctx.opts.json) say(`Skipped machine ${m.id} (${m.state === 'started' ? `${m.inflight} request(s) in flight` : m.state})`);
+        continue;
+      }
       const after = await fn(ctx, app, m);
       out.push(after);
       if (!ctx.opts.json) say(`${verb} machine ${after.id} (${after.name}): ${after.state}`);
@@ -88,8 +96,8 @@ export function machinesCommand(): Command {
     ),
   );
 
-  const stopLike = (name: 'stop' | 'restart', verb: string) =>
-    common(new Command(name).argument('<ids...>', 'machine ids or names').description(`${name} machines (kill_signal, then SIGKILL after the timeout)`))
+  const stopLike = (name: 'stop' | 'restart', verb: string, ids = '<ids...>') =>
+    common(new Command(name).argument(ids, 'machine ids or names').description(`${name} machines (kill_signal, then SIGKILL after the timeout)`))
       .option('-s, --signal <signal>', 'signal to send (default: the config kill_signal, SIGINT)')
       .option('--timeout <duration>', 'how long to wait before SIGKILL (default: kill_timeout)')
       .action(
@@ -99,7 +107,9 @@ export function machinesCommand(): Command {
         }),
       );
   cmd.addCommand(stopLike('stop', 'Stopped'));
-  cmd.addCommand(stopLike('restart', 'Restarted'));
+  cmd.addCommand(
+    stopLike('restart', 'Restarted', '[ids...]').option('--idle', 'only machines with no request in flight (all such started machines when no id is given); each drains first'),
+  );
 
   cmd.addCommand(
     common(new Command('destroy').alias('rm').argument('<ids...>', 'machine ids or names').description('destroy machines'))

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { Daemon, DEFAULT_API_PORT, DEFAULT_PROXY_PORT } from '../../daemon/daemon.js';
 import { resolveHome } from '../../daemon/home.js';
+import { DEFAULT_API_PORT, DEFAULT_PROXY_PORT } from '../../daemon/defaults.js';
 import { parseListen } from '../../daemon/listen.js';
 import { version } from '../version.js';
 import { reportError, say } from '../output.js';
@@ -16,6 +16,8 @@ export function serverCommand(): Command {
     .action(async (opts: { listen: string; proxyListen: string; stateDir?: string; portFallback?: boolean; debug?: boolean }) => {
       try {
         const home = resolveHome(opts.stateDir);
+        // Loaded only here: every other command stays light (no SQLite, fastify, kysely at start-up).
+        const { Daemon } = await import('../../daemon/daemon.js');
         const daemon = await Daemon.start({
           home,
           listen: parseListen(opts.listen, '--listen'),

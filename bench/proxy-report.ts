@@ -1,0 +1,144 @@
+/**
+ * Turns bench:proxy's measurements into the printed table, the goal lines from the issue (hangar
+ * ≥ 1.0× caddy and ≥ 0.6× nginx req/s, zero errors, ≤ 1 ms p99 added latency at 1,000 req/s) and the
+ * final JSON line. Pure: takes figures, returns lines.
+ */
+import { TARGET_NAMES, type TargetName } from './proxy-http.js';
+import type { CpuShare } from './proxy-cpu.js';
+import type { RateResult } from './proxy-load.js';
+import type { WrkResult } from './proxy-wrk.js';
+import { round } from './proxy-wrk.js';
+
+export type Measured = WrkResult & { cpu: CpuShare };
+export type Row = { ok: true; m: Measured } | { ok: false; reason: string };
+
+/** Mean CPU (% of one core) over a target's fixed-rate slices. */
+export interface RateCpu {
+  hangar: number;
+  upstream: number;
+  generator: number;
+  other: number;
+}
+export type RateMeasured = RateResult & { cpu: RateCpu };
+
+export interface Figures {
+  rows: Record<TargetName, Row>;
+  rate: { direct: RateMeasured; hangar: RateMeasured } | { reason: string };
+}
+
+export type Verdict = 'met' | 'missed' | 'n/a';
+export interface Goal {
+  name: string;
+  verdict: Verdict;
+  detail: string;
+}
+
+/** Above this much CPU (% of one core) used by unrelated processes, a run's figures are marked noisy. */
+export const NOISY_OTHER_CPU = 25;
+
+const fmt = (x: number | null | undefined, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
+
+/** The main table: one line per target, skipped ones with their reason. */
+export function tableLines(f: Figures): string[] {
+  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'errors', '× direct', 'proxy cpu%', 'upstream cpu%', 'wrk cpu%', 'other cpu%'];
+  const w = [8, 9, 8, 8, 7, 9, 11, 14, 9, 11];
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' ');
+  const out = [line(head)];
+  const direct = f.rows.direct.ok ? f.rows.direct.m.rps : undefined;
+  let noisy = false;
+  for (const name of TARGET_NAMES) {
+    const r = f.rows[name];
+    if (!r.ok) {
+      out.push(`${name.padEnd(w[0]!)} skipped: ${r.reason}`);
+      continue;
+    }
+    const mark = r.m.cpu.other > NOISY_OTHER_CPU ? ' *' : '';
+    noisy ||= mark !== '';
+    const ratio = direct ? r.m.rps / direct : undefined;
+    const cpu = r.m.cpu.groups;
+    const pc = (x: number | undefined) => (x === undefined ? '-' : String(x));
+    out.push(line([name, fmt(r.m.rps, 0), fmt(r.m.p50_ms), fmt(r.m.p99_ms), String(r.m.errors), fmt(ratio), pc(cpu.proxy), pc(cpu.upstream), pc(cpu.wrk), pc(r.m.cpu.other)]) + mark);
+  }
+  if (noisy) out.push(`* other processes on this host used more than ${NOISY_OTHER_CPU}% of a core during that run: its figures are depressed by CPU contention`);
+  return out;
+}
+
+/** The fixed-rate lines: p50/p99 for direct and hangar and the p99 hangar adds. */
+export function rateLines(f: Figures): string[] {
+  if ('reason' in f.rate) return [`fixed rate: skipped: ${f.rate.reason}`];
+  const { direct, hangar } = f.rate;
+  const one = (n: string, r: RateMeasured) => {
+    const samples = r.error_samples.length ? ` (${r.error_samples.join('; ')})` : '';
+    const lat = `p50 ${fmt(r.p50_ms, 3)} ms, p90 ${fmt(r.p90_ms, 3)} ms, p99 ${fmt(r.p99_ms, 3)} ms, max ${fmt(r.max_ms, 3)} ms`;
+    const cpu = `cpu% hangar ${r.cpu.hangar}, upstream ${r.cpu.upstream}, generator ${r.cpu.generator}, other ${r.cpu.other}`;
+    const mark = r.cpu.other > NOISY_OTHER_CPU ? ' *' : '';
+    return `  ${n.padEnd(7)} sent ${r.sent}, ok ${r.ok}, errors ${r.errors}${samples}, ${lat}; generator send lag p99 ${fmt(r.send_lag_p99_ms, 3)} ms; ${cpu}${mark}`;
+  };
+  return [
+    `fixed rate ${direct.rate} req/s (Node keep-alive client, 1 s slices alternating direct/hangar, latency from send to end of body):`,
+    one('direct', direct),
+    one('hangar', hangar),
+    `  hangar adds: p50 ${fmt(hangar.p50_ms - direct.p50_ms, 3)} ms, p99 ${fmt(hangar.p99_ms - direct.p99_ms, 3)} ms`,
+    ...(Math.max(direct.cpu.other, hangar.cpu.other) > NOISY_OTHER_CPU
+      ? [`  * other processes used more than ${NOISY_OTHER_CPU}% of a core (mean per slice): tail latencies include their CPU contention`]
+      : []),
+  ];
+}
+
+/** A warning suffix when unrelated processes were busy during either run being compared. */
+function noisy(...others: number[]): string {
+  const worst = Math.max(...others);
+  return worst > NOISY_OTHER_CPU ? ` (noisy: other processes used up to ${worst}% of a core)` : '';
+}
+
+/** The issue's targets, each met / missed / n/a with its numbers. */
+export function goals(f: Figures): Goal[] {
+  const hangar = f.rows.hangar.ok ? f.rows.hangar.m : undefined;
+  const vsPeer = (peer: 'caddy' | 'nginx', need: number): Goal => {
+    const p = f.rows[peer];
+    const name = `hangar ≥ ${need.toFixed(1)}× ${peer} req/s`;
+    if (!hangar) return { name, verdict: 'n/a', detail: 'hangar was not measured' };
+    if (!p.ok) return { name, verdict: 'n/a', detail: `${peer} skipped: ${p.reason}` };
+    const ratio = hangar.rps / p.m.rps;
+    return { name, verdict: ratio >= need ? 'met' : 'missed', detail: `${hangar.rps} vs ${p.m.rps} req/s = ${ratio.toFixed(2)}×${noisy(hangar.cpu.other, p.m.cpu.other)}` };
+  };
+  const rate = 'reason' in f.rate ? undefined : f.rate;
+  const wrkErrors = hangar?.errors;
+  const rateErrors = rate?.hangar.errors;
+  const errorsGoal: Goal = {
+    name: 'hangar: zero errors',
+    verdict: wrkErrors === undefined && rateErrors === undefined ? 'n/a' : (wrkErrors ?? 0) + (rateErrors ?? 0) === 0 ? 'met' : 'missed',
+    detail: `wrk run ${wrkErrors ?? 'not run'}${hangar ? ` (non-2xx ${hangar.non2xx}, socket ${JSON.stringify(hangar.socket_errors)})` : ''}, fixed-rate run ${rateErrors ?? 'not run'}`,
+  };
+  const added = rate ? rate.hangar.p99_ms - rate.direct.p99_ms : undefined;
+  const latencyGoal: Goal = {
+    name: 'hangar p99 added latency at 1,000 req/s ≤ 1 ms',
+    verdict: added === undefined || Number.isNaN(added) ? 'n/a' : added <= 1 ? 'met' : 'missed',
+    detail: rate
+      ? `${fmt(rate.hangar.p99_ms, 3)} − ${fmt(rate.direct.p99_ms, 3)} = ${fmt(added, 3)} ms` +
+        `${rate.direct.rate !== 1000 ? ` (measured at ${rate.direct.rate} req/s)` : ''}${noisy(rate.hangar.cpu.other, rate.direct.cpu.other)}`
+      : 'not run',
+  };
+  return [vsPeer('caddy', 1.0), vsPeer('nginx', 0.6), errorsGoal, latencyGoal];
+}
+
+/** The last line: every figure, skipped targets as null with a `<name>_skipped_reason` next to them. */
+export function figuresJson(f: Figures, setup: Record<string, unknown>): string {
+  const direct = f.rows.direct.ok ? f.rows.direct.m.rps : undefined;
+  const targets: Record<string, unknown> = {};
+  for (const name of TARGET_NAMES) {
+    const r = f.rows[name];
+    if (r.ok) targets[name] = { ...r.m, ratio_to_direct: direct ? round(r.m.rps / direct, 3) : null };
+    else {
+      targets[name] = null;
+      targets[`${name}_skipped_reason`] = r.reason;
+    }
+  }
+  const fr = f.rate;
+  const rate =
+    'reason' in fr
+      ? { fixed_rate: null, fixed_rate_skipped_reason: fr.reason }
+      : { fixed_rate: { ...fr, added_p50_ms: round(fr.hangar.p50_ms - fr.direct.p50_ms, 3), added_p99_ms: round(fr.hangar.p99_ms - fr.direct.p99_ms, 3) } };
+  const g = Object.fromEntries(goals(f).map((x) => [x.name, { verdict: x.verdict, detail: x.detail }]));
+  return JSON.stringify({ bench: 'proxy', ...setup, targets, ...rate, goals: g });
+}

@@ -1,0 +1,199 @@
+/**
+ * bench:proxy — hangar's proxy against the upstream itself and against nginx, haproxy and caddy, all in
+ * front of the same upstream in the same run: the echo fixture app running as a real hangar machine
+ * under a real daemon (temp HANGAR_HOME, loopback only). For each target, a 2 s wrk warm-up and then
+ * `wrk -t2 -c50 -d10s --latency`; then a fixed 1,000 req/s run against the upstream and hangar (1 s
+ * slices, interleaved) to see the latency hangar adds. Prints a table, the issue's goals as met/missed,
+ * then one JSON line. Progress goes to stderr, results to stdout.
+ *
+ * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (50), BENCH_THREADS (2), BENCH_WARMUP (s, 2),
+ * BENCH_RATE (req/s, 1000), BENCH_RATE_DURATION (1 s slices per target, 10), BENCH_QUIET_WAIT (s, 15:
+ * how long each run may wait for other processes on the host to go quiet; 0 = never wait),
+ * BENCH_NO_INSTALL=1 (never apt-get install).
+ */
+import { cpus } from 'node:os';
+import { APP_HOST, startHangar, type HangarSetup } from './proxy-hangar.js';
+import { PEER_NAMES, type PeerName, type Target, type TargetName } from './proxy-http.js';
+import { CpuSampler, waitForQuiet, type CpuShare } from './proxy-cpu.js';
+import { rateSlice, Recording, summarise } from './proxy-load.js';
+import { PEER_NOTES, startPeer } from './proxy-peers.js';
+import { Reaper } from './proxy-procs.js';
+import { figuresJson, goals, NOISY_OTHER_CPU, rateLines, tableLines, type Figures, type RateCpu, type Row } from './proxy-report.js';
+import { ensureTools, type Tool, type ToolStatus } from './proxy-tools.js';
+import { runWrk, runWrkWithCpu, type WrkOptions } from './proxy-wrk.js';
+
+interface Settings {
+  durationS: number;
+  connections: number;
+  threads: number;
+  warmupS: number;
+  rate: number;
+  rateDurationS: number;
+  quietWaitS: number;
+}
+
+/** Reads the BENCH_* variables once; a bad value stops the run naming the variable. */
+function settings(env = process.env): Settings {
+  const int = (name: string, dflt: number, min: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return dflt;
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+    return v;
+  };
+  return {
+    durationS: int('BENCH_DURATION', 10, 1),
+    connections: int('BENCH_CONNECTIONS', 50, 1),
+    threads: int('BENCH_THREADS', 2, 1),
+    warmupS: int('BENCH_WARMUP', 2, 0),
+    rate: int('BENCH_RATE', 1000, 1),
+    rateDurationS: int('BENCH_RATE_DURATION', 10, 1),
+    quietWaitS: int('BENCH_QUIET_WAIT', 15, 0),
+  };
+}
+
+const say = (line: string) => console.error(`bench:proxy: ${line}`);
+
+async function main(reaper: Reaper, s: Settings, hangarRef: { h?: HangarSetup }): Promise<void> {
+  const tools = ensureTools(say);
+  for (const [t, st] of Object.entries(tools)) say(st.ok ? `${t}: ${st.version}${st.installed ? ' (installed now)' : ''}` : `${t}: skipped — ${st.reason}`);
+  say('starting the hangar daemon and the echo machine');
+  const h = (hangarRef.h = await startHangar(reaper));
+  say(`machine ${h.machineId} at ${h.address}; hangar proxy at ${h.proxyUrl}`);
+  const direct: Target = { name: 'direct', url: `http://${h.address}/` };
+  const hangar: Target = { name: 'hangar', url: `${h.proxyUrl}/`, host: APP_HOST, proxyPgid: h.daemon.pid };
+  const rows = await measureAll(reaper, s, { tools, h, direct, hangar });
+  const rate = await measureRate(s, { tools, h, direct, hangar });
+  const figures: Figures = { rows, rate };
+  print(figures, s, tools, h);
+}
+
+/** Gives someone else's CPU burst up to BENCH_QUIET_WAIT seconds to pass before a run starts. */
+async function quiet(s: Settings): Promise<void> {
+  if (s.quietWaitS === 0) return;
+  const q = await waitForQuiet(NOISY_OTHER_CPU, s.quietWaitS * 1000);
+  if (q.otherPct >= NOISY_OTHER_CPU) say(`host still busy after ${q.waitedMs} ms (other processes at ${q.otherPct}% of a core); measuring anyway`);
+  else if (q.waitedMs > 1000) say(`waited ${q.waitedMs} ms for other processes to quieten`);
+}
+
+interface Ctx {
+  tools: Record<Tool, ToolStatus>;
+  h: HangarSetup;
+  direct: Target;
+  hangar: Target;
+}
+
+/** wrk against direct and hangar, then each peer started just for its own run and stopped after. */
+async function measureAll(reaper: Reaper, s: Settings, c: Ctx): Promise<Record<TargetName, Row>> {
+  const wrk = c.tools.wrk;
+  const rows = {} as Record<TargetName, Row>;
+  if (!wrk.ok) {
+    for (const n of ['direct', 'hangar', ...PEER_NAMES] as const) rows[n] = { ok: false, reason: `wrk unavailable: ${wrk.reason}` };
+    return rows;
+  }
+  const o: WrkOptions = { bin: wrk.path, threads: s.threads, connections: s.connections, durationS: s.durationS, dir: reaper.tempDir('hangar-bench-wrk-') };
+  const measure = async (t: Target): Promise<Row> => {
+    await quiet(s);
+    say(`wrk → ${t.name}: ${s.warmupS} s warm-up, then ${s.durationS} s`);
+    try {
+      if (s.warmupS > 0) await runWrk(reaper, t, { ...o, durationS: s.warmupS }, 'warmup');
+      const m = await runWrkWithCpu(reaper, t, o, c.h.machinePgid);
+      say(`  ${t.name}: ${m.rps} req/s, p50 ${m.p50_ms} ms, p99 ${m.p99_ms} ms, errors ${m.errors}, cpu% ${JSON.stringify(m.cpu)}`);
+      return { ok: true, m };
+    } catch (err) {
+      // One target's failed run is reported in its row; the others are still worth measuring.
+      const reason = `wrk run failed: ${(err as Error).message}`.replace(/\s+/g, ' ');
+      say(`  ${t.name}: ${reason}`);
+      return { ok: false, reason };
+    }
+  };
+  rows.direct = await measure(c.direct);
+  rows.hangar = await measure(c.hangar);
+  for (const name of PEER_NAMES) rows[name] = await measurePeer(reaper, name, c, measure);
+  return rows;
+}
+
+async function measurePeer(reaper: Reaper, name: PeerName, c: Ctx, measure: (t: Target) => Promise<Row>): Promise<Row> {
+  const tool = c.tools[name];
+  if (!tool.ok) return { ok: false, reason: tool.reason };
+  const started = await startPeer(reaper, { name, bin: tool.path, upstream: c.h.address, machineId: c.h.machineId });
+  if (!started.ok) {
+    say(`${name} skipped: ${started.reason}`);
+    return { ok: false, reason: started.reason };
+  }
+  try {
+    return await measure(started.target);
+  } finally {
+    await reaper.stop(started.child);
+  }
+}
+
+/**
+ * The fixed-rate runs: a warm-up per target, then 1 s slices alternating direct and hangar, so both
+ * share whatever else the host is doing; CPU is sampled per slice.
+ */
+async function measureRate(s: Settings, c: Ctx): Promise<Figures['rate']> {
+  const targets = [c.direct, c.hangar];
+  const recs = targets.map((t) => new Recording(t, s.rate));
+  const cpu = targets.map(() => [] as CpuShare[]);
+  try {
+    say(`fixed rate: ${s.rate} req/s, ${s.warmupS} s warm-up each, then ${s.rateDurationS} × 1 s slices each, alternating direct and hangar`);
+    await quiet(s);
+    for (const r of recs) if (s.warmupS > 0) await rateSlice(new Recording(r.target, s.rate, r.agent), s.warmupS * 1000);
+    for (let i = 0; i < s.rateDurationS; i++) {
+      for (const [k, r] of recs.entries()) {
+        const sampler = new CpuSampler({ upstream: c.h.machinePgid, hangar: c.h.daemon.pid! });
+        sampler.start();
+        await rateSlice(r, 1000);
+        cpu[k]!.push(sampler.stop());
+      }
+    }
+  } finally {
+    for (const r of recs) r.agent.destroy();
+  }
+  const [direct, hangar] = recs.map((r, k) => ({ ...summarise(r), cpu: meanCpu(cpu[k]!) }));
+  for (const r of [direct!, hangar!]) say(`  ${r === direct ? 'direct' : 'hangar'}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, errors ${r.errors}`);
+  return { direct: direct!, hangar: hangar! };
+}
+
+function meanCpu(xs: CpuShare[]): RateCpu {
+  const mean = (f: (x: CpuShare) => number) => Math.round(xs.reduce((a, x) => a + f(x), 0) / Math.max(1, xs.length));
+  return { hangar: mean((x) => x.groups.hangar ?? 0), upstream: mean((x) => x.groups.upstream ?? 0), generator: mean((x) => x.self), other: mean((x) => x.other) };
+}
+
+function print(f: Figures, s: Settings, tools: Record<Tool, ToolStatus>, h: HangarSetup): void {
+  const cpu = cpus();
+  const wrk = `wrk -t${s.threads} -c${s.connections} -d${s.durationS}s --latency after a ${s.warmupS} s warm-up`;
+  console.log(`hangar bench:proxy — ${wrk}; all on 127.0.0.1, ${cpu.length} CPUs (${cpu[0]?.model ?? '?'}) shared by wrk, proxy and upstream`);
+  console.log(`upstream: echo fixture as hangar machine ${h.machineId} at ${h.address} (GET / → short text)`);
+  console.log('cpu% = % of one core during the run; other = every other process on the host');
+  console.log(`peers: ${PEER_NOTES}`);
+  for (const l of tableLines(f)) console.log(l);
+  for (const l of rateLines(f)) console.log(l);
+  for (const g of goals(f)) console.log(`${g.verdict.padEnd(6)} ${g.name}: ${g.detail}`);
+  const versions = Object.fromEntries(Object.entries(tools).map(([t, st]) => [t, st.ok ? st.version : null]));
+  const setup = { settings: s, cpus: cpu.length, cpu_model: cpu[0]?.model ?? null, node: process.version, versions, peers: PEER_NOTES, machine: h.machineId };
+  console.log(figuresJson(f, setup));
+}
+
+const reaper = new Reaper();
+reaper.installExitHandlers();
+const hangarRef: { h?: HangarSetup } = {};
+let s: Settings | undefined;
+try {
+  s = settings();
+} catch (err) {
+  console.error(`bench:proxy: ${(err as Error).message}`);
+  process.exitCode = 2;
+}
+if (s) {
+  try {
+    await main(reaper, s, hangarRef);
+  } catch (err) {
+    console.error(err);
+    process.exitCode = 1;
+  } finally {
+    await hangarRef.h?.stop().catch((err) => console.error(`bench:proxy: stopping hangar: ${(err as Error).message}`));
+    reaper.sweep();
+  }
+}

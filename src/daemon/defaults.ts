@@ -1,0 +1,3 @@
+/** Default listen ports, in their own module so the CLI can name them without loading the daemon. */
+export const DEFAULT_API_PORT = 4280;
+export const DEFAULT_PROXY_PORT = 4080;
