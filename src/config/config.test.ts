@@ -125,7 +125,7 @@ test('a full fly.toml parses into camelCase values with durations in ms', () => 
     waitTimeoutMs: 120_000,
     releaseCommand: 'npm run migrate',
     releaseCommandTimeoutMs: 90_000,
-    canary: { count: 1, steps: [5, 25, 50], stepIntervalMs: 30_000, maxErrorRate: 0.05, maxLatencyRatio: 2, minRequests: 20 },
+    canary: { count: 1, steps: [5, 25, 50], stepIntervalMs: 30_000, maxErrorRate: 0.05, maxLatencyRatio: 2, latencyFloorMs: 50, minRequests: 20 },
     bluegreen: { autoPromote: true },
     notify: [],
   });

@@ -280,6 +280,7 @@ const canary = table({
   step_interval: duration.default(30_000),
   max_error_rate: z.number().min(0, 'a fraction from 0 to 1').max(1, 'a fraction from 0 to 1').default(0.05),
   max_latency_ratio: z.number().min(1, 'a ratio of at least 1').default(2),
+  latency_floor: duration.default(50),
   min_requests: z.number().int().min(1).default(20),
 }).transform((c) => ({
   count: c.count,
@@ -287,6 +288,7 @@ const canary = table({
   stepIntervalMs: c.step_interval,
   maxErrorRate: c.max_error_rate,
   maxLatencyRatio: c.max_latency_ratio,
+  latencyFloorMs: c.latency_floor,
   minRequests: c.min_requests,
 }));
 

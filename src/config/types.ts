@@ -136,8 +136,10 @@ export interface CanaryConfig {
   stepIntervalMs: number;
   /** Canary error rate (5xx + connection failures) above this aborts (default 0.05). */
   maxErrorRate: number;
-  /** Canary p95 / stable p95 above this aborts (default 2). */
+  /** Canary p95 / stable p95 above this aborts (default 2)... */
   maxLatencyRatio: number;
+  /** ...but only when the canary's p95 is also this much slower (default 50ms): a cold process a few ms slower is not a regression. */
+  latencyFloorMs: number;
   /** Requests the canary must have served in a window before it is judged (default 20). */
   minRequests: number;
 }

@@ -134,11 +134,11 @@ async function judgeStep(ctx: StrategyContext, st: CanaryState, index: number, w
 }
 
 /** The breach, named with both sets' values, or undefined. Judged only once the canary has enough requests. */
-export function verdict(c: WindowStats, s: WindowStats, cc: { maxErrorRate: number; maxLatencyRatio: number; minRequests: number }): string | undefined {
+export function verdict(c: WindowStats, s: WindowStats, cc: { maxErrorRate: number; maxLatencyRatio: number; latencyFloorMs: number; minRequests: number }): string | undefined {
   if (c.requests < cc.minRequests) return undefined;
   if (c.errorRate > cc.maxErrorRate) return `error rate ${pct(c.errorRate)} > max_error_rate ${pct(cc.maxErrorRate)} (canary ${c.errors}/${c.requests}, stable ${pct(s.errorRate)} of ${s.requests})`;
-  if (c.p95Ms !== null && s.p95Ms !== null && s.p95Ms > 0 && s.requests >= cc.minRequests && c.p95Ms / s.p95Ms > cc.maxLatencyRatio) {
-    return `p95 latency ${c.p95Ms.toFixed(1)} ms is ${(c.p95Ms / s.p95Ms).toFixed(2)}× stable's ${s.p95Ms.toFixed(1)} ms > max_latency_ratio ${cc.maxLatencyRatio}`;
+  if (c.p95Ms !== null && s.p95Ms !== null && s.p95Ms > 0 && s.requests >= cc.minRequests && c.p95Ms / s.p95Ms > cc.maxLatencyRatio && c.p95Ms - s.p95Ms > cc.latencyFloorMs) {
+    return `p95 latency ${c.p95Ms.toFixed(1)} ms is ${(c.p95Ms / s.p95Ms).toFixed(2)}× stable's ${s.p95Ms.toFixed(1)} ms > max_latency_ratio ${cc.maxLatencyRatio} (and more than latency_floor ${cc.latencyFloorMs} ms slower)`;
   }
   return undefined;
 }
