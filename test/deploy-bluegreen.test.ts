@@ -1,26 +1,14 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { appDir, loadLoop, startDaemon, waitUntil, WEB_TOML, type TestDaemon } from './helpers.js';
+import { appDir, loadLoop, proxyGet, startDaemon, waitUntil, WEB_TOML, type TestDaemon } from './helpers.js';
 
 type M = { id: string; release_version: number | null; state: string };
 const machines = async (d: TestDaemon, app: string) => (await d.api('GET', `/v1/apps/${app}/machines`)).body as M[];
 
-function get(d: TestDaemon, host: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
-  const u = new URL(d.proxyUrl);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: '/', headers: { host, ...headers }, agent: false }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = proxyGet;
 
 test('bluegreen under load: zero failed requests, blue gone afterwards', async (t) => {
   const d = await startDaemon(t);

@@ -260,3 +260,17 @@ export function loadLoop(d: TestDaemon, host: string, opts: { workers?: number; 
     },
   };
 }
+
+/** One request through the proxy with a Host header (Node's resolver doesn't map *.localhost). */
+export function proxyGet(d: TestDaemon, host: string, headers: Record<string, string> = {}, path = '/'): Promise<{ status: number; text: string }> {
+  const u = new URL(d.proxyUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, path, headers: { host, ...headers }, agent: false }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
