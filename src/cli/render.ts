@@ -11,6 +11,7 @@ import { say } from './output.js';
 export async function followDeployment(ctx: Context, id: string, after = 0): Promise<string | undefined> {
   const tty = Boolean(process.stdout.isTTY) && !ctx.opts.json;
   const outcomes = new Map<string, string>();
+  const live = tty ? new LiveView((s) => process.stdout.write(s)) : undefined;
   let last = after;
   let status: string | undefined;
   const abort = new AbortController();
@@ -27,6 +28,7 @@ export async function followDeployment(ctx: Context, id: string, after = 0): Pro
             if (e.event.type === 'machine') outcomes.set(e.event.machineId, e.event.outcome);
             if (e.event.type === 'done') status = e.event.status;
             if (ctx.opts.json) say(JSON.stringify(e));
+            else if (live) live.event(e, line(e, tty, outcomes));
             else say(line(e, tty, outcomes));
           },
           abort.signal,
@@ -75,4 +77,27 @@ function summary(outcomes: Map<string, string>): string {
   const counts = new Map<string, number>();
   for (const o of outcomes.values()) counts.set(o, (counts.get(o) ?? 0) + 1);
   return [...counts].map(([k, n]) => `${n} ${k}`).join(', ');
+}
+
+/**
+ * On a terminal: event lines scroll as usual, and below them a block with one line per machine (its
+ * latest outcome and message) is redrawn in place after every event.
+ */
+export class LiveView {
+  private readonly machines = new Map<string, { outcome: string; message: string }>();
+  private drawn = 0;
+
+  constructor(private readonly write: (s: string) => void) {}
+
+  event(e: DeployEventLine, rendered: string): void {
+    let out = this.drawn > 0 ? `\x1b[${this.drawn}A\x1b[J` : '';
+    if (e.event.type === 'machine') this.machines.set(e.event.machineId, { outcome: e.event.outcome, message: e.event.message });
+    else out += rendered + '\n';
+    const done = e.event.type === 'done';
+    const block = done ? [] : [...this.machines].map(([id, m]) => `  ${pc.bold(id)}  ${m.outcome.padEnd(11)} ${m.message}`);
+    if (done) out += [...this.machines].map(([id, m]) => `  ${id}  ${m.outcome}`).join('\n') + (this.machines.size ? '\n' : '');
+    out += block.map((l) => l + '\n').join('');
+    this.drawn = block.length;
+    this.write(out);
+  }
 }
