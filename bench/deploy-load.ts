@@ -19,6 +19,10 @@ export interface Sample {
   status: number;
   /** For a non-200: the error or the start of the body. For a 200: the MESSAGE the app answered with. */
   detail: string;
+  /** The machine that answered, from the echo app's body `… (machine <id>)`; undefined when it did not say. */
+  machine?: string;
+  /** Wall clock (Date.now()) when the answer ended or the request failed — comparable with the daemon's event times. */
+  endAt: number;
 }
 
 export interface LoadOptions {
@@ -66,7 +70,7 @@ export class OpenLoopLoad {
     const due = Math.floor(((now - this.t0) * this.o.rps) / 1000) + 1;
     for (; this.sent < due; this.sent++) {
       const at = this.t0 + (this.sent * 1000) / this.o.rps;
-      if (this.inflight >= (this.o.maxInflight ?? 2000)) this.samples.push({ due: at, lagMs: now - at, ms: NaN, status: 0, detail: 'not sent: generator in-flight cap reached' });
+      if (this.inflight >= (this.o.maxInflight ?? 2000)) this.samples.push({ due: at, lagMs: now - at, ms: NaN, status: 0, detail: 'not sent: generator in-flight cap reached', endAt: Date.now() });
       else this.one(at, now);
     }
   }
@@ -74,17 +78,17 @@ export class OpenLoopLoad {
   private one(due: number, sentAt: number): void {
     this.inflight++;
     let settled = false;
-    const done = (status: number, detail: string) => {
+    const done = (status: number, detail: string, machine?: string) => {
       if (settled) return;
       settled = true;
-      this.samples.push({ due, lagMs: sentAt - due, ms: status === 0 ? NaN : performance.now() - sentAt, status, detail });
+      this.samples.push({ due, lagMs: sentAt - due, ms: status === 0 ? NaN : performance.now() - sentAt, status, detail, machine, endAt: Date.now() });
       if (--this.inflight === 0 && this.drained) this.drained();
     };
     const req = request({ host: this.o.proxy.hostname, port: this.o.proxy.port, path: '/', headers: { host: this.o.host }, agent: this.agent, timeout: this.o.timeoutMs ?? 10_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body.length < 200 ? (body += c) : undefined));
-      res.on('end', () => done(res.statusCode ?? 0, res.statusCode === 200 ? (body.split(' (')[0] ?? '') : body.trim().slice(0, 120)));
+      res.on('end', () => done(res.statusCode ?? 0, res.statusCode === 200 ? (body.split(' (')[0] ?? '') : body.trim().slice(0, 120), /\(machine ([^)\s]+)\)/.exec(body)?.[1]));
       res.on('error', (err) => done(0, `response error: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${this.o.timeoutMs ?? 10_000} ms`)));

@@ -3,9 +3,14 @@
  * met, where each scenario's time went (the median round's own event timeline, and per-machine phases
  * over all rounds), every failed request grouped by outcome and time, and last one JSON line.
  */
-import { pct, round, type LoadStats, type MachinePhases, type Segment } from './deploy-report.js';
+import { pct, round, type CanaryFigures, type LoadStats, type MachinePhases, type Segment } from './deploy-report.js';
 
-export type ScenarioName = 'rolling' | 'immediate' | 'rollback';
+export type ScenarioName = 'rolling' | 'immediate' | 'rollback' | 'bluegreen' | 'canary';
+const SCENARIOS: ScenarioName[] = ['rolling', 'immediate', 'rollback', 'bluegreen', 'canary'];
+/** Scenarios judged on wall/least (the others have no boot-count floor here; bluegreen: failed + wall, canary: its own figures). */
+const HAS_LEAST = (n: ScenarioName) => n === 'rolling' || n === 'immediate' || n === 'rollback';
+/** Breach (the abort decision) → the last response a canary served. */
+export const TARGET_BREACH_MS = 1000;
 
 export const TARGET_RATIO = 1.2;
 /** Requests slower than this while a deploy runs are counted by which release answered them. */
@@ -36,6 +41,7 @@ export interface Round {
   slow: Record<string, number>;
   failures: string[];
   onRelease: string;
+  canary?: CanaryFigures;
 }
 
 export interface Bench {
@@ -71,7 +77,7 @@ const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 function rowOf(b: Bench, name: ScenarioName): Row | undefined {
   const rounds = b.rounds.filter((r) => r.name === name);
   if (rounds.length === 0) return undefined;
-  const boots = name === 'immediate' ? 1 : b.batches;
+  const boots = !HAS_LEAST(name) ? NaN : name === 'immediate' ? 1 : b.batches;
   // Times come from the rounds whose deploy completed; a crashed CLI's short wall time says nothing.
   const ok = rounds.some((r) => r.exit === 0) ? rounds.filter((r) => r.exit === 0) : rounds;
   const wall = pct(ok.map((r) => r.wallMs), 50);
@@ -93,13 +99,13 @@ function rowOf(b: Bench, name: ScenarioName): Row | undefined {
 }
 
 export function printReport(b: Bench): void {
-  const rows = (['rolling', 'immediate', 'rollback'] as const).map((n) => rowOf(b, n)).filter((r): r is Row => r !== undefined);
+  const rows = SCENARIOS.map((n) => rowOf(b, n)).filter((r): r is Row => r !== undefined);
   const boot = pct(b.bootIdle, 50);
   const rounds = rows[0]?.rounds.length ?? 0;
   console.log(`hangar bench:deploy — ${b.machines} machines, ${b.rps} req/s open-loop through the proxy, max_unavailable ${b.maxUnavailable} (${b.batches} rolling batches), ${rounds} round(s)`);
   console.log(`host: ${b.host.cpus} CPUs, 1-min load average ${f(b.host.loadBefore, 2)} before the run and ${f(b.host.loadAfter, 2)} after (others' processes included)`);
   console.log(`echo app boot + first passing /health (bare node, probed every 2 ms; median of ${b.bootIdle.length}): idle ${f(boot, 0)} ms, under load ${f(pct(b.bootLoaded, 50), 0)} ms; CLI floor (start, one API call, exit) ${f(pct(b.cliFloor, 50), 0)} ms`);
-  console.log('least = boot × batches (immediate: × 1); wall = the deploy command, median of the rounds that completed; daemon = its first event → done');
+  console.log('least = boot × batches (immediate: × 1); wall = the deploy command, median of the rounds that completed; daemon = its first event → done; bluegreen and canary run once each, after the rounds');
   console.log('');
   console.log('scenario    failed   total   wall s   least s   ratio   daemon s   daemon/least   p99 ms   max ms   p99 ms before');
   for (const r of rows) {
@@ -108,6 +114,15 @@ export function printReport(b: Bench): void {
   }
   console.log('');
   for (const r of rows) {
+    if (r.name === 'bluegreen') {
+      const x = r.rounds[0]!;
+      console.log(`bluegreen: failed requests = 0 ${r.failed === 0 ? 'met' : 'MISSED'} (${r.failed} of ${r.total}); wall ${f(x.wallMs / 1000, 2)} s (no target); ${x.exit === 0 ? 'the deploy completed' : `the deploy command FAILED (exit ${x.exit}, see below)`}`);
+      continue;
+    }
+    if (r.name === 'canary') {
+      printCanary(r.rounds[0]!);
+      continue;
+    }
     const bad = r.rounds.filter((x) => x.exit !== 0).length;
     const exits = bad === 0 ? 'every deploy completed' : `${bad} of ${r.rounds.length} deploy command(s) FAILED (see below)`;
     console.log(`${r.name}: failed requests = 0 ${r.failed === 0 ? 'met' : 'MISSED'} (${r.failed} of ${r.total}); wall/least ≤ ${TARGET_RATIO} ${r.ratio <= TARGET_RATIO ? 'met' : 'MISSED'} (${f(r.ratio)}); ${exits}`);
@@ -126,7 +141,7 @@ function printWhere(b: Bench, r: Row): void {
   for (const x of r.rounds) console.log(`  round ${x.round} segments (s): ${x.segments.map((g) => f(g.ms / 1000, 2)).join(' + ')}`);
   console.log(`  timeline of the median round (${r.median.round}):`);
   for (const s of r.median.segments) console.log(`    ${f(s.ms / 1000, 3).padStart(6)} s  ${s.name}`);
-  if (r.name !== 'immediate') {
+  if (r.name === 'rolling' || r.name === 'rollback') {
     const seen = [...new Set(r.rounds.map((x) => x.batchesSeen))];
     if (seen.length !== 1 || seen[0] !== b.batches) console.log(`  note: the deploys reported ${seen.join('/')} batches; the least time assumes ${b.batches}`);
   }
@@ -136,8 +151,8 @@ function printWhere(b: Bench, r: Row): void {
   };
   const n = r.rounds.reduce((a, x) => a + x.phases.startedToOutcome.length, 0);
   const labels = r.name === 'immediate' ? ['old instance drained + stopped, new one spawned', 'started', 'passing its checks'] : ['new instance spawned', 'passed its checks, traffic switched', 'old instance drained + stopped'];
-  console.log(`  per machine (${n}): updating → ${labels[0]} ${ph('toSpawn')}; → ${labels[1]} ${ph('spawnToStarted')}; → ${labels[2]} ${ph('startedToOutcome')}`);
-  console.log(`  with the app's ${CHECK_INTERVAL_MS} ms check interval the daemon cannot see a ${f(pct(b.bootIdle, 50), 0)} ms boot before ${quantised / boots} ms: ${boots} × that = ${f(quantised / 1000, 2)} s`);
+  if (n > 0 || HAS_LEAST(r.name)) console.log(`  per machine (${n}): updating → ${labels[0]} ${ph('toSpawn')}; → ${labels[1]} ${ph('spawnToStarted')}; → ${labels[2]} ${ph('startedToOutcome')}`);
+  if (HAS_LEAST(r.name)) console.log(`  with the app's ${CHECK_INTERVAL_MS} ms check interval the daemon cannot see a ${f(pct(b.bootIdle, 50), 0)} ms boot before ${quantised / boots} ms: ${boots} × that = ${f(quantised / 1000, 2)} s`);
   console.log(`  p99 latency per 250 ms while the median round deployed (ms, * = failures): ${r.median.timeline}`);
   const slow = r.rounds.map((x) => Object.entries(x.slow).map(([k, n]) => `${k}=${n}`).join(' ') || 'none').join(' | ');
   console.log(`  requests over ${SLOW_MS} ms during the deploy, by who answered: ${slow}`);
@@ -148,6 +163,18 @@ function printWhere(b: Bench, r: Row): void {
   if (failures.length > 15) console.log(`  … ${failures.length - 15} more runs of failures`);
   if (failures.length === 0) console.log('  no failed request');
   console.log('');
+}
+
+/** The bad canary's three figures against their targets. */
+function printCanary(x: Round): void {
+  const c = x.canary;
+  if (!c) return console.log('canary: no figures (the scenario did not run)');
+  console.log(`canary (bad version, FAIL_RATE=0.3, steps [5, 25, 50]): ${x.exit === 1 ? 'deploy exited 1 as a rolled-back canary should' : `deploy exited ${x.exit}`}; release ${x.release}; canaries ${c.canaryIds.join(',') || 'none seen'}`);
+  console.log(`  decision: ${c.verdict ?? 'none'}${c.step !== undefined ? ` at step ${c.step}` : ''}${c.reason ? ` — ${c.reason}` : ''}`);
+  console.log(`  aborted at step 1 ${c.abortedAtStep1 ? 'met' : 'MISSED'}`);
+  console.log(`  canary phase (step 1 start → traffic back on stable, by the deploy's events): ${f(c.phaseMs / 1000, 2)} s, ${c.phaseRequests} requests, ${c.phaseToCanary} of them answered by the canary (${f((100 * c.phaseToCanary) / c.phaseRequests, 1)}%)`);
+  console.log(`  failed requests users saw ≤ 5% × 30% × ${c.phaseRequests} = ${f(c.expectedFailed, 1)} + margin ${f(c.allowedFailed - c.expectedFailed, 1)} = ${f(c.allowedFailed, 1)}: ${c.failed <= c.allowedFailed ? 'met' : 'MISSED'} (${c.failed} failed in the whole load window, ${c.failedByCanary} of them answered by the canary)`);
+  console.log(`  breach → 100 % stable < ${TARGET_BREACH_MS} ms ${c.breachToStableMs < TARGET_BREACH_MS ? 'met' : 'MISSED'}: ${f(c.breachToStableMs, 0)} ms from the abort decision's event to the end of the last response a canary served (last request a canary answered was sent ${f(c.breachToLastCanarySendMs, 0)} ms after the decision)`);
 }
 
 function figures(b: Bench, rows: Row[]) {
@@ -176,9 +203,37 @@ function figures(b: Bench, rows: Row[]) {
           exits: r.rounds.map((x) => x.exit),
           machine_p50_ms: Object.fromEntries((['toSpawn', 'spawnToStarted', 'startedToOutcome'] as const).map((k) => [k, round(pct(r.rounds.flatMap((x) => x.phases[k]), 50), 0)])),
           segments_ms_median_round: Object.fromEntries(r.median.segments.map((s) => [s.name, Math.round(s.ms)])),
+          ...(r.rounds[0]?.canary ? { canary: canaryJson(r.rounds[0].canary) } : {}),
         },
       ]),
     ),
-    targets: Object.fromEntries(rows.map((r) => [r.name, { zero_failed: r.failed === 0, ratio_le_1_2: r.ratio <= TARGET_RATIO, all_completed: r.rounds.every((x) => x.exit === 0) }])),
+    targets: Object.fromEntries(rows.map((r) => [r.name, targetsOf(r)])),
+  };
+}
+
+function targetsOf(r: Row) {
+  if (r.name === 'bluegreen') return { zero_failed: r.failed === 0, all_completed: r.rounds.every((x) => x.exit === 0) };
+  if (r.name === 'canary') {
+    const c = r.rounds[0]?.canary;
+    return { failed_le_allowed: c ? c.failed <= c.allowedFailed : false, aborted_at_step_1: c?.abortedAtStep1 ?? false, breach_to_stable_lt_1s: c ? c.breachToStableMs < TARGET_BREACH_MS : false };
+  }
+  return { zero_failed: r.failed === 0, ratio_le_1_2: r.ratio <= TARGET_RATIO, all_completed: r.rounds.every((x) => x.exit === 0) };
+}
+
+function canaryJson(c: CanaryFigures) {
+  return {
+    canary_ids: c.canaryIds,
+    decision: c.verdict ?? null,
+    decision_step: c.step ?? null,
+    aborted_at_step_1: c.abortedAtStep1,
+    phase_s: round(c.phaseMs / 1000, 2),
+    phase_requests: c.phaseRequests,
+    phase_to_canary: c.phaseToCanary,
+    failed: c.failed,
+    failed_by_canary: c.failedByCanary,
+    expected_failed: round(c.expectedFailed, 1),
+    allowed_failed: round(c.allowedFailed, 1),
+    breach_to_stable_ms: round(c.breachToStableMs, 0),
+    breach_to_last_canary_send_ms: round(c.breachToLastCanarySendMs, 0),
   };
 }

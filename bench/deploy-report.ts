@@ -158,3 +158,65 @@ export function latencyTimeline(samples: Sample[], from: number, to: number, buc
   }
   return cells.join(' ');
 }
+
+/** What the bad-canary scenario is judged on; times are wall clock ms (Date.now()), comparable with the events' `at`. */
+export interface CanaryFigures {
+  canaryIds: string[];
+  /** The first decision event's verdict and step (undefined: the deploy made none). */
+  verdict?: string;
+  step?: number;
+  reason?: string;
+  abortedAtStep1: boolean;
+  /** Step 1 starts (its phase event) → traffic back on stable (the `rolling_back` phase, emitted after the routing change). */
+  phaseMs: number;
+  /** Requests due during that phase, and how many of them a canary answered. */
+  phaseRequests: number;
+  phaseToCanary: number;
+  /** 5% × FAIL_RATE × phaseRequests: what users should see at most if the first step caught it. */
+  expectedFailed: number;
+  allowedFailed: number;
+  /** Failed requests in the whole load window (everything users saw), and those a canary answered. */
+  failed: number;
+  failedByCanary: number;
+  /** Decision (abort) event → the end of the last response a canary served (the figure); and → the send of the last request a canary answered. */
+  breachToStableMs: number;
+  breachToLastCanarySendMs: number;
+}
+
+/**
+ * `epochOffset` turns the load's performance.now() times into Date.now() ones (Date.now() - performance.now()
+ * taken once by the caller). `firstWeight` is the first step's percent, `failRate` the bad version's.
+ */
+export function canaryFigures(events: DeployEventLine[], samples: Sample[], epochOffset: number, firstWeight: number, failRate: number): CanaryFigures {
+  const at = (e: DeployEventLine) => Date.parse(e.at);
+  const canaryIds = events.filter((e) => e.event.type === 'machine' && e.event.outcome === 'created').map((e) => e.event.machineId!);
+  const decision = events.find((e) => e.event.type === 'decision') as (DeployEventLine & { event: { verdict?: string; step?: number; reason?: string } }) | undefined;
+  const step1 = events.find((e) => e.event.type === 'phase' && e.event.phase === 'canary' && /^step 1\//.test(e.event.message ?? ''));
+  const back = events.find((e) => e.event.type === 'phase' && e.event.phase === 'rolling_back') ?? decision;
+  const from = step1 ? at(step1) : NaN;
+  const to = back ? at(back) : NaN;
+  const inPhase = samples.filter((s) => s.due + epochOffset >= from && s.due + epochOffset < to);
+  const phaseRequests = inPhase.length;
+  const expectedFailed = (firstWeight / 100) * failRate * phaseRequests;
+  const fromCanary = samples.filter((s) => s.machine !== undefined && canaryIds.includes(s.machine));
+  const decidedAt = decision ? at(decision) : NaN;
+  const lastEnd = Math.max(...fromCanary.map((s) => s.endAt));
+  const lastSend = Math.max(...fromCanary.map((s) => s.due + s.lagMs + epochOffset));
+  return {
+    canaryIds,
+    verdict: decision?.event.verdict,
+    step: decision?.event.step,
+    reason: decision?.event.reason,
+    abortedAtStep1: decision?.event.verdict === 'abort' && decision.event.step === 1,
+    phaseMs: to - from,
+    phaseRequests,
+    phaseToCanary: inPhase.filter((s) => s.machine !== undefined && canaryIds.includes(s.machine)).length,
+    expectedFailed,
+    // Binomial noise on both the canary's share and its failures: three standard deviations, at least 5.
+    allowedFailed: expectedFailed + Math.max(5, 3 * Math.sqrt(expectedFailed)),
+    failed: samples.filter((s) => s.status !== 200).length,
+    failedByCanary: samples.filter((s) => s.status !== 200 && s.machine !== undefined && canaryIds.includes(s.machine)).length,
+    breachToStableMs: fromCanary.length ? lastEnd - decidedAt : NaN,
+    breachToLastCanarySendMs: fromCanary.length ? lastSend - decidedAt : NaN,
+  };
+}

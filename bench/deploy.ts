@@ -5,8 +5,12 @@
  * hangar's proxy: a rolling deploy, an immediate one and `releases rollback`, BENCH_ROUNDS times (default
  * 3). For each: requests that failed (target 0), the deploy command's wall time, and that time over the
  * least possible — the bare app's boot + first passing /health, measured in the same run, once per
- * rolling batch (target ≤ 1.2). Prints a table, where the time went (from the deploy's own events) and,
- * last, one JSON line.
+ * rolling batch (target ≤ 1.2). Then, once each: a bluegreen deploy of a good version (failed requests,
+ * target 0; wall time) and a canary of a bad one (FAIL_RATE=0.3, steps [5, 25, 50]): failures users saw
+ * (target ≤ 5% × 30% × the requests of the canary phase + a margin), whether it aborted at step 1, and
+ * breach → 100 % stable as the load generator saw it (the abort decision's event time → the end of the
+ * last response a canary machine served; target < 1 s). Prints a table, where the time went (from the
+ * deploy's own events) and, last, one JSON line.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/deploy.js
  */
@@ -16,7 +20,7 @@ import { join } from 'node:path';
 import { BenchEnv, ECHO_SERVER, until } from './deploy-env.js';
 import { OpenLoopLoad } from './deploy-load.js';
 import { printReport, SLOW_MS, type Bench, type Round, type ScenarioName } from './deploy-print.js';
-import { breakdown, failureRuns, latencyTimeline, loadStats, machinePhases, parseEvents, type MachineEvent } from './deploy-report.js';
+import { breakdown, canaryFigures, failureRuns, latencyTimeline, loadStats, machinePhases, parseEvents, type MachineEvent } from './deploy-report.js';
 
 const APP = 'bench-deploy';
 const RPS = positiveInt('BENCH_RPS', 300);
@@ -27,6 +31,17 @@ const BOOT_RUNS = 7;
 /** Load before and after each deploy: a baseline, and room for anything the deploy leaves behind. */
 const SETTLE_MS = 1500;
 const DEPLOY_TIMEOUT_MS = 120_000;
+/** The bad canary: the echo app answers 500 for this share of requests; judged over these steps. */
+const CANARY_FAIL_RATE = 0.3;
+const CANARY_STEPS = [5, 25, 50];
+const CANARY_TOML = `
+[deploy.canary]
+count = 1
+steps = [${CANARY_STEPS.join(', ')}]
+step_interval = "10s"
+max_error_rate = 0.05
+min_requests = 20
+`;
 
 const TOML = `app = "${APP}"
 primary_region = "ams"
@@ -99,6 +114,11 @@ async function main(env: BenchEnv): Promise<void> {
     ];
     for (const [name, args] of plan) rounds.push(await runScenario(env, name, args, i + 1));
   }
+  // Once each, after the rounds: bluegreen with a good version, then a canary with a bad one
+  // (FAIL_RATE answers 500 for that share of requests) that should be aborted at its first step.
+  rounds.push(await runScenario(env, 'bluegreen', ['deploy', dir, '-e', 'MESSAGE=bluegreen', '--strategy', 'bluegreen', '--json'], 1));
+  writeFileSync(join(dir, 'hangar.toml'), TOML + CANARY_TOML);
+  rounds.push(await runScenario(env, 'canary', ['deploy', dir, '-e', 'MESSAGE=canary', '-e', `FAIL_RATE=${CANARY_FAIL_RATE}`, '--strategy', 'canary', '--json'], 1));
   // The host's 1-minute load average, before and after: timings on a busy host are upper bounds.
   const host = { cpus: availableParallelism(), loadBefore, loadAfter: loadavg()[0]! };
   const bench: Bench = { machines: MACHINES, rps: RPS, maxUnavailable: MAX_UNAVAILABLE, batches, bootIdle, bootLoaded, cliFloor, rounds, host };
@@ -115,6 +135,7 @@ async function runScenario(env: BenchEnv, name: ScenarioName, args: string[], ro
   const t1 = performance.now();
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const samples = await load.stop();
+  const epochOffset = Date.now() - performance.now();
   const events = parseEvents(r.stdout);
   const done = events.find((e) => e.event.type === 'done');
   const machines = await env.api<MachineView[]>('GET', `/v1/apps/${APP}/machines`);
@@ -137,6 +158,7 @@ async function runScenario(env: BenchEnv, name: ScenarioName, args: string[], ro
     slow: countBy(samples.filter((x) => x.due >= t0 && x.due < t1 && x.ms > SLOW_MS).map((x) => (x.status === 200 ? x.detail : String(x.status)))),
     failures: failureRuns(samples, t0),
     onRelease: [...new Set(machines.map((m) => `v${m.release_version}`))].join(','),
+    canary: name === 'canary' ? canaryFigures(events, samples, epochOffset, CANARY_STEPS[0]!, CANARY_FAIL_RATE) : undefined,
   };
 }
 
