@@ -18,7 +18,7 @@ export interface AutoscalerOptions {
 }
 
 const autostopOf = (m: Machine) => m.config.services.some((s) => s.autostop === 'stop' || s.autostop === 'suspend');
-const autostartOf = (m: Machine) => m.config.services.some((s) => s.autostart !== false) && m.config.services.length > 0;
+const autostartOf = (m: Machine) => m.config.services.some((s) => s.autostart === true);
 const minRunning = (ms: Machine[]) => Math.max(0, ...ms.flatMap((m) => m.config.services.map((s) => s.min_machines_running ?? 0)));
 
 /**
