@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { ulid } from 'ulid';
 import type { AppConfig } from '../config/index.js';
-import { hasRoutingChecks, machineConfigFor, parseConfig, processGroups } from '../config/index.js';
-import type { DeployEvent, DeployOptions, Deployment, MachineProgress, Release, StoredDeployEvent, StrategyName, Targeting } from '../core/deploy.js';
+import { machineConfigFor, parseConfig, processGroups } from '../config/index.js';
+import type { DeployEvent, DeployOptions, Deployment, Release, StoredDeployEvent, StrategyName, Targeting } from '../core/deploy.js';
 import { ConflictError, NotFoundError, UserError } from '../core/errors.js';
 import type { App, Machine } from '../core/types.js';
 import type { LeaseService } from '../machines/leases.js';
@@ -12,6 +12,7 @@ import { strategyFor } from './strategies/index.js';
 import { groupOf, type Control } from './strategy.js';
 import { ControlChannel } from './controls.js';
 import { selectMachines } from './targeting.js';
+import { checkStrategyFit, progressOf, requireCommand } from './preflight.js';
 
 export interface DeployRequest {
   image: string;
@@ -380,45 +381,5 @@ export class DeployService {
       this.nonces.delete(p.machineId);
     }
     this.owners.delete(d.id);
-  }
-}
-
-function progressOf(m: Machine): MachineProgress {
-  const v = m.config.metadata.fly_release_version;
-  return { machineId: m.id, group: groupOf(m), region: m.region, outcome: 'pending', fromVersion: v && /^\d+$/.test(v) ? Number(v) : null, fromImage: m.config.image, fromConfig: m.config };
-}
-
-function requireCommand(cfg: AppConfig, group: string, image: string): void {
-  const mc = machineConfigFor(cfg, { group, image });
-  if (!mc.init.cmd?.length) {
-    throw new UserError({ code: 'no_command', message: `process group ${group} has no command to run`, hint: `add it to hangar.toml: [processes]\\n${group} = "node server.js"`, details: [{ path: `processes.${group}`, message: 'missing command' }] });
-  }
-}
-
-/** Strategy preconditions, checked before anything is created. */
-export function checkStrategyFit(cfg: AppConfig, strategy: StrategyName, machines: Machine[]): void {
-  if (strategy === 'bluegreen') {
-    if (!hasRoutingChecks(cfg)) {
-      throw new UserError({ code: 'bluegreen_needs_checks', message: 'the bluegreen strategy needs at least one health check that gates routing', hint: 'add [[http_service.checks]] (or [[services.http_checks]] / [[services.tcp_checks]]) to hangar.toml' });
-    }
-    const versions = new Map<string, string[]>();
-    for (const m of machines) {
-      const v = m.config.metadata.fly_release_version ?? 'none';
-      versions.set(v, [...(versions.get(v) ?? []), m.id]);
-    }
-    if (versions.size > 1) {
-      const list = [...versions].map(([v, ids]) => `${v === 'none' ? 'no release' : `v${v}`}: ${ids.join(', ')}`).join('; ');
-      throw new UserError({ code: 'mixed_releases', message: `bluegreen needs every machine on one release, but this app runs several (${list})`, hint: 'bring them to one release first with a rolling deploy' });
-    }
-  }
-  if (strategy === 'canary') {
-    const count = cfg.deploy.canary.count;
-    for (const g of new Set(machines.map(groupOf))) {
-      const n = machines.filter((m) => groupOf(m) === g).length;
-      if (count > n) {
-        throw new UserError({ code: 'canary_too_large', message: `[deploy.canary] count = ${count} is larger than process group ${g} (${n} machine(s))`, hint: 'lower [deploy.canary] count', details: [{ path: 'deploy.canary.count', message: `more than the ${n} machine(s) of ${g}`, value: count }] });
-      }
-    }
-    if (machines.length === 0) throw new UserError({ code: 'canary_needs_machines', message: 'a canary deploy needs a running app to compare against', hint: 'deploy once with the rolling strategy first' });
   }
 }
