@@ -19,8 +19,17 @@ export interface CheckLoopDeps {
   onUpdate: () => void;
 }
 
+/**
+ * Until a check has passed once, it is probed this often (for at most STARTUP_WINDOW_MS), so a deploy
+ * sees a new instance ready within a few ms of it being ready instead of at the next interval.
+ */
+const STARTUP_PROBE_MS = 25;
+const STARTUP_WINDOW_MS = 30_000;
+
 export class CheckLoop {
   state: CheckState;
+  private passedOnce = false;
+  private readonly createdAt = performance.now();
   private timer: NodeJS.Timeout | undefined;
   private inflight: AbortController | undefined;
   private stopped = false;
@@ -67,12 +76,14 @@ export class CheckLoop {
     // record() may have reached a consumer that unwatched this instance.
     if (this.stopped) return;
     // Intervals run start to start, as users expect "every 15s" to mean.
-    const intervalMs = Math.max(this.spec.intervalMs, this.deps.minIntervalMs);
+    const starting = !this.passedOnce && performance.now() - this.createdAt < STARTUP_WINDOW_MS;
+    const intervalMs = Math.max(starting ? Math.min(STARTUP_PROBE_MS, this.spec.intervalMs) : this.spec.intervalMs, this.deps.minIntervalMs);
     this.schedule(Math.max(0, intervalMs - (performance.now() - startedAt)));
   }
 
   private record(result: CheckResult): void {
     const status = result.ok ? 'passing' : 'critical';
+    if (result.ok) this.passedOnce = true;
     if (status === this.state.status && result.output === this.state.output) return;
     this.state = { ...this.state, status, output: result.output, updatedAt: new Date(this.deps.now()).toISOString() };
     this.deps.onUpdate();
