@@ -37,7 +37,10 @@ test('rotate: stopped machines update without starting, idle ones switch, a busy
   await waitUntil(async () => (await machine(d, a!.id)).release_version === 2 && (await machine(d, c.id)).release_version === 2, 10_000, 'A and C rotated');
   assert.equal((await machine(d, a!.id)).state, 'stopped', 'the stopped machine was updated without being started');
   assert.equal((await machine(d, b!.id)).release_version, 1, 'the busy machine is not touched');
-  assert.match((await d.cliAsync(['deployments', 'status', id])).stdout, /rotate, running/);
+  const st = (await d.cliAsync(['deployments', 'status', id])).stdout;
+  assert.match(st, /rotate, running/);
+  assert.match(st, /1 of 3 machine\(s\) still run an older release/);
+  assert.match((await d.cliAsync(['status', '-a', 'rot'])).stderr, /1 of 3 machine\(s\) still run an older release than v2/);
   assert.equal(await busy, 200, "the busy machine's request finished");
   await waitUntil(async () => (await d.api('GET', `/v1/deployments/${id}`)).body.status === 'complete', 15_000, 'the rotation to complete');
   assert.equal((await machine(d, b!.id)).release_version, 2);

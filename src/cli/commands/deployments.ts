@@ -31,6 +31,8 @@ export function deploymentsCommand(): Command {
         const d = await latest(ctx, id);
         if (ctx.opts.json) return printJson(d);
         say(`Deployment ${d.id}: release v${d.release}, ${d.strategy}, ${d.status} (phase ${d.phase})`);
+        const waiting = d.machines.filter((m) => m.outcome === 'pending' || m.outcome === 'updating').length;
+        if (d.status === 'running' && waiting > 0) say(`${waiting} of ${d.machines.length} machine(s) still run an older release`);
         if (d.error) say(`Error: ${d.error}`);
         say(table(['MACHINE', 'GROUP', 'REGION', 'OUTCOME', 'ERROR'], d.machines.map((m) => [m.id, m.group, m.region, m.outcome, m.error ?? ''])));
         const x = d.extra as { step?: number; weight?: number; canaries?: string[]; green?: string[]; cut?: boolean; decision?: { step: number; weight: number; verdict: string; reason: string; canary: { requests: number; errorRate: number; p95Ms: number | null }; stable: { requests: number; errorRate: number; p95Ms: number | null } } };

@@ -17,7 +17,11 @@ export function statusCommand(): Command {
       say(`Machines  ${machines.length}`);
       if (machines.length === 0) return;
       const versions = [...new Set(machines.map((m) => m.release_version ?? 'none'))];
-      if (versions.length > 1) warn(`this app runs ${versions.length} releases at once: ${versions.map((v) => (v === 'none' ? 'no release' : `v${v}`)).join(', ')}`);
+      if (versions.length > 1) {
+        const newest = Math.max(...machines.map((m) => m.release_version ?? 0));
+        const older = machines.filter((m) => (m.release_version ?? 0) < newest).length;
+        warn(`this app runs ${versions.length} releases at once: ${versions.map((v) => (v === 'none' ? 'no release' : `v${v}`)).join(', ')}; ${older} of ${machines.length} machine(s) still run an older release than v${newest}`);
+      }
       if (secrets.stale.size) warn(`${secrets.stale.size} machine(s) run with outdated secrets (SECRETS stale); roll the current ones out with: hangar deploy`);
       say('');
       say(
