@@ -42,12 +42,6 @@ export interface TestDaemon {
  */
 export async function startDaemon(t: TestContext, opts: { env?: Record<string, string>; home?: string } = {}): Promise<TestDaemon> {
   const home = opts.home ?? mkdtempSync(join(tmpdir(), 'hangar-test-'));
-  if (!opts.home) {
-    t.after(async () => {
-      killMachines(home);
-      rmSync(home, { recursive: true, force: true });
-    });
-  }
   const env: NodeJS.ProcessEnv = { ...process.env, HANGAR_HOME: home, HANGAR_RESTART_BACKOFF: '20ms', ...opts.env };
   delete env.HANGAR_API_URL;
   delete env.HANGAR_API_TOKEN;
@@ -55,10 +49,17 @@ export async function startDaemon(t: TestContext, opts: { env?: Record<string, s
   let output = '';
   proc.stdout!.on('data', (d) => (output += d));
   proc.stderr!.on('data', (d) => (output += d));
+  const daemons = DAEMONS.get(home) ?? [];
+  daemons.push(proc);
+  DAEMONS.set(home, daemons);
+  // Hooks run in registration order: the first daemon of a home stops every daemon started on it
+  // (restarts included) before its machines are killed and the home is removed.
   t.after(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
+    for (const p of DAEMONS.get(home) ?? []) await stopProc(p);
+    if (!opts.home) {
+      DAEMONS.delete(home);
+      killMachines(home);
+      rmSync(home, { recursive: true, force: true });
     }
   });
   const infoFile = join(home, 'daemon.json');
@@ -125,6 +126,14 @@ export async function startDaemon(t: TestContext, opts: { env?: Record<string, s
     },
   };
   return d;
+}
+
+const DAEMONS = new Map<string, ChildProcess[]>();
+
+async function stopProc(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  p.kill('SIGTERM');
+  await new Promise((r) => p.once('exit', r));
 }
 
 /** Kills every machine process group recorded under HANGAR_HOME (by pid from the instance files). */

@@ -300,6 +300,6 @@ function exitFields(e: Pick<InstanceExit, 'exitCode' | 'signal'> | undefined): P
 
 /** Records which version of the app's secrets an instance started with (metadata, no values). */
 function withSecretsDigest(config: Machine['config'], digest: string): Machine['config'] {
-  if (!digest) return config;
-  return { ...config, metadata: { ...config.metadata, hangar_secrets_digest: digest } };
+  const { hangar_secrets_digest: _old, ...metadata } = config.metadata;
+  return { ...config, metadata: digest ? { ...metadata, hangar_secrets_digest: digest } : metadata };
 }

@@ -17,7 +17,13 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED_PREFIXES = ['FLY_', 'HANGAR_'];
 const RESERVED_NAMES = new Set(['PORT', 'PRIMARY_REGION', 'RELEASE_COMMAND']);
 
-const HINT = 'names are letters, digits and _, not starting with a digit (e.g. DATABASE_URL), not FLY_* or HANGAR_*; values up to 64 KiB; at most 100 secrets per app';
+/** One hint per kind of problem: which rule to follow, or what to do instead. */
+const HINTS = {
+  invalid_input: 'e.g. hangar secrets set DATABASE_URL=postgres://…',
+  invalid_secret: 'names are letters, digits and _, not starting with a digit (e.g. DATABASE_URL); FLY_*, HANGAR_*, PORT, PRIMARY_REGION and RELEASE_COMMAND are set by hangar; a value is text up to 64 KiB (keep bigger data in a file and put its location in a secret)',
+  secret_not_found: 'see the names with: hangar secrets list',
+  secrets_limit_exceeded: 'an app holds at most 100 secrets and 1 MiB of them: unset the ones it no longer needs (hangar secrets unset NAME)',
+} as const;
 
 /** Why `name` cannot be a secret's name, if it cannot. */
 export function nameProblem(name: string): string | undefined {
@@ -43,7 +49,7 @@ export interface SecretChange {
   unset: string[];
 }
 
-type Problem = ErrorDetail & { code: 'invalid_secret' | 'secret_not_found' | 'secrets_limit_exceeded' | 'invalid_input' };
+type Problem = ErrorDetail & { code: keyof typeof HINTS };
 
 /**
  * Checks a change against the app's current secrets (name → value bytes). Every problem is reported at
@@ -71,7 +77,7 @@ export function checkChange(change: SecretChange, current: ReadonlyMap<string, n
     message: problems.length === 1 ? problems[0]!.message : `${problems.length} problems with these secrets`,
     // One problem is the message itself; repeating it as a detail would print it twice.
     details: problems.length === 1 ? [] : problems.map(({ path, message }) => ({ path, message })),
-    hint: code === 'secret_not_found' ? 'see the names with: hangar secrets list' : HINT,
+    hint: HINTS[code],
   });
 }
 

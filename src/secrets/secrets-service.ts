@@ -7,7 +7,8 @@ import type { SecretsListing, SecretVault } from './vault.js';
 
 /** What applying secrets needs from deploys (DeployService has it): a new release of what runs now. */
 export interface Redeployer {
-  releases(app: string): Promise<unknown[]>;
+  /** Newest first. */
+  releases(app: string): Promise<Array<{ version: number; status: string }>>;
   list(app: string): Promise<Deployment[]>;
   redeployCurrent(app: string, req: { user: string; description: string }): Promise<Deployment>;
 }
@@ -41,8 +42,9 @@ export class SecretsService {
     return this.mutex.run(app, async () => {
       const { vault, deploys, log } = this.deps;
       // Checked before storing: a change that cannot be rolled out now should not half-happen.
-      const hasRelease = req.stage ? false : (await deploys.releases(app)).length > 0;
-      if (hasRelease) await this.assertIdle(app);
+      const current = req.stage ? undefined : (await deploys.releases(app))[0];
+      const hasRelease = current !== undefined;
+      if (current) await this.assertDeployable(app, current);
       const stored = await vault.apply(app, { set: req.set, unset: req.unset });
       const outcome: SecretsOutcome = stored.changed.length === 0 ? 'unchanged' : req.stage ? 'staged' : hasRelease ? 'deploying' : 'no_release';
       // Names only: a value never reaches a log line.
@@ -63,7 +65,15 @@ export class SecretsService {
     });
   }
 
-  private async assertIdle(app: string): Promise<void> {
+  private async assertDeployable(app: string, current: { version: number; status: string }): Promise<void> {
+    // The rollout redeploys the newest release; one that failed or was rolled back must not ship again.
+    if (current.status !== 'complete' && current.status !== 'running') {
+      throw new ConflictError(
+        'release_not_deployable',
+        `the newest release of app ${app}, v${current.version}, is ${current.status.replace('_', ' ')}; rolling out secrets would deploy it again, so they were not changed`,
+        'store them with --stage; your next successful hangar deploy (or hangar releases rollback) rolls them out',
+      );
+    }
     const running = (await this.deps.deploys.list(app)).find((d) => d.status === 'running');
     if (!running) return;
     throw new ConflictError(
