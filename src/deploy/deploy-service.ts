@@ -108,6 +108,9 @@ export class DeployService {
     const app = await this.app(appName);
     const current = (await this.deps.state.releases.list(app.id))[0];
     if (!current) throw new UserError({ code: 'no_release', kind: 'not_found', message: `app ${appName} has no release yet`, hint: 'deploy it first: hangar deploy' });
+    if (current.status !== 'complete') {
+      throw new ConflictError('release_not_complete', `the newest release of ${appName}, v${current.version}, is ${current.status}; it will not be shipped again`, 'deploy a working version first: hangar deploy');
+    }
     return this.submitConfig(appName, current, current.config as AppConfig, { user: req.user, strategy: 'rolling' }, req.description);
   }
 
