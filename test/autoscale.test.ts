@@ -57,3 +57,11 @@ test('autostop never goes below min_machines_running', async (t) => {
     await new Promise((r) => setTimeout(r, 250));
   }
 });
+
+test('min_machines_running larger than the app is a warning, not an error', async (t) => {
+  const d = await startDaemon(t);
+  const dir = appDir(t, TOML('many', 5));
+  const r = await d.cliAsync(['deploy', dir]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /warning: min_machines_running = 5 is more than the app's 2 machine\(s\)/);
+});
