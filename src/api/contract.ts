@@ -334,3 +334,9 @@ export interface SecretsChangeView extends SecretsView {
   outcome: 'deploying' | 'staged' | 'no_release' | 'unchanged';
   deployment: DeploymentView | null;
 }
+
+/** One line of the NDJSON answer of `POST /v1/apps/{app}/builds`: output while building, then the image or the error. */
+export type BuildEvent =
+  | { type: 'output'; stream: 'stdout' | 'stderr'; line: string }
+  | { type: 'image'; image: ImageView }
+  | { type: 'error'; error: z.infer<typeof ErrorBody> };

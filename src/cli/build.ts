@@ -1,8 +1,7 @@
-import type { ImageView } from '../api/contract.js';
-// Type-only: the NDJSON line shape is defined next to the route until it moves into api/contract.ts.
-import type { BuildEvent } from '../api/routes/builds.js';
+import type { BuildEvent, ImageView } from '../api/contract.js';
 import { UserError } from '../core/errors.js';
 import { packDirectory, SNAPSHOT_CONTENT_TYPE } from '../images/stream.js';
+import { ndjsonLines } from './client.js';
 import { enc } from './common.js';
 import type { Context } from './context.js';
 import { warn } from './output.js';
@@ -35,7 +34,8 @@ export async function buildImage(ctx: Context, app: string, dir: string, opts: B
     duplex: 'half',
   });
   let image: ImageView | undefined;
-  for await (const event of ndjson(res)) {
+  for await (const line of ndjsonLines(res)) {
+    const event = parseLine(line);
     if (image) throw protocolError('a line after the final one');
     switch (event.type) {
       case 'output':
@@ -53,24 +53,6 @@ export async function buildImage(ctx: Context, app: string, dir: string, opts: B
   // The stream ends without a final line when the daemon stopped (or crashed) mid-build.
   if (!image) throw protocolError('no result: the build stream ended early');
   return image;
-}
-
-/** The lines of an NDJSON response as they arrive; blank lines (keep-alives) are skipped. */
-async function* ndjson(res: Response): AsyncGenerator<BuildEvent> {
-  if (!res.body) return;
-  const decoder = new TextDecoder();
-  let buf = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      if (line) yield parseLine(line);
-    }
-  }
-  const rest = (buf + decoder.decode()).trim();
-  if (rest) yield parseLine(rest);
 }
 
 function parseLine(line: string): BuildEvent {

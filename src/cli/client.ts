@@ -55,19 +55,8 @@ export class ApiClient {
   /** Calls `onLine` for each NDJSON line of a streaming response, until it ends or `signal` aborts. */
   async stream(path: string, onLine: (value: unknown) => void, signal?: AbortSignal): Promise<void> {
     const res = await this.request('GET', path, { signal });
-    if (!res.body) return;
-    const decoder = new TextDecoder();
-    let buf = '';
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (line) onLine(JSON.parse(line));
-        }
-      }
+      for await (const line of ndjsonLines(res)) onLine(JSON.parse(line));
     } catch (err) {
       if (signal?.aborted) return;
       throw err;
@@ -175,4 +164,22 @@ async function apiError(res: Response): Promise<UserError> {
     hint: body.hint,
     details: body.details,
   });
+}
+
+/** The non-blank lines of an NDJSON response as they arrive (blank lines are keep-alives). */
+export async function* ndjsonLines(res: Response): AsyncGenerator<string> {
+  if (!res.body) return;
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line) yield line;
+    }
+  }
+  const rest = (buf + decoder.decode()).trim();
+  if (rest) yield rest;
 }

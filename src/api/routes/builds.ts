@@ -8,7 +8,7 @@ import type { Image } from '../../core/types.js';
 import type { BuildOptions } from '../../images/builder.js';
 import type { StoredImage } from '../../images/store.js';
 import { SNAPSHOT_CONTENT_TYPE } from '../../images/stream.js';
-import { AppParams, ImageUploadQuery, type ErrorBody, type ImageView } from '../contract.js';
+import { AppParams, ImageUploadQuery, type ErrorBody } from '../contract.js';
 import type { Api, ApiDeps } from '../server.js';
 import { imageView } from '../views.js';
 
@@ -38,10 +38,8 @@ export const BuildQuery = z.object({
  * One NDJSON line of a build response: any number of `output` lines, then exactly one `image` or
  * `error` line. (Candidates for api/contract.ts; they live here while builds are new.)
  */
-export type BuildEvent =
-  | { type: 'output'; stream: 'stdout' | 'stderr'; line: string }
-  | { type: 'image'; image: ImageView }
-  | { type: 'error'; error: z.infer<typeof ErrorBody> };
+export type { BuildEvent } from '../contract.js';
+import type { BuildEvent } from '../contract.js';
 
 /**
  * `POST /v1/apps/:app/builds`: the body is a snapshot stream; the daemon runs the build command in it
