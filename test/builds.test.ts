@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
+import { ndjsonLines } from '../src/cli/client.js';
 import { buildImage } from '../src/cli/build.js';
 import { Context } from '../src/cli/context.js';
 import { isUserError } from '../src/core/errors.js';
@@ -34,17 +35,7 @@ async function postBuild(d: TestDaemon, app: string, dir: string, query: Record<
 }
 
 async function* lines(res: Response): AsyncGenerator<any> {
-  const decoder = new TextDecoder();
-  let buf = '';
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.trim()) yield JSON.parse(line);
-    }
-  }
+  for await (const line of ndjsonLines(res)) yield JSON.parse(line);
 }
 
 /** Points the CLI's client at the test daemon (node runs each test file in its own process). */

@@ -3,12 +3,12 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { UserError } from '../../core/errors.js';
+import { instanceDir, machineDir } from '../dirs.js';
 import type { InstanceExit, InstanceRef, InstanceSpec, InstanceStatus, RuntimeDriver, StopOptions } from '../driver.js';
 import { exitOf, instanceStatus, type ContainerJson } from './container-state.js';
 import { EngineClient, isEngineStatus } from './engine.js';
 import { LogFollower } from './log-follower.js';
 
-const SAFE_ID = /^[A-Za-z0-9_-]+$/;
 const LABEL_MACHINE = 'hangar.machine';
 const LABEL_INSTANCE = 'hangar.instance';
 const LABEL_APP = 'hangar.app';
@@ -60,13 +60,11 @@ export class DockerDriver implements RuntimeDriver {
   }
 
   private machineDir(machineId: string): string {
-    if (!SAFE_ID.test(machineId)) throw new Error(`bad machine id ${machineId}`);
-    return join(this.opts.root, machineId);
+    return machineDir(this.opts.root, machineId);
   }
 
   private instanceDir(ref: InstanceRef): string {
-    if (!SAFE_ID.test(ref.instanceId)) throw new Error(`bad instance id ${ref.instanceId}`);
-    return join(this.machineDir(ref.machineId), ref.instanceId);
+    return instanceDir(this.opts.root, ref);
   }
 
   private containerName(ref: InstanceRef): string {

@@ -5,6 +5,7 @@ import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { UserError } from '../../core/errors.js';
+import { instanceDir, machineDir } from '../dirs.js';
 import type { InstanceExit, InstanceRef, InstanceSpec, InstanceStatus, RuntimeDriver, StopOptions } from '../driver.js';
 import { groupAlive, isSameProcessAlive, processStartTime, signalGroup } from './proc.js';
 
@@ -23,7 +24,6 @@ const WRAPPER = [
   'exit "$code"',
 ].join('\n');
 
-const SAFE_ID = /^[A-Za-z0-9_-]+$/;
 
 interface InstanceFile {
   pid: number;
@@ -62,13 +62,11 @@ export class ProcessDriver implements RuntimeDriver {
   }
 
   private machineDir(machineId: string): string {
-    if (!SAFE_ID.test(machineId)) throw new Error(`bad machine id ${machineId}`);
-    return join(this.opts.root, machineId);
+    return machineDir(this.opts.root, machineId);
   }
 
   private runDir(ref: InstanceRef): string {
-    if (!SAFE_ID.test(ref.instanceId)) throw new Error(`bad instance id ${ref.instanceId}`);
-    return join(this.machineDir(ref.machineId), ref.instanceId);
+    return instanceDir(this.opts.root, ref);
   }
 
   logFiles(machineId: string) {
