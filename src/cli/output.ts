@@ -1,6 +1,21 @@
 import Table from 'cli-table3';
-import pc from 'picocolors';
+import picocolors from 'picocolors';
 import { isUserError } from '../core/errors.js';
+
+/**
+ * Colour only where a person reads it: NO_COLOR turns it off, FORCE_COLOR on, otherwise the stream
+ * written to must be a terminal. (picocolors' own default also colours any output when CI is set,
+ * which puts escape codes into piped output and log files.)
+ */
+export function colorsFor(stream: { isTTY?: boolean }): ReturnType<typeof picocolors.createColors> {
+  const env = process.env;
+  const on = 'NO_COLOR' in env ? false : 'FORCE_COLOR' in env && env.FORCE_COLOR !== '0' ? true : Boolean(stream.isTTY) && env.TERM !== 'dumb';
+  return picocolors.createColors(on);
+}
+
+export const stdoutColors = colorsFor(process.stdout);
+export const stderrColors = colorsFor(process.stderr);
+export const plain = picocolors.createColors(false);
 
 /** Human output: borderless, aligned columns. */
 export function table(head: string[], rows: Array<Array<string | number | null | undefined>>): string {
@@ -25,7 +40,7 @@ export function say(line: string): void {
 }
 
 export function warn(line: string): void {
-  process.stderr.write(`${pc.yellow('warning:')} ${line}\n`);
+  process.stderr.write(`${stderrColors.yellow('warning:')} ${line}\n`);
 }
 
 /** "3m ago" style ages for listings. */
@@ -39,11 +54,10 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
 }
 
 export function colorState(state: string): string {
-  if (!process.stdout.isTTY) return state;
-  if (state === 'started') return pc.green(state);
-  if (state === 'failed' || state === 'destroyed') return pc.red(state);
-  if (state === 'stopped' || state === 'created') return pc.dim(state);
-  return pc.yellow(state);
+  if (state === 'started') return stdoutColors.green(state);
+  if (state === 'failed' || state === 'destroyed') return stdoutColors.red(state);
+  if (state === 'stopped' || state === 'created') return stdoutColors.dim(state);
+  return stdoutColors.yellow(state);
 }
 
 /**
@@ -52,16 +66,16 @@ export function colorState(state: string): string {
  */
 export function reportError(err: unknown, debug: boolean): number {
   if (isUserError(err)) {
-    process.stderr.write(`${pc.red('Error:')} ${err.message}\n`);
+    process.stderr.write(`${stderrColors.red('Error:')} ${err.message}\n`);
     const shown = err.details.filter((d) => !err.message.includes(d.path));
     for (const d of shown.slice(0, 20)) process.stderr.write(`  ${d.path}: ${d.message}${d.value !== undefined ? ` (got ${JSON.stringify(d.value)})` : ''}\n`);
-    if (err.hint) process.stderr.write(`${pc.dim('hint:')} ${err.hint}\n`);
+    if (err.hint) process.stderr.write(`${stderrColors.dim('hint:')} ${err.hint}\n`);
     if (debug && err.stack) process.stderr.write(err.stack + '\n');
     return 1;
   }
   const e = err as Error;
-  process.stderr.write(`${pc.red('Error:')} ${e?.message ?? String(err)}\n`);
+  process.stderr.write(`${stderrColors.red('Error:')} ${e?.message ?? String(err)}\n`);
   if (debug && e?.stack) process.stderr.write(e.stack + '\n');
-  else process.stderr.write(`${pc.dim('hint:')} this looks like a bug in hangar; run again with --debug for the stack trace\n`);
+  else process.stderr.write(`${stderrColors.dim('hint:')} this looks like a bug in hangar; run again with --debug for the stack trace\n`);
   return 2;
 }

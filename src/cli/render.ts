@@ -1,7 +1,6 @@
-import pc from 'picocolors';
 import type { DeployEventLine } from '../api/contract.js';
 import type { Context } from './context.js';
-import { say } from './output.js';
+import { plain, say, stdoutColors } from './output.js';
 
 /**
  * Renders a deployment's events: NDJSON with --json, plain lines when piped, coloured lines plus a
@@ -49,7 +48,7 @@ export async function followDeployment(ctx: Context, id: string, after = 0): Pro
 function line(e: DeployEventLine, tty: boolean, outcomes: Map<string, string>): string {
   const time = e.at.slice(11, 19);
   const ev = e.event;
-  const c = tty ? pc : { dim: (s: string) => s, green: (s: string) => s, red: (s: string) => s, yellow: (s: string) => s, bold: (s: string) => s, cyan: (s: string) => s };
+  const c = tty ? stdoutColors : plain;
   switch (ev.type) {
     case 'phase':
       return `${c.dim(time)} ${c.bold('==>')} ${ev.message}`;
@@ -94,7 +93,7 @@ export class LiveView {
     if (e.event.type === 'machine') this.machines.set(e.event.machineId, { outcome: e.event.outcome, message: e.event.message });
     else out += rendered + '\n';
     const done = e.event.type === 'done';
-    const block = done ? [] : [...this.machines].map(([id, m]) => `  ${pc.bold(id)}  ${m.outcome.padEnd(11)} ${m.message}`);
+    const block = done ? [] : [...this.machines].map(([id, m]) => `  ${stdoutColors.bold(id)}  ${m.outcome.padEnd(11)} ${m.message}`);
     if (done) out += [...this.machines].map(([id, m]) => `  ${id}  ${m.outcome}`).join('\n') + (this.machines.size ? '\n' : '');
     out += block.map((l) => l + '\n').join('');
     this.drawn = block.length;
