@@ -9,6 +9,10 @@ import { waitUntil } from './runtime-contract.js';
 
 export { waitUntil };
 
+// Daemons started by tests never pull: a reference the engine lacks must not reach a public registry.
+// A test that pulls from its own loopback registry opts back in with HANGAR_DOCKER_PULL=missing.
+process.env.HANGAR_DOCKER_PULL ??= 'never';
+
 /** Repository root (tests run from dist/test/). */
 export const ROOT = resolve(new URL('.', import.meta.url).pathname, existsSync(new URL('../../package.json', import.meta.url)) ? '../..' : '..');
 export const BIN = join(ROOT, 'bin', 'hangar.js');

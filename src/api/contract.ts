@@ -51,6 +51,7 @@ export const MachineConfigSchema = z.object({
     .default({ signal: 'SIGINT', timeout: '5s' }),
   metadata: z.record(z.string(), z.string()).default({}),
   guest: z.object({ cpu_kind: z.string().optional(), cpus: z.number().optional(), memory_mb: z.number().optional() }).optional(),
+  network: z.enum(['host', 'published']).optional(),
 });
 
 export const AppParams = z.object({ app: z.string().min(1) });
@@ -272,6 +273,7 @@ export interface ImageView {
   repository: string;
   tag: string;
   digest: string;
+  runtime: 'process' | 'docker';
   size_bytes: number;
   file_count: number;
   created_at: string;
@@ -340,3 +342,12 @@ export type BuildEvent =
   | { type: 'output'; stream: 'stdout' | 'stderr'; line: string }
   | { type: 'image'; image: ImageView }
   | { type: 'error'; error: z.infer<typeof ErrorBody> };
+
+/** One line of the NDJSON answer of `POST /v1/apps/{app}/images/{tag}/push`: progress, then the pushed ref or the error. */
+export type PushEvent =
+  | { type: 'output'; stream: 'stdout'; line: string }
+  | { type: 'pushed'; ref: string; digest: string }
+  | { type: 'error'; error: z.infer<typeof ErrorBody> };
+
+/** The header carrying registry credentials for a push, as the Docker Engine takes them (base64url JSON). */
+export const REGISTRY_AUTH_HEADER = 'x-registry-auth';

@@ -30,6 +30,8 @@ export interface ImageApi {
   upload(appName: string, tag: string, body: Readable): Promise<Image>;
   list(appName: string): Promise<Image[]>;
   get(appName: string, ref: string): Promise<Image>;
+  /** Pushes a Docker image the app built to the registry in its name. */
+  push(appName: string, ref: string, opts: { auth?: string; onProgress: (line: string) => void; signal: AbortSignal }): Promise<{ ref: string; digest: string }>;
 }
 
 export interface ApiDeps {

@@ -49,7 +49,7 @@ export function appView(app: App, machineCount: number, proxy: { host: string; p
 }
 
 export function imageView(i: Image): ImageView {
-  return { ref: i.fullRef, ...i.ref, size_bytes: i.sizeBytes, file_count: i.fileCount, created_at: i.createdAt };
+  return { ref: i.fullRef, ...i.ref, runtime: i.runtime, size_bytes: i.sizeBytes, file_count: i.fileCount, created_at: i.createdAt };
 }
 
 export function leaseView(l: Lease): LeaseView {

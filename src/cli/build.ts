@@ -14,11 +14,14 @@ export interface BuildImageOptions {
   timeoutMs?: number;
   /** Called for every line the build prints, as the daemon streams it. */
   onOutput: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** Build the directory's Dockerfile through the daemon's Docker Engine instead of running `command`. */
+  docker?: { dockerfile?: string; target?: string; args?: Readonly<Record<string, string>>; registry?: string };
 }
 
 /**
- * Snapshots `dir` (honouring .hangarignore / .dockerignore), has the daemon run the build command in
- * it and store the result as `<app>:<tag>`.
+ * Snapshots `dir` (honouring .hangarignore / .dockerignore) and has the daemon build it: the build
+ * command run in it and the result stored as `<app>:<tag>`, or, with `docker`, its Dockerfile built by
+ * the engine and tagged `<registry>/<app>:<tag>`.
  * @throws UserError the daemon's error (`build_failed` with the last output lines as details,
  * `build_timeout`, `image_corrupt`, `app_not_found`, …), rebuilt with its code, hint and details.
  */
@@ -26,7 +29,13 @@ export async function buildImage(ctx: Context, app: string, dir: string, opts: B
   const packed = packDirectory(dir);
   for (const w of packed.warnings) warn(w);
   const query = new URLSearchParams({ tag: opts.tag });
-  if (opts.command) query.set('command', opts.command);
+  if (opts.docker) {
+    query.set('runtime', 'docker');
+    if (opts.docker.dockerfile) query.set('dockerfile', opts.docker.dockerfile);
+    if (opts.docker.target) query.set('target', opts.docker.target);
+    if (opts.docker.registry) query.set('registry', opts.docker.registry);
+    if (opts.docker.args && Object.keys(opts.docker.args).length > 0) query.set('build_args', JSON.stringify(opts.docker.args));
+  } else if (opts.command) query.set('command', opts.command);
   if (opts.timeoutMs !== undefined) query.set('timeout', `${Math.max(1, Math.round(opts.timeoutMs))}ms`);
   const res = await ctx.api.request('POST', `/v1/apps/${enc(app)}/builds?${query}`, {
     headers: { 'content-type': SNAPSHOT_CONTENT_TYPE },

@@ -45,6 +45,7 @@ export function machineConfigFor(cfg: AppConfig, opts: MachineConfigOptions): Ma
   };
   const guest = guestFor(cfg, group);
   if (guest) config.guest = guest;
+  if (cfg.docker.network === 'published') config.network = 'published';
   return config;
 }
 

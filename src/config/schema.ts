@@ -246,6 +246,10 @@ const service = table({
 
 const build = table({
   command: nonEmpty.optional(),
+  registry: z
+    .string()
+    .regex(/^(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+|[a-zA-Z0-9.-]+:\d{1,5})(?:\/[a-z0-9._-]+)*$/, { error: 'expected a registry host, optionally with a port and a namespace, e.g. "ghcr.io/myorg" or "127.0.0.1:5000"' })
+    .optional(),
   image: nonEmpty.optional(),
   dockerfile: nonEmpty.optional(),
   ignorefile: nonEmpty.optional(),
@@ -253,6 +257,7 @@ const build = table({
   args: stringMap.default({}),
 }).transform((b) => ({
   command: b.command,
+  registry: b.registry,
   image: b.image,
   dockerfile: b.dockerfile,
   ignorefile: b.ignorefile,
@@ -371,6 +376,7 @@ export const configSchema = table({
   checks: z.record(z.string(), namedCheck).default({}),
   restart: z.array(restart).default([]),
   vm: z.array(vm).default([]),
+  docker: table({ network: z.enum(['host', 'published']).default('host') }).prefault({}),
 }).transform(
   (c): ParsedConfig => ({
     app: c.app,
@@ -386,5 +392,6 @@ export const configSchema = table({
     checks: c.checks,
     restart: c.restart,
     vm: c.vm,
+    docker: c.docker,
   }),
 );

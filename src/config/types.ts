@@ -94,6 +94,8 @@ export interface ServiceDef extends ServiceCommon {
 export interface BuildConfig {
   /** hangar extension: a build command run in the app directory. */
   command?: string;
+  /** hangar extension: the registry Docker builds are tagged for (`<registry>/<app>:<tag>`) and `--push` pushes to. */
+  registry?: string;
   image?: string;
   dockerfile?: string;
   ignorefile?: string;
@@ -182,6 +184,17 @@ export interface AppConfig {
   checks: Readonly<Record<string, NamedCheck>>;
   restart: readonly RestartRule[];
   vm: readonly VmSpec[];
+  docker: DockerConfig;
+}
+
+/** hangar extension: how Docker machines are networked (see the README's Docker section). */
+export interface DockerConfig {
+  /**
+   * `host` (default): the container shares the host's network and listens on the PORT hangar assigns.
+   * `published`: the container gets its own network namespace and its `internal_port` is published on
+   * a port hangar assigns on 127.0.0.1 (for images that listen on a fixed port, like nginx on 80).
+   */
+  network: 'host' | 'published';
 }
 
 /** Something in the file hangar accepted but will not act on. */

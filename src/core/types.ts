@@ -79,6 +79,8 @@ export interface MachineConfig {
   stop_config: { signal: string; timeout: string };
   metadata: Record<string, string>;
   guest?: { cpu_kind?: string; cpus?: number; memory_mb?: number };
+  /** hangar extension, Docker machines only: `published` maps the first service's internal_port (see [docker]). */
+  network?: 'host' | 'published';
 }
 
 export interface MachineEvent {
@@ -165,6 +167,9 @@ export interface Image {
   ref: ImageRef;
   /** Full reference, `<registry>/<repository>:<tag>`. */
   fullRef: string;
+  /** Which runtime runs it: `process` images live in the daemon's store, `docker` images in the engine. */
+  runtime: RuntimeKind;
+  /** For `docker` images the size the engine reports; their file count is not known (0). */
   sizeBytes: number;
   fileCount: number;
   createdAt: string;

@@ -5,6 +5,7 @@ import { parseDuration } from '../core/duration.js';
 import { ImageCatalog } from '../images/catalog.js';
 import { ImageStore } from '../images/store.js';
 import { ImageBuilder } from '../images/builder.js';
+import { DockerImageBuilder } from '../images/docker-builder.js';
 import { LogCollector } from '../logs/collector.js';
 import { AppService } from '../machines/app-service.js';
 import { MachineBus } from '../machines/bus.js';
@@ -19,6 +20,12 @@ import { DeployService } from '../deploy/deploy-service.js';
 import { DeployNotifier } from '../deploy/notify.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
 import type { RuntimeDriver } from '../runtime/driver.js';
+import { DockerDriver } from '../runtime/docker/docker-driver.js';
+import { EngineClient, engineEndpoint } from '../runtime/docker/engine.js';
+import { DockerImages } from '../runtime/docker/images.js';
+import { pullImage, registryOf } from '../runtime/docker/distribution.js';
+import { encodeRegistryAuth, registryAuthFor } from '../runtime/docker/registry-auth.js';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
 import type { RuntimeKind } from '../core/types.js';
 import { openState, type State } from '../state/index.js';
@@ -49,7 +56,7 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout },
+    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
   ) {}
 
   get apiUrl(): string {
@@ -82,10 +89,12 @@ export class Daemon {
     await store.cleanTemp();
     const processDriver = new ProcessDriver({ root: join(opts.home, 'machines') });
     const drivers = new Map<RuntimeKind, RuntimeDriver>([['process', processDriver]]);
+    const docker = dockerRuntime(opts.home, log);
+    if (docker.driver) drivers.set('docker', docker.driver);
     const bus = new MachineBus();
     const proxy = new ProxyServer(log);
     const ports = new PortAllocator();
-    const images = new ImageCatalog(state, store);
+    const images = new ImageCatalog(state, store, docker.images, docker.problem);
     const timing = { ...DEFAULT_TIMING, ...envTiming(), ...opts.timing };
     const routing = new Routing({ bus, log, saveChecks: (id, c) => state.machines.saveChecks(id, c), onPorts: (app, ports) => proxy.setAppPorts(app, ports) });
     const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing, drainer: { drain: (ref, ms) => routing.table.drain(ref.machineId, ref.instanceId, ms) }, secrets: vault });
@@ -105,6 +114,7 @@ export class Daemon {
     proxy.attach({ table: routing.table, appForHost: (h) => routing.appForHost(h), metrics, onNoCapacity: (app) => autoscaler.wake(app) });
     cleanup.push(() => autoscaler.stop());
     const addresses = { api: opts.listen, proxy: opts.proxyListen };
+    let stopDockerRetry = () => {};
     const deploys = new DeployService({
       state,
       machines,
@@ -117,7 +127,8 @@ export class Daemon {
         exitOf: (m) => lifecycle.exitOf(m),
         allPassing: (id) => routing.checksOf(id).every((c) => c.status === 'passing'),
       },
-      driver: processDriver,
+      driverFor: (kind) => lifecycle.driver(kind),
+      runtimeBack: (_kind, ms, signal) => (docker.engine ? waitForEngine(docker.engine, ms, signal) : Promise.resolve(false)),
       logs,
       log,
       traffic: {
@@ -145,7 +156,12 @@ export class Daemon {
       metrics,
       deploys,
       secrets: new SecretsService({ vault, deploys, log }),
-      builds: { builder: new ImageBuilder({ store, tmpRoot: join(opts.home, 'images', 'tmp', 'builds') }), images },
+      builds: {
+        builder: new ImageBuilder({ store, tmpRoot: join(opts.home, 'images', 'tmp', 'builds') }),
+        docker: docker.engine && new DockerImageBuilder({ engine: docker.engine, tmpRoot: join(opts.home, 'images', 'tmp', 'builds') }),
+        dockerProblem: () => docker.problem,
+        images,
+      },
       version: opts.version,
       get proxy() {
         return addresses.proxy;
@@ -171,7 +187,19 @@ export class Daemon {
     logs.start();
     routing.start(initial, await state.apps.list(), await state.machines.checks());
     cleanup.push(() => routing.stop());
-    await reconcile({ state, lifecycle, ports, log });
+    const down = await reconcile({ state, lifecycle, ports, log });
+    if (down.includes('docker') && docker.engine) {
+      // Machines on an engine that was down at start are adopted once it answers.
+      const engine = docker.engine;
+      const retry = new AbortController();
+      cleanup.push(() => retry.abort());
+      void waitForEngine(engine, Number.MAX_SAFE_INTEGER, retry.signal).then(async (back) => {
+        if (!back) return;
+        log.info({ engine: docker.engine?.endpoint }, 'Docker Engine answers; recovering its machines');
+        await reconcile({ state, lifecycle, ports, log }, ['docker']).catch((err) => log.error({ err }, 'recovering Docker machines failed'));
+      });
+      stopDockerRetry = () => retry.abort();
+    }
     await deploys.resumeAll();
     autoscaler.start();
     const recycleIdle = parseDuration(process.env.HANGAR_RECYCLE_IDLE) ?? 10_000;
@@ -180,7 +208,7 @@ export class Daemon {
     ready();
     writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), version: opts.version, started_at: new Date().toISOString() });
     log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, deploys, autoscaler, recycler });
+    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, deploys, autoscaler, recycler, stopDockerRetry });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */
@@ -190,6 +218,7 @@ export class Daemon {
     await p.deploys.stop();
     p.autoscaler.stop();
     clearInterval(p.recycler);
+    p.stopDockerRetry();
     await p.api.close();
     await p.proxy.close();
     p.unsub();
@@ -211,6 +240,45 @@ async function bind(addr: ListenAddress, fallback: boolean | undefined, flag: st
     if (fallback && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') return listen({ host: addr.host, port: 0 });
     throw listenError(err, addr, flag);
   }
+}
+
+/**
+ * The Docker runtime as this daemon's environment configures it: DOCKER_HOST (or the default socket),
+ * HANGAR_DOCKER_PULL (`missing`, the default, or `never`). Nothing is asked of the engine here: a
+ * daemon starts without one, and Docker machines wait for it.
+ */
+function dockerRuntime(home: string, log: Logger): { engine?: EngineClient; driver?: DockerDriver; images?: DockerImages; problem?: Error } {
+  let engine: EngineClient;
+  try {
+    engine = new EngineClient(engineEndpoint());
+  } catch (err) {
+    log.warn({ err }, 'Docker runtime disabled');
+    return { problem: err as Error };
+  }
+  const pull = process.env.HANGAR_DOCKER_PULL === 'never' ? 'never' : 'missing';
+  return {
+    engine,
+    driver: new DockerDriver({ root: join(home, 'containers'), engine }),
+    images: new DockerImages(engine, {
+      pull,
+      // With the credentials of the user the daemon runs as, as `docker pull` would use them.
+      pullImage: async (ref) => {
+        const auth = encodeRegistryAuth(await registryAuthFor(registryOf(ref)));
+        log.info({ ref }, 'pulling image');
+        await pullImage(engine, ref, { auth });
+      },
+    }),
+  };
+}
+
+/** Pings the engine every 500 ms until it answers (true), `timeoutMs` passes or `signal` aborts (false). */
+async function waitForEngine(engine: EngineClient, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (!signal.aborted && Date.now() < until) {
+    if (await engine.ping(1000)) return true;
+    await delay(500, undefined, { signal, ref: false }).catch(() => undefined);
+  }
+  return false;
 }
 
 /** Tuning knobs for restart backoff, mostly so tests of crash loops run in milliseconds. */

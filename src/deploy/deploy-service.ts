@@ -71,7 +71,7 @@ export class DeployService {
     const options = this.options(cfg, req, opts.fastPath ?? false);
     strategyFor(options.strategy);
     const image = await this.deps.images.resolve(appName, req.image);
-    for (const g of processGroups(cfg)) requireCommand(cfg, g, image.fullRef);
+    for (const g of processGroups(cfg)) requireCommand(cfg, g, image.fullRef, image.runtime);
     await this.assertIdle(app);
     const all = await this.deps.machines.list(appName);
     checkStrategyFit(cfg, options.strategy, all);

@@ -12,7 +12,9 @@ export function progressOf(m: Machine): MachineProgress {
   return { machineId: m.id, group: groupOf(m), region: m.region, outcome: 'pending', fromVersion: v && /^\d+$/.test(v) ? Number(v) : null, fromImage: m.config.image, fromConfig: m.config };
 }
 
-export function requireCommand(cfg: AppConfig, group: string, image: string): void {
+/** Process machines need a command per group; containers may run their image's own CMD. */
+export function requireCommand(cfg: AppConfig, group: string, image: string, runtime: 'process' | 'docker' = 'process'): void {
+  if (runtime === 'docker') return;
   const mc = machineConfigFor(cfg, { group, image });
   if (!mc.init.cmd?.length) {
     throw new UserError({ code: 'no_command', message: `process group ${group} has no command to run`, hint: `add it to hangar.toml: [processes]\\n${group} = "node server.js"`, details: [{ path: `processes.${group}`, message: 'missing command' }] });

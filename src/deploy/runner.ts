@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { AppConfig } from '../config/index.js';
 import { machineConfigFor, processGroups, splitCommand } from '../config/index.js';
 import type { DeployEvent, Deployment, DeploymentPhase, MachineOutcome, MachineProgress, ReleaseStatus } from '../core/deploy.js';
-import type { Machine, MachineConfig } from '../core/types.js';
+import type { Machine, MachineConfig, RuntimeKind } from '../core/types.js';
+import { formatDuration } from '../core/duration.js';
 import type { State } from '../state/index.js';
 import type { MachineService } from '../machines/machine-service.js';
 import type { ImageResolver } from '../machines/images.js';
@@ -40,7 +41,13 @@ export interface RunnerDeps {
   machines: MachineService;
   images: ImageResolver;
   readiness: Readiness;
-  driver: RuntimeDriver;
+  /** The driver for a runtime (the release command runs on the new image's). */
+  driverFor: (kind: RuntimeKind) => RuntimeDriver;
+  /**
+   * Waits until the runtime's engine answers again (true) or `timeoutMs` passes (false). A step that
+   * failed because the Docker Engine stopped answering is retried after it, instead of failing the deploy.
+   */
+  runtimeBack?: (kind: RuntimeKind, timeoutMs: number, signal: AbortSignal) => Promise<boolean>;
   logs: LogCollector;
   log: Logger;
   appUrl: (app: string) => string | null;
@@ -109,24 +116,49 @@ export class DeploymentRunner {
     const cmd = input.cfg.deploy.releaseCommand;
     if (!cmd || input.d.options.skipReleaseCommand) return;
     await this.phase(input, 'release_command', `running release command: ${cmd}`);
-    const image = await this.deps.images.resolve(input.d.appName, input.image);
     try {
-      const secrets = (await this.deps.secrets?.forApp(input.d.appName))?.values ?? {};
-      await runReleaseCommand(
-        { driver: this.deps.driver, logs: this.deps.logs },
-        {
-          app: input.d.appName,
-          region: input.cfg.primaryRegion,
-          image,
-          argv: splitCommand(cmd),
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...input.cfg.env, ...secrets, FLY_APP_NAME: input.d.appName, HANGAR_APP_NAME: input.d.appName, FLY_REGION: input.cfg.primaryRegion, PRIMARY_REGION: input.cfg.primaryRegion, FLY_IMAGE_REF: image.fullRef },
-          timeoutMs: input.d.options.releaseCommandTimeoutMs,
-          onLine: (line) => void this.deps.emit(input.d, { type: 'log', source: 'release_command', line }),
-        },
-      );
+      await this.withRuntime(input, 'release command', () => this.runRelease(input, cmd));
     } catch (err) {
       const details = ((err as { details?: Array<{ message: string }> }).details ?? []).map((x) => x.message);
       throw new DeployFailure('release_command', (err as Error).message, details);
+    }
+  }
+
+  private async runRelease(input: RunInput, cmd: string): Promise<void> {
+    const image = await this.deps.images.resolve(input.d.appName, input.image);
+    const secrets = (await this.deps.secrets?.forApp(input.d.appName))?.values ?? {};
+    // A container gets its PATH and HOME from its image.
+    const host: Record<string, string> = image.runtime === 'process' ? { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' } : {};
+    await runReleaseCommand(
+      { driver: this.deps.driverFor(image.runtime), logs: this.deps.logs },
+      {
+        app: input.d.appName,
+        region: input.cfg.primaryRegion,
+        image,
+        argv: splitCommand(cmd),
+        env: { ...host, ...input.cfg.env, ...secrets, FLY_APP_NAME: input.d.appName, HANGAR_APP_NAME: input.d.appName, FLY_REGION: input.cfg.primaryRegion, PRIMARY_REGION: input.cfg.primaryRegion, FLY_IMAGE_REF: image.fullRef },
+        timeoutMs: input.d.options.releaseCommandTimeoutMs,
+        onLine: (line) => void this.deps.emit(input.d, { type: 'log', source: 'release_command', line }),
+      },
+    );
+  }
+
+  /**
+   * Runs a step that needs a runtime. When it fails because the Docker Engine stopped answering, the
+   * deploy says so and waits (up to wait_timeout) for the engine, then runs the step again: machines
+   * keep what they run meanwhile, and nothing is rolled back for an outage.
+   */
+  private async withRuntime<T>(input: RunInput, what: string, fn: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'docker_unavailable' || !this.deps.runtimeBack || input.signal.aborted) throw err;
+        const limit = input.d.options.waitTimeoutMs;
+        await this.deps.emit(input.d, { type: 'warning', message: `${what}: ${(err as Error).message}; the deploy is paused until the Docker Engine answers again (up to ${formatDuration(limit)})` });
+        if (!(await this.deps.runtimeBack('docker', limit, input.signal))) throw err;
+        await this.deps.emit(input.d, { type: 'phase', phase: input.d.phase, message: `the Docker Engine answers again; resuming (${what})` });
+      }
     }
   }
 
@@ -158,7 +190,7 @@ export class DeploymentRunner {
   /** Starts a machine made by this deploy and waits for its checks, recording the outcome. */
   private async startNew(input: RunInput, id: string, group: string): Promise<void> {
     try {
-      const m = await this.deps.machines.start(input.d.appName, id);
+      const m = await this.withRuntime(input, `starting ${id}`, () => this.deps.machines.start(input.d.appName, id));
       await this.deps.readiness.waitHealthy(m, this.deps.readiness.exitOf(m), { timeoutMs: input.d.options.waitTimeoutMs, minUpMs: input.d.options.fastPath ? 0 : MIN_UP_MS });
       await this.setOutcome(input, id, 'created', `created machine ${id} (${group}) in ${m.region}`);
     } catch (err) {
@@ -209,7 +241,7 @@ export class DeploymentRunner {
     const m = await this.deps.machines.create(d.appName, { region, config: this.desired(input, group), skipLaunch: true });
     d.machines.push({ machineId: m.id, group, region, outcome: 'pending', fromVersion: null, fromImage: '', fromConfig: null });
     await this.persist(input);
-    const started = await this.deps.machines.start(d.appName, m.id);
+    const started = await this.withRuntime(input, `starting ${m.id}`, () => this.deps.machines.start(d.appName, m.id));
     await this.deps.readiness.waitHealthy(started, this.deps.readiness.exitOf(started), { timeoutMs: d.options.waitTimeoutMs, minUpMs: d.options.fastPath ? 0 : MIN_UP_MS });
     await this.setOutcome(input, m.id, 'created', `created machine ${m.id} (${group}) in ${region}`);
     return started;
@@ -234,7 +266,7 @@ export class DeploymentRunner {
     await this.setOutcome(input, m.id, 'updating', `updating ${m.id}`);
     try {
       const config = this.desired(input, groupOf(m));
-      await this.replace(input, m, config, mode, input.d.options.fastPath ? 0 : MIN_UP_MS);
+      await this.withRuntime(input, `updating ${m.id}`, () => this.replace(input, m, config, mode, input.d.options.fastPath ? 0 : MIN_UP_MS));
       return this.setOutcome(input, m.id, 'updated', `${m.id} is on v${d.releaseVersion}`);
     } catch (err) {
       if (input.signal.aborted) throw err;
@@ -304,7 +336,7 @@ export class DeploymentRunner {
         await this.setOutcome(input, p.machineId, 'untouched', `${p.machineId} was not changed`);
         return true;
       }
-      await this.replace(input, m, p.fromConfig as MachineConfig, 'surge', 0);
+      await this.withRuntime(input, `rolling back ${p.machineId}`, () => this.replace(input, m, p.fromConfig as MachineConfig, 'surge', 0));
       await this.setOutcome(input, p.machineId, 'rolled_back', `${p.machineId} is back on ${p.fromVersion ? `v${p.fromVersion}` : p.fromImage}`);
       return true;
     } catch (err) {

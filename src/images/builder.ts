@@ -262,12 +262,12 @@ function stopError(reason: StopReason, command: string, timeoutMs: number, tail:
   }
 }
 
-function buildCancelled(): UserError {
+export function buildCancelled(): UserError {
   return new UserError({ code: 'build_cancelled', kind: 'conflict', message: 'the build was cancelled', hint: 'start the build again' });
 }
 
 /** Deletes a scratch tree even when the build made read-only directories in it (Go's module cache does). */
-async function removeTree(dir: string): Promise<void> {
+export async function removeTree(dir: string): Promise<void> {
   await makeDirsWritable(dir);
   await fs.promises.rm(dir, { recursive: true, force: true });
 }

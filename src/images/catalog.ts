@@ -1,7 +1,9 @@
 import type { Readable } from 'node:stream';
 import { NotFoundError, UserError } from '../core/errors.js';
-import { DEFAULT_REGISTRY, formatImageRef, type Image, type ImageRef } from '../core/types.js';
+import { DEFAULT_REGISTRY, formatImageRef, type Image, type ImageRef, type RuntimeKind } from '../core/types.js';
 import type { ImageResolver, ResolvedImage } from '../machines/images.js';
+import { formatDockerRef, parseDockerRef, type DockerImages } from '../runtime/docker/images.js';
+import { pushImage } from '../runtime/docker/distribution.js';
 import type { State } from '../state/index.js';
 import type { ImageStore, StoredImage } from './store.js';
 
@@ -45,11 +47,18 @@ export function parseImageRef(ref: string): ParsedRef {
   return out;
 }
 
-/** Image names in the database plus their content in the store: uploads, lookups, and checks before a start. */
+/**
+ * Image names in the database plus their content: process images in the daemon's store, Docker images
+ * in the engine. Uploads, lookups, and checks before a start. A reference the database does not know
+ * is looked up on the Docker Engine (and pulled, if allowed): that is how `--image nginx:1.25` runs.
+ */
 export class ImageCatalog implements ImageResolver {
   constructor(
     private readonly state: State,
     private readonly store: ImageStore,
+    /** Absent when the daemon has no usable Docker configuration; `dockerProblem` then says why. */
+    private readonly docker?: DockerImages,
+    private readonly dockerProblem?: Error,
   ) {}
 
   async upload(appName: string, tag: string, body: Readable): Promise<Image> {
@@ -68,7 +77,23 @@ export class ImageCatalog implements ImageResolver {
     const app = await this.state.apps.byName(appName);
     if (!app) throw new NotFoundError('app', appName, `create it first: hangar apps create ${appName}`);
     const ref: ImageRef = { registry: DEFAULT_REGISTRY, repository: appName, tag, digest: stored.digest };
-    const image: Image = { appName, ref, fullRef: formatImageRef(ref), sizeBytes: stored.sizeBytes, fileCount: stored.fileCount, createdAt: new Date().toISOString() };
+    const image: Image = { appName, ref, fullRef: formatImageRef(ref), runtime: 'process', sizeBytes: stored.sizeBytes, fileCount: stored.fileCount, createdAt: new Date().toISOString() };
+    await this.state.images.put(app.id, image);
+    return image;
+  }
+
+  /**
+   * Names an image the engine built for the app (`<registry>[/<namespace>]/<app>:<tag>`), so its tag,
+   * rollbacks and `hangar images` find it like any other.
+   */
+  async registerDocker(appName: string, fullTag: string, id: string): Promise<Image> {
+    const app = await this.state.apps.byName(appName);
+    if (!app) throw new NotFoundError('app', appName, `create it first: hangar apps create ${appName}`);
+    const parsed = parseDockerRef(fullTag);
+    if (!parsed?.tag) throw new Error(`not a tagged image reference: ${fullTag}`);
+    const found = await this.dockerImages().inspect(id);
+    const ref: ImageRef = { registry: parsed.registry, repository: parsed.repository, tag: parsed.tag, digest: id };
+    const image: Image = { appName, ref, fullRef: formatImageRef(ref), runtime: 'docker', sizeBytes: found?.sizeBytes ?? 0, fileCount: 0, createdAt: new Date().toISOString() };
     await this.state.images.put(app.id, image);
     return image;
   }
@@ -80,27 +105,105 @@ export class ImageCatalog implements ImageResolver {
   }
 
   async get(appName: string, ref: string): Promise<Image> {
+    const found = await this.findOwn(appName, ref);
+    if (!found) throw notHere(ref);
+    return found;
+  }
+
+  /** An image hangar made (uploaded or built) for an app, by full ref, `app:tag`, bare tag or digest. */
+  private async findOwn(appName: string, ref: string): Promise<Image | undefined> {
     const p = parseImageRef(ref);
-    if (p.registry && p.registry !== DEFAULT_REGISTRY) throw notHere(ref);
-    const owner = p.repository ?? appName;
+    // A Docker build may be named `<registry>/<namespace>/<app>`: the app is the last path part.
+    const owner = p.repository ? p.repository.slice(p.repository.lastIndexOf('/') + 1) : appName;
     const app = await this.state.apps.byName(owner);
     const found = app && (p.tag ? await this.state.images.get(app.id, p.tag) : p.digest ? await this.state.images.byDigest(app.id, p.digest) : undefined);
-    if (!found || (p.digest && found.ref.digest !== p.digest)) throw notHere(ref);
+    if (!found || (p.digest && found.ref.digest !== p.digest)) return undefined;
+    if (p.repository && p.repository !== found.ref.repository) return undefined;
+    if (p.registry ? found.ref.registry !== p.registry : found.ref.registry !== DEFAULT_REGISTRY && found.runtime === 'process') return undefined;
     return found;
   }
 
   async resolve(appName: string, ref: string): Promise<ResolvedImage> {
-    const img = await this.get(appName, ref);
-    return { ref: img.ref, fullRef: img.fullRef, rootfs: this.store.rootfsPath(img.ref.digest) };
+    const own = await this.findOwn(appName, ref);
+    if (own?.runtime === 'process') return { ref: own.ref, fullRef: own.fullRef, runtime: 'process', rootfs: this.store.rootfsPath(own.ref.digest) };
+    if (own) {
+      await this.dockerImages(ref).ensureExact(own.ref);
+      return { ref: own.ref, fullRef: own.fullRef, runtime: 'docker' };
+    }
+    const docker = parseDockerRef(ref);
+    if (!docker || this.namesOwnImage(appName, ref)) throw notHere(ref);
+    let found;
+    try {
+      found = await this.dockerImages(ref).ensure(docker);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'docker_unavailable' || code === 'image_not_found' || code === 'image_pull_failed') throw notHere(ref, err as UserError);
+      throw err;
+    }
+    const imageRef: ImageRef = { registry: docker.registry, repository: docker.repository, tag: docker.tag ?? '', digest: found.id };
+    return { ref: imageRef, fullRef: formatDockerRef(docker), runtime: 'docker' };
   }
 
-  async verify(ref: ImageRef): Promise<ResolvedImage> {
+  async verify(ref: ImageRef, runtime: RuntimeKind = 'process'): Promise<ResolvedImage> {
+    if (runtime === 'docker') {
+      await this.dockerImages(formatImageRef(ref)).ensureExact(ref);
+      return { ref, fullRef: formatImageRef(ref), runtime };
+    }
     await this.store.verify(ref.digest);
-    return { ref, fullRef: formatImageRef(ref), rootfs: this.store.rootfsPath(ref.digest) };
+    return { ref, fullRef: formatImageRef(ref), runtime, rootfs: this.store.rootfsPath(ref.digest) };
+  }
+
+  /**
+   * Pushes an image the app built with Docker to the registry its name carries (`[build] registry`).
+   * @throws UserError `push_not_supported` (a process image, or the local `hangar.local` name), `push_failed`
+   */
+  async push(appName: string, ref: string, opts: { auth?: string; onProgress: (line: string) => void; signal: AbortSignal }): Promise<{ ref: string; digest: string }> {
+    const img = await this.get(appName, ref);
+    if (img.runtime !== 'docker') {
+      throw new UserError({ code: 'push_not_supported', message: `image ${img.fullRef} runs as processes and lives in this daemon's store; there is nothing to push`, hint: 'only images built from a Dockerfile are pushed to a registry' });
+    }
+    if (img.ref.registry === DEFAULT_REGISTRY) {
+      throw new UserError({ code: 'push_not_supported', message: `image ${img.fullRef} is named for this host only (${DEFAULT_REGISTRY}), not for a registry`, hint: 'name a registry in hangar.toml: [build] registry = "ghcr.io/myorg", then deploy --build-only --push again' });
+    }
+    const engine = this.dockerImages(img.fullRef).engine;
+    const pushed = await pushImage(engine, img.fullRef, opts);
+    return { ref: img.fullRef, digest: pushed.digest };
+  }
+
+  /** `hangar.local/…`, `<app>:…` and `deployment-…` name what hangar itself built: never looked for elsewhere. */
+  private namesOwnImage(appName: string, ref: string): boolean {
+    const p = parseImageRef(ref);
+    if (p.registry) return p.registry === DEFAULT_REGISTRY;
+    if (p.repository) return p.repository === appName;
+    return /^deployment-/.test(p.tag ?? '');
+  }
+
+  private dockerImages(forRef?: string): DockerImages {
+    if (this.docker) return this.docker;
+    throw needsDocker(forRef ?? 'this image', this.dockerProblem?.message ?? 'the Docker runtime is not configured on this daemon');
   }
 }
 
-function notHere(ref: string): UserError {
+/** Docker is needed and cannot be reached: what to do about it, in one line and a hint. */
+function needsDocker(ref: string, why: string): UserError {
+  return new UserError({
+    code: 'docker_unavailable',
+    kind: 'unavailable',
+    message: `image ${ref} needs the Docker runtime: ${why}`,
+    hint: DOCKER_HINT,
+  });
+}
+
+const DOCKER_HINT = 'start a Docker Engine ("dockerd", installed by "apt-get install docker.io") or point DOCKER_HOST at one, then deploy again; a directory without a Dockerfile runs as processes without Docker';
+
+/** Not one of hangar's images; `docker` says why the Docker Engine could not supply it either. */
+function notHere(ref: string, docker?: UserError): UserError {
+  if (docker?.code === 'docker_unavailable') {
+    return new UserError({ code: 'docker_unavailable', kind: 'unavailable', message: `image ${ref} is not in this daemon's image store, and running it as a Docker image needs a Docker Engine: ${docker.message}`, hint: DOCKER_HINT });
+  }
+  if (docker) {
+    return new UserError({ code: docker.code, kind: docker.kind, message: `image ${ref} is not in this daemon's image store, and ${docker.message.replace(/^image \S+ was not found: /, '')}`, hint: docker.hint });
+  }
   return new UserError({
     code: 'image_not_found',
     kind: 'not_found',

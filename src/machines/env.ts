@@ -10,7 +10,8 @@ const PASSED_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
  */
 export function machineEnv(m: Machine, port: number, secrets: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const k of PASSED_THROUGH) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+  // A container's PATH and HOME come from its image; the host's would only break it.
+  if (m.runtime === 'process') for (const k of PASSED_THROUGH) if (process.env[k] !== undefined) env[k] = process.env[k]!;
   Object.assign(env, m.config.env, secrets);
   const group = m.config.metadata.fly_process_group ?? 'app';
   const platform: Record<string, string> = {
@@ -28,6 +29,12 @@ export function machineEnv(m: Machine, port: number, secrets: Record<string, str
     env[`HANGAR_${k}`] = v;
   }
   env.PRIMARY_REGION = m.config.metadata.primary_region ?? m.config.env.PRIMARY_REGION ?? m.region;
-  env.PORT = String(port);
+  env.PORT = String(publishedPort(m) ?? port);
   return env;
+}
+
+/** The container port a `published` Docker machine listens on: its first service's internal_port. */
+export function publishedPort(m: Pick<Machine, 'runtime' | 'config'>): number | undefined {
+  if (m.runtime !== 'docker' || m.config.network !== 'published') return undefined;
+  return m.config.services[0]?.internal_port ?? 8080;
 }

@@ -6,7 +6,7 @@ import { isLiveState } from '../core/types.js';
 import type { InstanceExit, InstanceRef, RuntimeDriver } from '../runtime/driver.js';
 import type { State } from '../state/index.js';
 import type { MachineBus } from './bus.js';
-import { machineEnv } from './env.js';
+import { machineEnv, publishedPort } from './env.js';
 import type { ImageResolver } from './images.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { PortAllocator } from './ports.js';
@@ -95,9 +95,10 @@ export class MachineLifecycle {
   /** Starts the machine's current instance. Lock held by the caller. */
   async startInstance(m: Machine, source: MachineEvent['source']): Promise<Machine> {
     this.cancelRestart(m.id);
+    const before = m.state;
     m = await this.save(m, { state: 'starting' }, { type: 'start', status: 'starting', source });
     try {
-      const img = await this.deps.images.verify(m.imageRef);
+      const img = await this.deps.images.verify(m.imageRef, m.runtime);
       const cmd = m.config.init.cmd ?? [];
       const secrets = await this.secretsFor(m.appName);
       const port = await this.deps.ports.allocate();
@@ -109,12 +110,29 @@ export class MachineLifecycle {
         cmd,
         env: machineEnv(m, port, secrets.values),
         port,
+        publish: publishedPort(m),
       });
       return await this.save(m, { state: 'started', port, startedAt: new Date().toISOString(), config: withSecretsDigest(m.config, secrets.digest) }, { type: 'start', status: 'started', source });
     } catch (err) {
+      if ((err as { code?: string }).code === 'docker_unavailable') return this.startDeferred(m, before, source, err as Error);
       await this.save(m, { state: 'failed' }, { type: 'start', status: 'failed', source: 'hangar', message: (err as Error).message });
       throw err;
     }
+  }
+
+  /**
+   * The runtime's engine did not answer: that says nothing about the machine, so it does not become
+   * `failed`. A restart hangar itself scheduled is tried again later; a start someone asked for leaves
+   * the machine as it was and reports the outage.
+   */
+  private async startDeferred(m: Machine, before: Machine['state'], source: MachineEvent['source'], err: Error): Promise<Machine> {
+    if (source === 'hangar') {
+      const next = await this.save(m, { state: 'starting' }, { type: 'start', status: 'waiting', source, message: `${err.message}; trying again in ${this.deps.timing.backoffMaxMs} ms` });
+      this.scheduleRestart(next, this.deps.timing.backoffMaxMs);
+      return next;
+    }
+    await this.save(m, { state: before === 'starting' || before === 'replacing' ? 'stopped' : before }, { type: 'start', status: 'failed', source, message: err.message });
+    throw err;
   }
 
   /** Stops the current instance (kill_signal, then SIGKILL after kill_timeout). Lock held by the caller. */
@@ -152,13 +170,14 @@ export class MachineLifecycle {
    * and the old instance drain and stop. If `ready` fails, the new instance is removed and the machine is
    * left exactly as it was. Lock held by the caller.
    */
-  async surgeReplace(m: Machine, next: { config: Machine['config']; imageRef: Machine['imageRef'] }, ready: (ref: InstanceRef, port: number, exited: Promise<InstanceExit>) => Promise<void>): Promise<Machine> {
+  async surgeReplace(m: Machine, next: { config: Machine['config']; imageRef: Machine['imageRef']; runtime: Machine['runtime'] }, ready: (ref: InstanceRef, port: number, exited: Promise<InstanceExit>) => Promise<void>): Promise<Machine> {
     const secrets = await this.secretsFor(m.appName);
-    const candidate: Machine = { ...m, config: withSecretsDigest(next.config, secrets.digest), imageRef: next.imageRef, instanceId: newInstanceId() };
+    const candidate: Machine = { ...m, config: withSecretsDigest(next.config, secrets.digest), imageRef: next.imageRef, runtime: next.runtime, instanceId: newInstanceId() };
     const ref = refOf(candidate);
-    const img = await this.deps.images.verify(candidate.imageRef);
+    const img = await this.deps.images.verify(candidate.imageRef, candidate.runtime);
     const port = await this.deps.ports.allocate();
-    const driver = this.driver(m.runtime);
+    // The new instance may run on another runtime (an app that gained a Dockerfile); the old one is retired on its own.
+    const driver = this.driver(candidate.runtime);
     const exited = new Promise<InstanceExit>((resolve) => {
       const off = driver.onExit((e) => {
         if (e.machineId === ref.machineId && e.instanceId === ref.instanceId) {
@@ -168,7 +187,7 @@ export class MachineLifecycle {
       });
     });
     try {
-      await driver.start({ ...ref, appName: m.appName, image: { ref: img.fullRef, digest: img.ref.digest, rootfs: img.rootfs }, cmd: candidate.config.init.cmd ?? [], env: machineEnv(candidate, port, secrets.values), port });
+      await driver.start({ ...ref, appName: m.appName, image: { ref: img.fullRef, digest: img.ref.digest, rootfs: img.rootfs }, cmd: candidate.config.init.cmd ?? [], env: machineEnv(candidate, port, secrets.values), port, publish: publishedPort(candidate) });
       await ready(ref, port, exited);
     } catch (err) {
       await driver.stop(ref, { signal: 'SIGKILL', timeoutMs: 1000 }).catch(() => undefined);
@@ -180,10 +199,11 @@ export class MachineLifecycle {
     const oldPort = m.port;
     const switched = await this.save(
       m,
-      { config: candidate.config, imageRef: next.imageRef, instanceId: ref.instanceId, port, state: 'started', startedAt: new Date().toISOString(), restartCount: 0 },
-      { type: 'update', status: 'started', source: 'user', message: `replaced instance ${oldRef.instanceId}` },
+      { config: candidate.config, imageRef: next.imageRef, runtime: next.runtime, instanceId: ref.instanceId, port, state: 'started', startedAt: new Date().toISOString(), restartCount: 0 },
+      { type: 'update', status: 'started', source: 'user', message: `replaced instance ${oldRef.instanceId}${next.runtime !== m.runtime ? ` (runtime ${m.runtime} → ${next.runtime})` : ''}` },
     );
     if (isLiveState(m.state)) await this.retireInstance(m, oldRef);
+    await this.leaveRuntime(m, next.runtime);
     this.deps.ports.release(oldPort);
     return switched;
   }
@@ -203,6 +223,14 @@ export class MachineLifecycle {
         }
       });
     });
+  }
+
+  /** After a machine moved to another runtime: what the old runtime kept for it goes. */
+  async leaveRuntime(m: Machine, next: Machine['runtime']): Promise<void> {
+    if (next === m.runtime) return;
+    await this.driver(m.runtime)
+      .removeMachine(m.id)
+      .catch((err) => this.deps.log.warn({ err, machine: m.id }, `could not clean up the ${m.runtime} runtime's files of a machine now on ${next}`));
   }
 
   /** Stops and removes an instance that is no longer the machine's current one. */

@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError, PreconditionError, UserError } from '../core/errors.js';
 import { newInstanceId, newMachineId, newMachineName } from '../core/ids.js';
-import type { App, Machine, MachineConfig, MachineEvent, MachineState } from '../core/types.js';
+import type { App, Machine, MachineConfig, MachineEvent, MachineState, RuntimeKind } from '../core/types.js';
 import { isLiveState } from '../core/types.js';
 import type { State } from '../state/index.js';
 import type { MachineBus } from './bus.js';
@@ -52,7 +52,7 @@ export class MachineService {
   async create(appName: string, input: CreateMachineInput): Promise<Machine> {
     const app = await this.app(appName);
     const image = await this.deps.images.resolve(appName, input.config.image);
-    requireCommand(input.config);
+    requireCommand(input.config, image.runtime);
     const name = input.name ?? newMachineName();
     const existing = await this.deps.state.machines.list({ appId: app.id });
     if (existing.some((m) => m.name === name)) throw new ConflictError('machine_name_taken', `app ${appName} already has a machine named ${name}`, 'pick another --name');
@@ -67,7 +67,7 @@ export class MachineService {
       imageRef: image.ref,
       config: { ...input.config, image: image.fullRef },
       cordoned: false,
-      runtime: 'process',
+      runtime: image.runtime,
       port: null,
       restartCount: 0,
       startedAt: null,
@@ -141,7 +141,7 @@ export class MachineService {
    */
   async update(appName: string, id: string, input: UpdateMachineInput, nonce?: string): Promise<Machine> {
     const image = await this.deps.images.resolve(appName, input.config.image);
-    requireCommand(input.config);
+    requireCommand(input.config, image.runtime);
     return this.mutate(appName, id, nonce, async (m) => {
       if (m.state === 'destroyed' || m.state === 'destroying') throw new PreconditionError('machine_destroyed', `machine ${id} is ${m.state} and cannot be updated`);
       const wasLive = isLiveState(m.state) || this.deps.lifecycle.hasPendingRestart(m.id);
@@ -151,6 +151,7 @@ export class MachineService {
         {
           config: { ...input.config, image: image.fullRef },
           imageRef: image.ref,
+          runtime: image.runtime,
           region: input.region ?? m.region,
           instanceId: newInstanceId(),
           restartCount: 0,
@@ -160,6 +161,7 @@ export class MachineService {
       );
       this.deps.lifecycle.cancelRestart(m.id);
       if (wasLive) await this.deps.lifecycle.retireInstance(m, oldRef);
+      await this.deps.lifecycle.leaveRuntime(m, image.runtime);
       if (!wasLive || input.skipLaunch) return wasLive ? this.deps.lifecycle.save(next, { state: 'stopped' }) : next;
       return this.deps.lifecycle.startInstance(next, 'user');
     });
@@ -172,12 +174,12 @@ export class MachineService {
    */
   async surgeUpdate(appName: string, id: string, input: UpdateMachineInput, nonce: string | undefined, ready: Parameters<MachineLifecycle['surgeReplace']>[2]): Promise<Machine> {
     const image = await this.deps.images.resolve(appName, input.config.image);
-    requireCommand(input.config);
+    requireCommand(input.config, image.runtime);
     const m0 = await this.get(appName, id);
     if (m0.state !== 'started') return this.update(appName, id, input, nonce);
     return this.mutate(appName, id, nonce, async (m) => {
       if (m.state !== 'started') throw new PreconditionError('machine_not_started', `machine ${id} changed state to ${m.state} during the update`);
-      return this.deps.lifecycle.surgeReplace(m, { config: { ...input.config, image: image.fullRef }, imageRef: image.ref }, ready);
+      return this.deps.lifecycle.surgeReplace(m, { config: { ...input.config, image: image.fullRef }, imageRef: image.ref, runtime: image.runtime }, ready);
     });
   }
 
@@ -241,7 +243,9 @@ export class MachineService {
   }
 }
 
-function requireCommand(config: MachineConfig): void {
+/** A process needs a command; a container may run its image's own CMD/ENTRYPOINT. */
+function requireCommand(config: MachineConfig, runtime: RuntimeKind): void {
+  if (runtime === 'docker') return;
   if (!config.init.cmd || config.init.cmd.length === 0) {
     throw new UserError({
       code: 'no_command',

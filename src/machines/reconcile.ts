@@ -1,43 +1,54 @@
 import type { Logger } from 'pino';
-import type { Machine } from '../core/types.js';
+import type { Machine, RuntimeKind } from '../core/types.js';
 import type { State } from '../state/index.js';
 import { refOf, type MachineLifecycle } from './lifecycle.js';
 import type { PortAllocator } from './ports.js';
 
 /**
- * Run once at daemon start: brings the stored machines and the runtimes back into agreement. Live
+ * Run at daemon start (and again for a runtime that was unreachable then, once it answers): brings the stored machines and the runtimes back into agreement. Live
  * instances are adopted (never started twice), instances nobody owns are stopped, and machines whose
  * instance died while no daemon watched get their restart policy applied.
  */
-export async function reconcile(deps: { state: State; lifecycle: MachineLifecycle; ports: PortAllocator; log: Logger }): Promise<void> {
+export async function reconcile(deps: { state: State; lifecycle: MachineLifecycle; ports: PortAllocator; log: Logger }, kinds: readonly RuntimeKind[] = ['process', 'docker']): Promise<RuntimeKind[]> {
   const machines = await deps.state.machines.list();
   const byId = new Map(machines.map((m) => [m.id, m]));
-  await stopStrays(deps, byId);
+  const down: RuntimeKind[] = [];
+  for (const kind of kinds) {
+    try {
+      await stopStrays(deps, byId, kind);
+    } catch (err) {
+      // An engine that does not answer now: its machines are left as stored and recovered once it does.
+      if ((err as { code?: string }).code !== 'docker_unavailable') throw err;
+      deps.log.warn({ runtime: kind, reason: (err as Error).message }, 'runtime unavailable; its machines are recovered when it answers');
+      down.push(kind);
+    }
+  }
   for (const m of machines) {
+    if (!kinds.includes(m.runtime) || down.includes(m.runtime)) continue;
     await deps.lifecycle
       .locked(m.id, (cur) => resume(deps, cur))
       .catch((err) => deps.log.error({ err, machine: m.id }, 'could not recover machine'));
   }
+  return down;
 }
 
-async function stopStrays(deps: { state: State; lifecycle: MachineLifecycle; log: Logger }, byId: Map<string, Machine>): Promise<void> {
-  for (const kind of ['process', 'docker'] as const) {
-    let driver;
-    try {
-      driver = deps.lifecycle.driver(kind);
-    } catch {
-      continue;
-    }
-    for (const ref of await driver.list()) {
-      const owner = byId.get(ref.machineId);
-      if (owner && owner.instanceId === ref.instanceId) continue;
-      const st = await driver.status(ref);
-      if (st.state === 'running') deps.log.warn({ machine: ref.machineId, instance: ref.instanceId }, 'stopping an instance no machine owns');
-      if (owner) await deps.lifecycle.retireInstance(owner, ref);
-      else {
-        await driver.stop(ref, { signal: 'SIGTERM', timeoutMs: 5000 });
-        await driver.removeMachine(ref.machineId);
-      }
+async function stopStrays(deps: { state: State; lifecycle: MachineLifecycle; log: Logger }, byId: Map<string, Machine>, kind: RuntimeKind): Promise<void> {
+  let driver;
+  try {
+    driver = deps.lifecycle.driver(kind);
+  } catch {
+    return;
+  }
+  for (const ref of await driver.list()) {
+    const owner = byId.get(ref.machineId);
+    if (owner && owner.instanceId === ref.instanceId) continue;
+    const st = await driver.status(ref);
+    if (st.state === 'running') deps.log.warn({ machine: ref.machineId, instance: ref.instanceId }, 'stopping an instance no machine owns');
+    // The stray may be on the runtime the machine left (an app that moved to Docker): retire it there.
+    if (owner) await deps.lifecycle.retireInstance({ ...owner, runtime: kind }, ref);
+    else {
+      await driver.stop(ref, { signal: 'SIGTERM', timeoutMs: 5000 });
+      await driver.removeMachine(ref.machineId);
     }
   }
 }

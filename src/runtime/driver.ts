@@ -59,8 +59,13 @@ export interface InstanceSpec extends InstanceRef {
   /** argv; the first element is looked up on PATH. */
   cmd: string[];
   env: Record<string, string>;
-  /** The port the instance is told to listen on (PORT). */
+  /** The host port the instance is reached on. */
   port: number;
+  /**
+   * Docker only: the container gets its own network namespace and this container port is published
+   * on 127.0.0.1:`port`. Without it the instance shares the host's network and listens on `port`.
+   */
+  publish?: number;
 }
 
 export interface StopOptions {

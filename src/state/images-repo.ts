@@ -9,6 +9,7 @@ function toImage(r: ImagesTable & { app_name: string }): Image {
     appName: r.app_name,
     ref,
     fullRef: formatImageRef(ref),
+    runtime: r.runtime,
     sizeBytes: Number(r.size_bytes),
     fileCount: r.file_count,
     createdAt: r.created_at,
@@ -33,11 +34,12 @@ export class ImagesRepo {
       size_bytes: img.sizeBytes,
       file_count: img.fileCount,
       created_at: img.createdAt,
+      runtime: img.runtime,
     };
     await this.db
       .insertInto('images')
       .values(row)
-      .onConflict((oc) => oc.columns(['app_id', 'tag']).doUpdateSet({ digest: row.digest, size_bytes: row.size_bytes, file_count: row.file_count, created_at: row.created_at }))
+      .onConflict((oc) => oc.columns(['app_id', 'tag']).doUpdateSet({ registry: row.registry, digest: row.digest, size_bytes: row.size_bytes, file_count: row.file_count, created_at: row.created_at, runtime: row.runtime }))
       .execute();
   }
 
@@ -58,7 +60,7 @@ export class ImagesRepo {
 
   /** Digests still named by some app (anything else in the store can be collected). */
   async referencedDigests(): Promise<Set<string>> {
-    const rows = await this.db.selectFrom('images').select('digest').distinct().execute();
+    const rows = await this.db.selectFrom('images').where('runtime', '=', 'process').select('digest').distinct().execute();
     return new Set(rows.map((r) => r.digest));
   }
 }

@@ -145,4 +145,9 @@ export const MIGRATIONS: Record<string, Migration> = {
         .execute();
     },
   },
+  '0006_image_runtime': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('images').addColumn('runtime', 'text', (c) => c.notNull().defaultTo('process')).execute();
+    },
+  },
 };

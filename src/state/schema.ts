@@ -65,6 +65,7 @@ export interface ImagesTable {
   size_bytes: number;
   file_count: number;
   created_at: string;
+  runtime: 'process' | 'docker';
 }
 
 export interface ReleasesTable {

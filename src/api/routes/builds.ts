@@ -1,10 +1,12 @@
 import type { ServerResponse } from 'node:http';
+import type { FastifyReply } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { parseDuration } from '../../core/duration.js';
 import { isUserError, UserError } from '../../core/errors.js';
-import type { Image } from '../../core/types.js';
+import { DEFAULT_REGISTRY, type Image } from '../../core/types.js';
+import type { DockerBuildOptions, DockerBuildResult } from '../../images/docker-builder.js';
 import type { BuildOptions } from '../../images/builder.js';
 import type { StoredImage } from '../../images/store.js';
 import { SNAPSHOT_CONTENT_TYPE } from '../../images/stream.js';
@@ -12,10 +14,19 @@ import { AppParams, ImageUploadQuery, type ErrorBody } from '../contract.js';
 import type { Api, ApiDeps } from '../server.js';
 import { imageView } from '../views.js';
 
-/** What the build route needs: a builder (`ImageBuilder`) and a way to name its result (`ImageCatalog`). */
+/**
+ * What the build route needs: builders (`ImageBuilder` for processes, `DockerImageBuilder` through the
+ * engine) and a way to name their results (`ImageCatalog`).
+ */
 export interface BuildDeps {
   builder: { build(input: Readable, opts: BuildOptions): Promise<StoredImage> };
-  images: { register(appName: string, tag: string, stored: StoredImage): Promise<Image> };
+  /** Absent when the daemon has no Docker configuration; `dockerProblem` then says why. */
+  docker?: { build(input: Readable, opts: DockerBuildOptions): Promise<DockerBuildResult> };
+  dockerProblem?: () => Error | undefined;
+  images: {
+    register(appName: string, tag: string, stored: StoredImage): Promise<Image>;
+    registerDocker(appName: string, fullTag: string, id: string): Promise<Image>;
+  };
 }
 
 /** setTimeout overflows past 2^31-1 ms (~24.8 days) and would fire at once; a day is plenty for a build. */
@@ -32,6 +43,27 @@ export const BuildQuery = z.object({
     }, { message: 'expected a duration between 1ms and 24h, such as "10m" or a number of seconds' })
     .default('10m')
     .transform((v) => parseDuration(v)!),
+  /** `docker`: build the snapshot's Dockerfile through the engine; `process` (default): run `command` in it. */
+  runtime: z.enum(['process', 'docker']).default('process'),
+  dockerfile: z.string().min(1).max(1024).optional(),
+  target: z.string().min(1).max(128).optional(),
+  /** A JSON object of build arguments, e.g. `{"NODE_VERSION":"20"}`. */
+  build_args: z
+    .string()
+    .max(65536)
+    .transform((v, ctx) => {
+      try {
+        const parsed = z.record(z.string(), z.string()).safeParse(JSON.parse(v));
+        if (parsed.success) return parsed.data;
+      } catch {
+        // reported below
+      }
+      ctx.addIssue({ code: 'custom', message: 'expected a JSON object of string values, such as {"NODE_VERSION":"20"}' });
+      return z.NEVER;
+    })
+    .optional(),
+  /** Docker builds are tagged `<registry>/<app>:<tag>`; default `hangar.local`. */
+  registry: z.string().regex(/^[a-zA-Z0-9.-]+(?::\d{1,5})?(?:\/[a-z0-9._-]+)*$/).optional(),
 });
 
 /**
@@ -57,28 +89,28 @@ export function buildRoutes(app: Api, deps: ApiDeps): void {
     const builds = deps.builds;
     if (!builds) throw new UserError({ code: 'builds_unavailable', kind: 'unavailable', message: 'this daemon cannot build images', hint: 'upload a built directory instead: hangar machines run DIR' });
     const { app: appName } = req.params;
-    const { tag, command, timeout } = req.query;
+    const { tag, command, timeout, runtime } = req.query;
     await deps.apps.get(appName);
+    if (runtime === 'docker' && !builds.docker) {
+      const why = builds.dockerProblem?.()?.message ?? 'the Docker runtime is not configured';
+      throw new UserError({ code: 'docker_unavailable', kind: 'unavailable', message: `this daemon cannot build a Dockerfile: ${why}`, hint: 'fix DOCKER_HOST for the daemon (unix:///var/run/docker.sock or tcp://127.0.0.1:PORT) and restart it' });
+    }
 
-    const cancel = new AbortController();
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-    // 'close' also follows a normal end; only a close before it means the client went away.
-    res.on('close', () => {
-      if (!res.writableEnded) cancel.abort();
-    });
-    const send = (event: BuildEvent) => writeLine(res, event);
+    const { send, cancel, res } = ndjsonStream<BuildEvent>(reply);
     const started = Date.now();
+    const onOutput = (stream: 'stdout' | 'stderr', line: string) => send({ type: 'output', stream, line });
     try {
-      const stored = await builds.builder.build(req.body as Readable, {
-        command,
-        timeoutMs: timeout,
-        signal: cancel.signal,
-        onOutput: (stream, line) => send({ type: 'output', stream, line }),
-      });
-      const image = await builds.images.register(appName, tag, stored);
-      deps.log.info({ app: appName, tag, digest: stored.digest, ms: Date.now() - started }, 'image built');
+      let image: Image;
+      if (runtime === 'docker') {
+        const q = req.query;
+        const fullTag = `${q.registry ?? DEFAULT_REGISTRY}/${appName}:${tag}`;
+        const built = await builds.docker!.build(req.body as Readable, { tag: fullTag, dockerfile: q.dockerfile, target: q.target, args: q.build_args, timeoutMs: timeout, signal: cancel.signal, onOutput });
+        image = await builds.images.registerDocker(appName, fullTag, built.id);
+      } else {
+        const stored = await builds.builder.build(req.body as Readable, { command, timeoutMs: timeout, signal: cancel.signal, onOutput });
+        image = await builds.images.register(appName, tag, stored);
+      }
+      deps.log.info({ app: appName, tag, runtime, digest: image.ref.digest, ms: Date.now() - started }, 'image built');
       send({ type: 'image', image: imageView(image) });
     } catch (err) {
       send({ type: 'error', error: errorBody(err, deps.log, appName) });
@@ -87,12 +119,27 @@ export function buildRoutes(app: Api, deps: ApiDeps): void {
   });
 }
 
-function writeLine(res: ServerResponse, event: BuildEvent): void {
-  if (!res.destroyed && !res.writableEnded) res.write(`${JSON.stringify(event)}\n`);
+/**
+ * Takes the reply over for an NDJSON stream (200 from the start) whose last line says how the work
+ * ended. `cancel` aborts when the client goes away before the end.
+ */
+export function ndjsonStream<E>(reply: FastifyReply): { send: (e: E) => void; cancel: AbortController; res: ServerResponse } {
+  const cancel = new AbortController();
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+  // 'close' also follows a normal end; only a close before it means the client went away.
+  res.on('close', () => {
+    if (!res.writableEnded) cancel.abort();
+  });
+  const send = (e: E) => {
+    if (!res.destroyed && !res.writableEnded) res.write(`${JSON.stringify(e)}\n`);
+  };
+  return { send, cancel, res };
 }
 
 /** The API's error body (as `errorHandler` writes it), for an error that can no longer change the status. */
-function errorBody(err: unknown, log: Logger, app: string): z.infer<typeof ErrorBody> {
+export function errorBody(err: unknown, log: Logger, app: string): z.infer<typeof ErrorBody> {
   if (isUserError(err)) return { error: err.message, code: err.code, ...(err.hint ? { hint: err.hint } : {}), details: err.details };
   log.error({ err, app }, 'build failed');
   return { error: 'internal error (see the daemon log)', code: 'internal', details: [] };

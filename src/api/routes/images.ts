@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import { UserError } from '../../core/errors.js';
 import { SNAPSHOT_CONTENT_TYPE } from '../../images/stream.js';
-import { AppParams, ImageParams, ImageUploadQuery } from '../contract.js';
+import { AppParams, ImageParams, ImageUploadQuery, REGISTRY_AUTH_HEADER, type PushEvent } from '../contract.js';
+import { errorBody, ndjsonStream } from './builds.js';
 import type { Api, ApiDeps } from '../server.js';
 import { imageView } from '../views.js';
 
@@ -16,6 +17,20 @@ export function imageRoutes(app: Api, deps: ApiDeps): void {
   });
 
   app.get('/v1/apps/:app/images', { schema: { tags, summary: 'List images', params: AppParams } }, async (req) => (await deps.images.list(req.params.app)).map(imageView));
+
+  app.post('/v1/apps/:app/images/:tag/push', { schema: { tags, summary: `Push a Docker image to its registry (credentials in the ${REGISTRY_AUTH_HEADER} header); streams NDJSON progress, then the pushed ref or the error`, params: ImageParams } }, async (req, reply) => {
+    const { app: appName, tag } = req.params;
+    await deps.images.get(appName, decodeURIComponent(tag));
+    const auth = req.headers[REGISTRY_AUTH_HEADER];
+    const { send, cancel, res } = ndjsonStream<PushEvent>(reply);
+    try {
+      const pushed = await deps.images.push(appName, decodeURIComponent(tag), { auth: typeof auth === 'string' ? auth : undefined, signal: cancel.signal, onProgress: (line) => send({ type: 'output', stream: 'stdout', line }) });
+      send({ type: 'pushed', ...pushed });
+    } catch (err) {
+      send({ type: 'error', error: errorBody(err, deps.log, appName) });
+    }
+    res.end();
+  });
 
   app.get('/v1/apps/:app/images/:tag', { schema: { tags, summary: 'Inspect an image by tag or reference', params: ImageParams } }, async (req) => imageView(await deps.images.get(req.params.app, decodeURIComponent(req.params.tag))));
 }

@@ -14,12 +14,13 @@ export function machineRows(list: MachineView[]) {
     m.region,
     m.process_group,
     m.release_version ?? '',
+    m.runtime,
     `${m.image_ref.repository}:${m.image_ref.tag}`,
     m.address ?? '',
     ago(m.updated_at),
   ]);
 }
-export const MACHINE_HEAD = ['ID', 'NAME', 'STATE', 'REGION', 'PROCESS', 'VERSION', 'IMAGE', 'ADDRESS', 'UPDATED'];
+export const MACHINE_HEAD = ['ID', 'NAME', 'STATE', 'REGION', 'PROCESS', 'VERSION', 'RUNTIME', 'IMAGE', 'ADDRESS', 'UPDATED'];
 
 /** Runs `fn` for each machine reference, reporting each result on its own line. */
 function each(verb: string, fn: (ctx: Context, app: string, m: MachineView) => Promise<MachineView>) {

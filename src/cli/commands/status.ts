@@ -26,7 +26,7 @@ export function statusCommand(): Command {
       say('');
       say(
         table(
-          ['PROCESS', 'ID', 'VERSION', 'REGION', 'STATE', 'CHECKS', 'INFLIGHT', 'IMAGE', 'ADDRESS', 'UPDATED', 'SECRETS'],
+          ['PROCESS', 'ID', 'VERSION', 'REGION', 'STATE', 'CHECKS', 'INFLIGHT', 'RUNTIME', 'IMAGE', 'ADDRESS', 'UPDATED', 'SECRETS'],
           machines.map((m) => {
             const passing = m.checks.filter((c) => c.status === 'passing').length;
             return [
@@ -37,6 +37,7 @@ export function statusCommand(): Command {
               colorState(m.state) + (m.cordoned ? ' (cordoned)' : ''),
               m.checks.length ? `${m.checks.length} total, ${passing} passing` : '',
               m.inflight,
+              m.runtime,
               `${m.image_ref.repository}:${m.image_ref.tag}`,
               m.address ?? '',
               ago(m.updated_at),

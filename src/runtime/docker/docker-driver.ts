@@ -25,6 +25,8 @@ export interface DockerDriverOptions {
   init?: boolean;
   /** Host paths every container sees, in `-v` syntax (`/host:/container[:ro]`). None by default. */
   binds?: string[];
+  /** The Docker network `published` instances join (default: Docker's `bridge`). */
+  network?: string;
   /** How long an exit waits for the last log lines to reach the files. */
   logDrainMs?: number;
   /** Delay before re-attaching after the connection to the engine broke. */
@@ -98,8 +100,11 @@ export class DockerDriver implements RuntimeDriver {
   }
 
   private async create(spec: InstanceSpec, name: string): Promise<string> {
+    // By id when hangar knows it: a tag that moved since must not change what a machine runs.
+    const image = /^sha256:[0-9a-f]{64}$/.test(spec.image.digest) ? spec.image.digest : spec.image.ref;
+    const publish = spec.publish ? `${spec.publish}/tcp` : undefined;
     const body = {
-      Image: spec.image.ref,
+      Image: image,
       ...(spec.cmd.length > 0 ? { Cmd: spec.cmd } : {}),
       Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
       Labels: { [LABEL_MACHINE]: spec.machineId, [LABEL_INSTANCE]: spec.instanceId, [LABEL_APP]: spec.appName },
@@ -107,8 +112,10 @@ export class DockerDriver implements RuntimeDriver {
       AttachStdin: false,
       AttachStdout: false,
       AttachStderr: false,
+      ...(publish ? { ExposedPorts: { [publish]: {} } } : {}),
       HostConfig: {
-        NetworkMode: 'host',
+        // Published: Docker's default bridge network, the port reachable on loopback only.
+        ...(publish ? { NetworkMode: this.opts.network ?? 'bridge', PortBindings: { [publish]: [{ HostIp: '127.0.0.1', HostPort: String(spec.port) }] } } : { NetworkMode: 'host' }),
         RestartPolicy: { Name: 'no' },
         Init: this.opts.init ?? true,
         ...(this.opts.binds?.length ? { Binds: this.opts.binds } : {}),
@@ -277,13 +284,25 @@ export class DockerDriver implements RuntimeDriver {
         await delay(this.opts.retryMs ?? 1000, undefined, { signal, ref: false });
       }
     }
-    const c = await this.inspect(w.container);
+    const c = await this.inspectUntilAnswered(w.container, signal);
     const code = c ? exitOf(c.State.ExitCode) : { exitCode: null, signal: null };
     const drain = new AbortController();
     await Promise.race([w.logs.done, delay(this.opts.logDrainMs ?? 2000, undefined, { signal: drain.signal, ref: false }).catch(() => {})]);
     drain.abort();
     if (signal.aborted) throw new Error('unwatched');
     return { ...w.ref, ...code, requested: w.stopRequested, at: Date.now() };
+  }
+
+  /** The exit code must not be lost to an engine that stops answering right after the exit. */
+  private async inspectUntilAnswered(container: string, signal: AbortSignal): Promise<ContainerJson | undefined> {
+    for (;;) {
+      try {
+        return await this.inspect(container);
+      } catch (err) {
+        if (signal.aborted) throw err;
+        await delay(this.opts.retryMs ?? 1000, undefined, { signal, ref: false });
+      }
+    }
   }
 
   private async inspect(container: string): Promise<ContainerJson | undefined> {

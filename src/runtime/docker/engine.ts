@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
 import { UserError } from '../../core/errors.js';
 
 /**
@@ -39,10 +40,11 @@ export function describeEndpoint(ep: EngineEndpoint): string {
 export class EngineError extends Error {
   constructor(
     readonly status: number,
-    message: string,
+    /** The engine's own message, as it sent it. */
+    readonly engineMessage: string,
     readonly path: string,
   ) {
-    super(`docker engine: ${message} (HTTP ${status} on ${path})`);
+    super(`docker engine: ${engineMessage} (HTTP ${status} on ${path})`);
     this.name = 'EngineError';
   }
 }
@@ -55,9 +57,14 @@ const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK', 'EP
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
-  /** JSON-encoded unless it is a Buffer (sent as-is with `contentType`). */
+  /**
+   * JSON-encoded unless it is a Buffer (sent as-is with `contentType`) or a Readable (streamed,
+   * chunked, so a large build context is never held in memory).
+   */
   body?: unknown;
   contentType?: string;
+  /** Extra request headers (e.g. `X-Registry-Auth`). */
+  headers?: Record<string, string>;
   signal?: AbortSignal;
   /** For requests that are not long-lived streams. */
   timeoutMs?: number;
@@ -98,7 +105,8 @@ export class EngineClient {
   /** Resolves with the response once its status is 2xx; rejects with an EngineError otherwise. */
   stream(method: string, path: string, opts: RequestOptions = {}): Promise<IncomingMessage> {
     const fullPath = path + queryString(opts.query);
-    const payload = opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(JSON.stringify(opts.body));
+    const streamed = opts.body instanceof Readable ? opts.body : undefined;
+    const payload = opts.body === undefined || streamed ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(JSON.stringify(opts.body));
     const target = this.endpoint.kind === 'unix' ? { socketPath: this.endpoint.socketPath } : { host: this.endpoint.host, port: this.endpoint.port };
     return new Promise<IncomingMessage>((resolve, reject) => {
       const req = httpRequest({
@@ -108,13 +116,18 @@ export class EngineClient {
         agent: false,
         signal: opts.signal,
         timeout: opts.timeoutMs,
-        headers: payload
-          ? { 'content-type': opts.contentType ?? 'application/json', 'content-length': payload.length, host: 'docker' }
-          : { host: 'docker' },
+        headers: {
+          ...opts.headers,
+          ...(payload ? { 'content-type': opts.contentType ?? 'application/json', 'content-length': payload.length } : {}),
+          ...(streamed ? { 'content-type': opts.contentType ?? 'application/octet-stream' } : {}),
+          host: 'docker',
+        },
       });
       if (opts.unref) req.on('socket', (s) => s.unref());
       req.on('timeout', () => req.destroy(new Error(`docker engine did not answer ${method} ${path} within ${opts.timeoutMs} ms`)));
-      req.on('error', (err) => reject(this.translate(err as NodeJS.ErrnoException)));
+      let bodyError: Error | undefined;
+      // A file that could not be read is not an unreachable engine, whatever its errno says.
+      req.on('error', (err) => reject(err === bodyError ? err : this.translate(err as NodeJS.ErrnoException)));
       req.on('response', (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) return resolve(res);
@@ -123,7 +136,13 @@ export class EngineClient {
           (err: Error) => reject(err),
         );
       });
-      req.end(payload);
+      if (streamed) {
+        streamed.on('error', (err) => {
+          bodyError = err;
+          req.destroy(err);
+        });
+        streamed.pipe(req);
+      } else req.end(payload);
     });
   }
 

@@ -1,0 +1,134 @@
+import { UserError } from '../../core/errors.js';
+import type { ImageRef } from '../../core/types.js';
+import { describeEndpoint, EngineClient, isEngineStatus } from './engine.js';
+
+/** Docker Hub, as Docker itself names it in normalized references. */
+export const DOCKER_HUB = 'docker.io';
+
+/** What hangar keeps of an image the engine has. */
+export interface EngineImage {
+  /** The image id (`sha256:…` of its config): what a container is created from, so restarts run the same bits. */
+  id: string;
+  sizeBytes: number;
+  created: string;
+}
+
+/**
+ * `registry/repository[:tag][@digest]` in the form Docker normalizes it to: Docker Hub is `docker.io`,
+ * its official images live under `library/`, and a reference without tag or digest means `:latest`.
+ */
+export interface DockerRef {
+  registry: string;
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const HOST = /^(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+|[a-zA-Z0-9.-]+:\d{1,5}|\[[0-9a-fA-F:]+\](?::\d{1,5})?)$/;
+
+/** Parses a Docker image reference; undefined when it is not one (Docker would refuse it too). */
+export function parseDockerRef(input: string): DockerRef | undefined {
+  let rest = input.trim();
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!DIGEST.test(digest)) return undefined;
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG.test(tag)) return undefined;
+  }
+  const parts = rest.split('/');
+  let registry = DOCKER_HUB;
+  if (parts.length > 1 && (HOST.test(parts[0]!) && (parts[0]!.includes('.') || parts[0]!.includes(':') || parts[0] === 'localhost'))) registry = parts.shift()!;
+  if (parts.length === 0 || !parts.every((p) => COMPONENT.test(p))) return undefined;
+  if (registry === DOCKER_HUB && parts.length === 1) parts.unshift('library');
+  if (!tag && !digest) tag = 'latest';
+  return { registry, repository: parts.join('/'), ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
+}
+
+/** `registry/repository:tag` (or `@digest`): the normalized name, which the engine accepts as is. */
+export function formatDockerRef(r: DockerRef): string {
+  return `${r.registry}/${r.repository}${r.tag ? `:${r.tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
+}
+
+export type PullPolicy = 'missing' | 'never';
+
+export interface DockerImagesOptions {
+  /** `missing` (default): pull what the engine lacks; `never`: only images the engine already has. */
+  pull?: PullPolicy;
+  /** Pulls one image (with the user's registry credentials, if any); reports progress lines. */
+  pullImage?: (ref: string) => Promise<void>;
+}
+
+/** Images as the engine sees them: looked up, pulled when allowed, with errors a user can act on. */
+export class DockerImages {
+  constructor(
+    readonly engine: EngineClient,
+    private readonly opts: DockerImagesOptions = {},
+  ) {}
+
+  async inspect(ref: string): Promise<EngineImage | undefined> {
+    try {
+      const j = await this.engine.json<{ Id: string; Size?: number; Created?: string }>('GET', `/images/${encodeURIComponent(ref)}/json`, { timeoutMs: 10_000 });
+      return { id: j.Id, sizeBytes: j.Size ?? 0, created: j.Created ?? new Date().toISOString() };
+    } catch (err) {
+      if (isEngineStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * The image `ref` names, pulled first if the engine lacks it and the policy allows.
+   * @throws UserError `image_not_found` (with what was tried), `docker_unavailable`
+   */
+  async ensure(ref: DockerRef): Promise<EngineImage> {
+    const name = formatDockerRef(ref);
+    const have = await this.inspect(name);
+    if (have) return have;
+    if ((this.opts.pull ?? 'missing') === 'never' || !this.opts.pullImage) throw missing(name, 'the Docker Engine does not have it (pulling is off: HANGAR_DOCKER_PULL=never)');
+    await this.opts.pullImage(name);
+    const pulled = await this.inspect(name);
+    if (!pulled) throw missing(name, 'the pull finished but the engine does not list the image');
+    return pulled;
+  }
+
+  /**
+   * The exact image a machine was created from (by id), for a restart or a new instance: falls back to
+   * the name only if it still points at that id.
+   */
+  async ensureExact(ref: ImageRef): Promise<EngineImage> {
+    const byId = await this.inspect(ref.digest);
+    if (byId) return byId;
+    const named = parseDockerRef(`${ref.registry}/${ref.repository}:${ref.tag}`);
+    const again = named ? await this.ensure(named).catch(() => undefined) : undefined;
+    if (again?.id === ref.digest) return again;
+    throw new UserError({
+      code: 'image_missing',
+      kind: 'not_found',
+      message: `image ${ref.registry}/${ref.repository}:${ref.tag} (${ref.digest.slice(0, 19)}…) is no longer on the Docker Engine`,
+      hint: 'it was removed from the engine (docker rmi / image prune); deploy again (hangar deploy) or roll back to a release whose image is present',
+    });
+  }
+
+  where(): string {
+    return describeEndpoint(this.engine.endpoint);
+  }
+}
+
+function missing(name: string, why: string): UserError {
+  return new UserError({
+    code: 'image_not_found',
+    kind: 'not_found',
+    message: `image ${name} was not found: ${why}`,
+    hint: 'check the name and tag (docker image ls lists what the engine has); for a private registry, docker login to it first',
+  });
+}
