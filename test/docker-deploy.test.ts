@@ -2,8 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EngineClient, engineEndpoint, describeEndpoint } from '../src/runtime/docker/engine.js';
 import { DOCKER_TOML, dockerAppDir } from './fixtures/docker/app.js';
+import { startFakeRegistry } from './fixtures/fake-registry.js';
 import { loadLoop, proxyGet, startDaemon, waitUntil, type TestDaemon } from './helpers.js';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 type M = { id: string; state: string; runtime: string; instance_id: string; image_ref: { registry: string; repository: string; tag: string; digest: string }; release_version: number | null; events: Array<{ type: string; status: string; request?: { exit_event?: { exit_code?: number } }; message?: string }> };
 const machines = async (d: TestDaemon, app: string) => (await d.api('GET', `/v1/apps/${app}/machines`)).body as M[];
@@ -166,5 +170,143 @@ if (bareEngine || noBusybox) {
     const m = (await machines(d, 'dock3'))[0]!;
     assert.ok(m.events.some((e) => e.type === 'exit' && e.request?.exit_event?.exit_code === 3), 'exit code 3 recorded');
     assert.ok(m.events.some((e) => /crash loop/.test(e.message ?? '')), JSON.stringify(m.events));
+  });
+}
+
+/**
+ * A unix socket in front of the engine's that a test can take away and bring back: `away()` stops
+ * accepting and cuts every open connection (as a stopping dockerd does), `back()` listens again.
+ * Containers keep running meanwhile, as they do under dockerd's live-restore.
+ */
+async function engineSocketProxy(path: string, target: string): Promise<{ away(): Promise<void>; back(): Promise<void>; close(): Promise<void> }> {
+  const open = new Set<Socket>();
+  let server: Server | undefined;
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      const s = createServer((client) => {
+        const upstream = connect(target);
+        for (const sock of [client, upstream]) {
+          open.add(sock);
+          sock.on('close', () => open.delete(sock));
+          sock.on('error', () => {
+            client.destroy();
+            upstream.destroy();
+          });
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      s.once('error', reject);
+      s.listen(path, () => resolve());
+      server = s;
+    });
+  const away = async () => {
+    const s = server;
+    server = undefined;
+    for (const sock of open) sock.destroy();
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  };
+  await listen();
+  return { away, back: listen, close: away };
+}
+
+if (!bareEngine && !noBusybox && engine.endpoint.kind === 'unix') {
+  const target = engine.endpoint.socketPath;
+  test('Docker going away mid-deploy: the deploy pauses with the reason, machines keep serving, and it completes when Docker is back', async (t) => {
+    const sockDir = mkdtempSync(join(tmpdir(), 'hangar-engine-'));
+    const proxy = await engineSocketProxy(join(sockDir, 'docker.sock'), target);
+    t.after(async () => {
+      await proxy.close();
+      rmSync(sockDir, { recursive: true, force: true });
+    });
+    const d = await startDaemon(t, { env: { DOCKER_HOST: `unix://${join(sockDir, 'docker.sock')}` } });
+    t.after(() => proxy.back().catch(() => {})); // the engine must answer while the daemon's cleanup runs
+    cleanupEngine(t, 'dock4');
+    const dir = dockerAppDir(t, DOCKER_TOML('dock4'));
+    const first = await d.cliAsync(['deploy', dir]);
+    assert.equal(first.status, 0, first.stdout + first.stderr);
+    const built = await d.cliAsync(['deploy', dir, '--build-only', '--json']);
+    assert.equal(built.status, 0, built.stderr);
+    const image = (JSON.parse(built.stdout) as { image: string }).image;
+
+    await proxy.away();
+    const submitted = await d.cliAsync(['deploy', dir, '--image', image, '-e', 'MESSAGE=v2', '--detach', '--json']);
+    assert.equal(submitted.status, 0, submitted.stdout + submitted.stderr);
+    const id = (JSON.parse(submitted.stdout) as { id: string }).id;
+    const events = async () => (await d.api('GET', `/v1/deployments/${id}/events?follow=false`)).body as string;
+    await waitUntil(async () => /the deploy is paused until the Docker Engine answers again/.test(await events()), 15_000, 'the pause announced');
+    assert.match(await events(), /no Docker Engine answers at unix:\/\/\S+docker\.sock/, 'the reason is in the deploy’s events');
+    assert.equal((await proxyGet(d, 'dock4.localhost')).text, 'v1', 'machines keep serving while the engine is away');
+    assert.equal(((await d.api('GET', `/v1/deployments/${id}`)).body as { status: string }).status, 'running');
+
+    await proxy.back();
+    await waitUntil(async () => ((await d.api('GET', `/v1/deployments/${id}`)).body as { status: string }).status !== 'running', 30_000, 'the deploy finished');
+    assert.equal(((await d.api('GET', `/v1/deployments/${id}`)).body as { status: string }).status, 'complete', await events());
+    assert.match(await events(), /the Docker Engine answers again; resuming/);
+    assert.ok((await machines(d, 'dock4')).every((m) => m.release_version === 2 && m.state === 'started'));
+    await waitUntil(async () => (await proxyGet(d, 'dock4.localhost')).text === 'v2', 10_000, 'v2 serving');
+    assert.equal((await containers('dock4')).filter((c) => c.State === 'running').length, 2, 'no container lost or left over');
+  });
+}
+
+if (!bareEngine && !noBusybox && process.env.HANGAR_TEST_DOCKER_NETWORK !== '1') {
+  describe('Docker published-port mode', { skip: 'needs a container network (Docker’s bridge); set HANGAR_TEST_DOCKER_NETWORK=1 where the test may create one' }, () => {});
+} else if (!bareEngine && !noBusybox) {
+  test('published-port mode: an image on a fixed internal_port is published on a loopback port and served through the proxy', async (t) => {
+    const d = await startDaemon(t);
+    cleanupEngine(t, 'dock5');
+    const dir = dockerAppDir(t, DOCKER_TOML('dock5', '[docker]\nnetwork = "published"\n'));
+    const r = await d.cliAsync(['deploy', dir]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal((await proxyGet(d, 'dock5.localhost')).text, 'v1');
+    const env = (await proxyGet(d, 'dock5.localhost', {}, '/cgi-bin/env')).text;
+    assert.match(env, /^PORT=8080$/m, 'the container listens on internal_port');
+    const ms = await machines(d, 'dock5');
+    const c = (await containers('dock5'))[0]!;
+    const j = await engine.json<{ HostConfig: { NetworkMode: string; PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> } }>('GET', `/containers/${c.Id}/json`);
+    assert.notEqual(j.HostConfig.NetworkMode, 'host');
+    assert.equal(j.HostConfig.PortBindings['8080/tcp']?.[0]?.HostIp, '127.0.0.1');
+    const published = j.HostConfig.PortBindings['8080/tcp']?.[0]?.HostPort;
+    assert.ok(ms.some((m) => (m as unknown as { address: string }).address === `127.0.0.1:${published}`), 'the machine is reached on the published port');
+  });
+}
+
+if (!bareEngine && !noBusybox) {
+  test('--build-only --push sends a Dockerfile build to [build] registry with the user’s Docker credentials; --image pulls it back and runs it', async (t) => {
+    const registry = await startFakeRegistry({ user: 'deployer', password: 's3cret-pass' });
+    t.after(() => registry.close());
+    const dockerConfig = mkdtempSync(join(tmpdir(), 'hangar-docker-config-'));
+    t.after(() => rmSync(dockerConfig, { recursive: true, force: true }));
+    writeFileSync(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from('deployer:s3cret-pass').toString('base64') } } }));
+    const d = await startDaemon(t, { env: { DOCKER_CONFIG: dockerConfig, HANGAR_DOCKER_PULL: 'missing' } });
+    cleanupEngine(t, 'dock6');
+    t.after(async () => {
+      const imgs = await engine.json<Array<{ Id: string }>>('GET', '/images/json', { query: { filters: JSON.stringify({ reference: [`${registry.host}/dock6:*`] }) } }).catch(() => []);
+      for (const i of imgs) await engine.text('DELETE', `/images/${i.Id}`, { query: { force: true } }).catch(() => {});
+    });
+    const noRegistry = dockerAppDir(t, DOCKER_TOML('dock6'));
+    const refused = await d.cliAsync(['deploy', noRegistry, '--build-only', '--push']);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /^Error: --push needs a registry to push to\nhint: name one in hangar\.toml: \[build\] registry/m);
+
+    const dir = dockerAppDir(t, DOCKER_TOML('dock6', `[build]\nregistry = "${registry.host}"\n`));
+    const pushed = await d.cliAsync(['deploy', dir, '--build-only', '--push']);
+    assert.equal(pushed.status, 0, pushed.stdout + pushed.stderr);
+    const ref = /^image: (\S+)$/m.exec(pushed.stdout)?.[1] ?? '';
+    assert.ok(ref.startsWith(`${registry.host}/dock6:deployment-`), pushed.stdout);
+    assert.match(pushed.stdout, /==> Pushed .* \(sha256:[0-9a-f]{64}\)/);
+    const tag = ref.slice(ref.lastIndexOf(':') + 1);
+    assert.ok(registry.manifests().some((m) => m.name === 'dock6' && m.reference === tag), JSON.stringify(registry.manifests()));
+    assert.ok(registry.authHeadersSeen.includes(`Basic ${Buffer.from('deployer:s3cret-pass').toString('base64')}`), 'the credentials from the Docker config reached the registry');
+    assert.doesNotMatch(pushed.stdout + pushed.stderr, /s3cret-pass/);
+
+    // Gone from the engine, deployed by reference: the engine pulls it from the registry.
+    await engine.text('DELETE', `/images/${encodeURIComponent(ref)}`, { query: { force: true } });
+    const other = dockerAppDir(t, DOCKER_TOML('dock6b'));
+    cleanupEngine(t, 'dock6b');
+    const deployed = await d.cliAsync(['deploy', other, '--image', ref]);
+    assert.equal(deployed.status, 0, deployed.stdout + deployed.stderr);
+    const ms = await machines(d, 'dock6b');
+    assert.ok(ms.length === 2 && ms.every((m) => m.runtime === 'docker' && m.image_ref.registry === registry.host && m.image_ref.repository === 'dock6' && m.image_ref.tag === tag));
+    assert.equal((await proxyGet(d, 'dock6b.localhost')).text, 'v1');
   });
 }

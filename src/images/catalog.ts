@@ -127,7 +127,12 @@ export class ImageCatalog implements ImageResolver {
     const own = await this.findOwn(appName, ref);
     if (own?.runtime === 'process') return { ref: own.ref, fullRef: own.fullRef, runtime: 'process', rootfs: this.store.rootfsPath(own.ref.digest) };
     if (own) {
-      await this.dockerImages(ref).ensureExact(own.ref);
+      // An engine that is away now does not make a known image unknown: the deploy waits for the engine.
+      await this.dockerImages(ref)
+        .ensureExact(own.ref)
+        .catch((err: { code?: string }) => {
+          if (err.code !== 'docker_unavailable') throw err;
+        });
       return { ref: own.ref, fullRef: own.fullRef, runtime: 'docker' };
     }
     const docker = parseDockerRef(ref);

@@ -10,7 +10,7 @@ export function imagesCommand(): Command {
       action(async (ctx) => {
         const list = await ctx.api.get<ImageView[]>(`/v1/apps/${enc(ctx.appName())}/images`);
         if (ctx.opts.json) return printJson(list);
-        say(table(['REF', 'DIGEST', 'FILES', 'SIZE', 'CREATED'], list.map((i) => [i.ref, i.digest.slice(0, 19), i.file_count, `${(i.size_bytes / 1024).toFixed(1)} KiB`, ago(i.created_at)])));
+        say(table(['REF', 'RUNTIME', 'DIGEST', 'FILES', 'SIZE', 'CREATED'], list.map((i) => [i.ref, i.runtime, i.digest.slice(0, 19), i.runtime === 'docker' ? '' : i.file_count, `${(i.size_bytes / 1024).toFixed(1)} KiB`, ago(i.created_at)])));
       }),
     ),
   );
