@@ -34,8 +34,9 @@ async function containers(app: string): Promise<ContainerSummary[]> {
 function cleanupEngine(t: { after(fn: () => unknown): void }, app: string): void {
   t.after(async () => {
     for (const c of await containers(app).catch(() => [])) await engine.text('DELETE', `/containers/${c.Id}`, { query: { force: true } }).catch(() => {});
-    const images = await engine.json<Array<{ Id: string }>>('GET', '/images/json', { query: { filters: JSON.stringify({ reference: [`hangar.local/${app}:*`] }) } }).catch(() => []);
-    for (const i of images) await engine.text('DELETE', `/images/${i.Id}`, { query: { force: true } }).catch(() => {});
+    // Any registry: builds are tagged hangar.local/<app>, pushed ones <registry>/<app>.
+    const images = await engine.json<Array<{ Id: string; RepoTags: string[] | null }>>('GET', '/images/json').catch(() => []);
+    for (const i of images) if (i.RepoTags?.some((tag) => tag.includes(`/${app}:`))) await engine.text('DELETE', `/images/${i.Id}`, { query: { force: true } }).catch(() => {});
   });
 }
 
@@ -278,11 +279,8 @@ if (!bareEngine && !noBusybox) {
     t.after(() => rmSync(dockerConfig, { recursive: true, force: true }));
     writeFileSync(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from('deployer:s3cret-pass').toString('base64') } } }));
     const d = await startDaemon(t, { env: { DOCKER_CONFIG: dockerConfig, HANGAR_DOCKER_PULL: 'missing' } });
+    cleanupEngine(t, 'dock6b'); // first: its containers run the dock6 image, which goes after them
     cleanupEngine(t, 'dock6');
-    t.after(async () => {
-      const imgs = await engine.json<Array<{ Id: string }>>('GET', '/images/json', { query: { filters: JSON.stringify({ reference: [`${registry.host}/dock6:*`] }) } }).catch(() => []);
-      for (const i of imgs) await engine.text('DELETE', `/images/${i.Id}`, { query: { force: true } }).catch(() => {});
-    });
     const noRegistry = dockerAppDir(t, DOCKER_TOML('dock6'));
     const refused = await d.cliAsync(['deploy', noRegistry, '--build-only', '--push']);
     assert.equal(refused.status, 1);
@@ -302,7 +300,6 @@ if (!bareEngine && !noBusybox) {
     // Gone from the engine, deployed by reference: the engine pulls it from the registry.
     await engine.text('DELETE', `/images/${encodeURIComponent(ref)}`, { query: { force: true } });
     const other = dockerAppDir(t, DOCKER_TOML('dock6b'));
-    cleanupEngine(t, 'dock6b');
     const deployed = await d.cliAsync(['deploy', other, '--image', ref]);
     assert.equal(deployed.status, 0, deployed.stdout + deployed.stderr);
     const ms = await machines(d, 'dock6b');
