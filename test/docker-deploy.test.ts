@@ -246,6 +246,25 @@ if (!bareEngine && !noBusybox && engine.endpoint.kind === 'unix') {
     assert.ok((await machines(d, 'dock4')).every((m) => m.release_version === 2 && m.state === 'started'));
     await waitUntil(async () => (await proxyGet(d, 'dock4.localhost')).text === 'v2', 10_000, 'v2 serving');
     assert.equal((await containers('dock4')).filter((c) => c.State === 'running').length, 2, 'no container lost or left over');
+
+    // A daemon that starts while the engine is away leaves its Docker machines as they are, and adopts them once it answers.
+    await d.kill9();
+    await proxy.away();
+    const d2 = await d.restart();
+    cleanupEngine(t, 'dock4');
+    assert.ok((await machines(d2, 'dock4')).every((m) => m.state === 'started'), 'nothing marked failed or stopped for an outage');
+    await waitUntil(async () => (await proxyGet(d2, 'dock4.localhost')).text === 'v2', 10_000, 'still serving while the engine is away');
+    await proxy.back();
+    const victim = (await machines(d2, 'dock4'))[0]!;
+    const c = (await containers('dock4')).find((x) => x.Labels['hangar.machine'] === victim.id)!;
+    // Once the engine answers (the daemon pings it every 500 ms), a container's death is noticed and the machine restarted.
+    await new Promise((r) => setTimeout(r, 2500));
+    await engine.text('POST', `/containers/${c.Id}/kill`, { query: { signal: 'SIGKILL' } });
+    await waitUntil(async () => {
+      const m = (await machines(d2, 'dock4')).find((x) => x.id === victim.id)!;
+      return m.events.some((e) => e.type === 'exit' && e.request?.exit_event?.exit_code === 137);
+    }, 15_000, 'the adopted container followed');
+    await waitUntil(async () => (await containers('dock4')).filter((x) => x.State === 'running').length === 2, 15_000, 'restarted');
   });
 }
 

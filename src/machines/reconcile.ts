@@ -19,6 +19,8 @@ export async function reconcile(deps: { state: State; lifecycle: MachineLifecycl
     } catch (err) {
       // An engine that does not answer now: its machines are left as stored and recovered once it does.
       if ((err as { code?: string }).code !== 'docker_unavailable') throw err;
+      // No engine and no machine that needs one is the normal case on a host without Docker.
+      if (!machines.some((m) => m.runtime === kind && m.state !== 'destroyed')) continue;
       deps.log.warn({ runtime: kind, reason: (err as Error).message }, 'runtime unavailable; its machines are recovered when it answers');
       down.push(kind);
     }
