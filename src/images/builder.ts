@@ -43,7 +43,7 @@ const KILL_GRACE_MS = 2000;
 /** After the build ends, how long a process that escaped the group may hold our output pipes. */
 const OUTPUT_DRAIN_MS = 1000;
 /** A progress bar redrawn with `\r` never ends its line; cut it so memory and NDJSON lines stay bounded. */
-const MAX_LINE_CHARS = 16 * 1024;
+export const MAX_LINE_CHARS = 16 * 1024;
 /** Like machines, builds see only a few of the daemon's variables, so its secrets do not leak into them. */
 const PASSED_ENV = ['PATH', 'HOME', 'LANG', 'TMPDIR'] as const;
 /**
@@ -90,7 +90,7 @@ export function buildEnv(extra: Record<string, string> = {}): Record<string, str
   return { ...env, ...extra, HANGAR_BUILD: '1' };
 }
 
-async function unpackInto(input: Readable, dir: string, signal: AbortSignal | undefined): Promise<void> {
+export async function unpackInto(input: Readable, dir: string, signal: AbortSignal | undefined): Promise<void> {
   throwIfCancelled(signal);
   // A cancel during the upload cuts the stream; report the cancel, not the half-read snapshot.
   const cut = () => input.destroy();
@@ -226,11 +226,11 @@ function safeOutput(opts: BuildOptions, stream: OutputStream, line: string): voi
   }
 }
 
-function throwIfCancelled(signal: AbortSignal | undefined): void {
+export function throwIfCancelled(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw buildCancelled();
 }
 
-function outputDetails(tail: string[]): ErrorDetail[] {
+export function outputDetails(tail: string[]): ErrorDetail[] {
   return tail.map((line) => ({ path: BUILD_OUTPUT_PATH, message: line }));
 }
 

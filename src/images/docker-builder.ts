@@ -15,8 +15,7 @@ import { formatDuration } from '../core/duration.js';
 import { UserError, type ErrorDetail } from '../core/errors.js';
 import { EngineError, isEngineStatus, type EngineClient } from '../runtime/docker/engine.js';
 import { tar, type TarEntry } from '../runtime/docker/tar.js';
-import { BUILD_OUTPUT_PATH, BUILD_OUTPUT_TAIL, buildCancelled, removeTree, type OutputStream } from './builder.js';
-import { unpackStream } from './stream.js';
+import { BUILD_OUTPUT_TAIL, buildCancelled, MAX_LINE_CHARS, outputDetails, removeTree, throwIfCancelled, unpackInto, type OutputStream } from './builder.js';
 
 export interface DockerBuildOptions {
   /** The tag the image gets, e.g. `hangar.local/myapp:deployment-01J…`. */
@@ -49,8 +48,6 @@ const STDERR_START = '\u001b[91m';
 const STDERR_END = '\u001b[0m';
 /** How the classic builder's own messages begin (a step, a step's result, its container's removal). */
 const BUILDER_MESSAGE = /^(Step \d+\/\d+ : | ---> |Removing intermediate container |Successfully (built|tagged) )/;
-/** A progress bar redrawn with `\r` never ends its line; cut it so memory and NDJSON lines stay bounded. */
-const MAX_LINE_CHARS = 16 * 1024;
 /** ustar ends with two zero blocks; `tar()` appends them to every archive it writes. */
 const END_OF_ARCHIVE = 1024;
 
@@ -77,21 +74,6 @@ export class DockerImageBuilder {
     } finally {
       await removeTree(dir);
     }
-  }
-}
-
-async function unpackInto(input: Readable, dir: string, signal: AbortSignal | undefined): Promise<void> {
-  throwIfCancelled(signal);
-  // A cancel during the upload cuts the stream; report the cancel, not the half-read snapshot.
-  const cut = () => input.destroy();
-  signal?.addEventListener('abort', cut, { once: true });
-  try {
-    await unpackStream(input, dir);
-  } catch (err) {
-    throwIfCancelled(signal);
-    throw err;
-  } finally {
-    signal?.removeEventListener('abort', cut);
   }
 }
 
@@ -334,14 +316,6 @@ async function taggedImageId(engine: EngineClient, tag: string): Promise<string>
     if (isEngineStatus(err, 404)) throw buildFailed(`the engine ended the build without an image tagged ${tag}`, []);
     throw err;
   }
-}
-
-function throwIfCancelled(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw buildCancelled();
-}
-
-function outputDetails(tail: string[]): ErrorDetail[] {
-  return tail.map((line) => ({ path: BUILD_OUTPUT_PATH, message: line }));
 }
 
 function buildFailed(engineMessageText: string, tail: string[]): UserError {
