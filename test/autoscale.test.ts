@@ -7,6 +7,7 @@ const TOML = (app: string, min: number) => `app = "${app}"
 primary_region = "ams"
 [processes]
 web = "node server.js"
+worker = "node worker.js"
 [http_service]
 internal_port = 8080
 processes = ["web"]
@@ -20,7 +21,9 @@ interval = "100ms"
 path = "/health"
 `;
 
-const states = async (d: TestDaemon, app: string) => ((await d.api('GET', `/v1/apps/${app}/machines`)).body as Array<{ state: string; events: Array<{ type: string; source: string }> }>).map((m) => m.state).sort();
+type M = { state: string; process_group: string };
+/** States of the web machines (the worker group has no service: autostop and autostart leave it alone). */
+const states = async (d: TestDaemon, app: string, group = 'web') => ((await d.api('GET', `/v1/apps/${app}/machines`)).body as M[]).filter((m) => m.process_group === group).map((m) => m.state).sort();
 
 function get(d: TestDaemon, host: string): Promise<number> {
   const u = new URL(d.proxyUrl);
@@ -34,7 +37,7 @@ function get(d: TestDaemon, host: string): Promise<number> {
   });
 }
 
-test('autostop stops idle machines; a request to an app with every machine stopped succeeds via autostart', async (t) => {
+test('autostop stops idle web machines (never the worker); a request with every web machine stopped succeeds via autostart', async (t) => {
   const d = await startDaemon(t, { env: { HANGAR_AUTOSTOP_INTERVAL: '200ms' } });
   const dir = appDir(t, TOML('sleepy', 0));
   assert.equal((await d.cliAsync(['deploy', dir])).status, 0);
@@ -43,6 +46,7 @@ test('autostop stops idle machines; a request to an app with every machine stopp
   assert.equal(await get(d, 'sleepy.localhost'), 200, 'the request was held while a machine started');
   assert.ok(Date.now() - t0 < 5000);
   assert.deepEqual(await states(d, 'sleepy'), ['started', 'stopped']);
+  assert.deepEqual(await states(d, 'sleepy', 'worker'), ['started'], 'the worker kept running throughout');
 });
 
 test('autostop never goes below min_machines_running', async (t) => {

@@ -3,16 +3,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { appDir, loadLoop, proxyGet, startDaemon, waitUntil, WEB_TOML, type TestDaemon } from './helpers.js';
+import { appDir, inGroup, loadLoop, proxyGet, startDaemon, waitUntil, WEB_TOML, WEB_WORKER_TOML, type TestDaemon } from './helpers.js';
 
-type M = { id: string; release_version: number | null; state: string };
+type M = { id: string; release_version: number | null; state: string; process_group: string };
 const machines = async (d: TestDaemon, app: string) => (await d.api('GET', `/v1/apps/${app}/machines`)).body as M[];
 
 const get = proxyGet;
 
-test('bluegreen under load: zero failed requests, blue gone afterwards', async (t) => {
+test('bluegreen under load: zero failed requests, blue gone afterwards (the app has a worker group)', async (t) => {
   const d = await startDaemon(t);
-  const dir = appDir(t, WEB_TOML('bg'));
+  const dir = appDir(t, WEB_WORKER_TOML('bg'));
   assert.equal((await d.cliAsync(['deploy', dir])).status, 0);
   const blue = (await machines(d, 'bg')).map((m) => m.id);
   const load = loadLoop(d, 'bg.localhost');
@@ -23,14 +23,15 @@ test('bluegreen under load: zero failed requests, blue gone afterwards', async (
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.equal(res.failed, 0, JSON.stringify(res.counts));
   const after = await machines(d, 'bg');
-  assert.equal(after.length, 2);
+  assert.equal(inGroup(after, 'web').length, 2);
+  assert.equal(inGroup(after, 'worker').length, 1);
   assert.ok(after.every((m) => !blue.includes(m.id) && m.release_version === 2), 'only green is left, on v2');
   assert.deepEqual((await d.api('GET', '/v1/apps/bg/routing')).body.sets, [], 'the traffic split is cleared');
 });
 
 test('bluegreen whose green fails its checks: blue keeps serving, no green left, exit non-zero', async (t) => {
   const d = await startDaemon(t);
-  const dir = appDir(t, WEB_TOML('bgfail'));
+  const dir = appDir(t, WEB_WORKER_TOML('bgfail'));
   assert.equal((await d.cliAsync(['deploy', dir])).status, 0);
   const blue = (await machines(d, 'bgfail')).map((m) => m.id).sort();
   const flags = mkdtempSync(join(tmpdir(), 'hangar-flag-'));

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { appDir, loadLoop, proxyGet, startDaemon, waitUntil, WEB_TOML, type TestDaemon } from './helpers.js';
+import { appDir, inGroup, loadLoop, proxyGet, startDaemon, waitUntil, WEB_TOML, WEB_WORKER_TOML, type TestDaemon } from './helpers.js';
 
-type M = { id: string; release_version: number | null };
+type M = { id: string; release_version: number | null; process_group: string };
 const machines = async (d: TestDaemon, app: string) => (await d.api('GET', `/v1/apps/${app}/machines`)).body as M[];
 
 const get = proxyGet;
 
 const CANARY = (steps: string, interval: string, extra = '') => `\n[deploy.canary]\ncount = 1\nsteps = ${steps}\nstep_interval = "${interval}"\nmax_error_rate = 0.05\nmin_requests = 20\n${extra}`;
 
-test('a canary returning 500 for 30% of requests is aborted automatically; users saw about step weight × requests failures', async (t) => {
+test('a canary returning 500 for 30% of requests (next to a worker group) is aborted automatically; users saw about step weight × requests failures', async (t) => {
   const d = await startDaemon(t);
-  const dir = appDir(t, WEB_TOML('cbad', CANARY('[10, 50]', '20s')));
+  const dir = appDir(t, WEB_WORKER_TOML('cbad', CANARY('[10, 50]', '20s')));
   assert.equal((await d.cliAsync(['deploy', dir])).status, 0);
   const stable = (await machines(d, 'cbad')).map((m) => m.id).sort();
   const load = loadLoop(d, 'cbad.localhost', { workers: 4 });
@@ -34,9 +34,9 @@ test('a canary returning 500 for 30% of requests is aborted automatically; users
   assert.match(st.stdout, /canary: \d+ requests, error rate/);
 });
 
-test('a good canary walks every step, the header reaches it at 0%, and it is promoted', async (t) => {
+test('a good canary (next to a worker group) walks every step, the header reaches it at 0%, and it is promoted', async (t) => {
   const d = await startDaemon(t);
-  const dir = appDir(t, WEB_TOML('cgood', CANARY('["pause", 20, 60]', '1500ms')));
+  const dir = appDir(t, WEB_WORKER_TOML('cgood', CANARY('["pause", 20, 60]', '1500ms')));
   assert.equal((await d.cliAsync(['deploy', dir])).status, 0);
   const load = loadLoop(d, 'cgood.localhost');
   const r = await d.cliAsync(['deploy', dir, '--strategy', 'canary', '-e', 'MESSAGE=canary', '--detach', '--json']);
@@ -57,7 +57,8 @@ test('a good canary walks every step, the header reaches it at 0%, and it is pro
   assert.match(w.stdout, /release v2 deployed/);
   assert.equal(res.failed, 0, JSON.stringify(res.counts));
   const ms = await machines(d, 'cgood');
-  assert.equal(ms.length, 2, 'canaries are removed once the stable machines rolled');
+  assert.equal(inGroup(ms, 'web').length, 2, 'canaries are removed once the stable machines rolled');
+  assert.equal(inGroup(ms, 'worker').length, 1, 'the worker canary too');
   assert.ok(ms.every((m) => m.release_version === 2));
 });
 

@@ -3,20 +3,21 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { appDir, loadLoop, startDaemon, waitUntil, WEB_TOML, type TestDaemon } from './helpers.js';
+import { appDir, inGroup, loadLoop, startDaemon, waitUntil, WEB_TOML, WEB_WORKER_TOML, type TestDaemon } from './helpers.js';
 
 type M = { id: string; state: string; region: string; process_group: string; release_version: number | null; config: { image: string } };
 const machines = async (d: TestDaemon, app: string) => (await d.api('GET', `/v1/apps/${app}/machines`)).body as M[];
 const releases = async (d: TestDaemon, app: string) => (await d.api('GET', `/v1/apps/${app}/releases`)).body as Array<{ version: number; status: string; stable: boolean; image: string }>;
 
-test('deploy, then redeploy under load: rolling, immediate and rollback drop zero requests', async (t) => {
+test('deploy, then redeploy under load: rolling, immediate and rollback drop zero requests (the app has a worker group)', async (t) => {
   const d = await startDaemon(t);
-  const dir = appDir(t, WEB_TOML('web1'));
+  const dir = appDir(t, WEB_WORKER_TOML('web1'));
   const first = await d.cliAsync(['deploy', dir]);
   assert.equal(first.status, 0, first.stdout + first.stderr);
   assert.match(first.stdout, /release v1 deployed.*http:\/\/web1\.localhost:\d+/);
   const ms = await machines(d, 'web1');
-  assert.equal(ms.length, 2, 'a first deploy makes 2 machines for a group with a service');
+  assert.equal(inGroup(ms, 'web').length, 2, 'a first deploy makes 2 machines for a group with a service');
+  assert.equal(inGroup(ms, 'worker').length, 1, 'and 1 for a group without one');
   assert.ok(ms.every((m) => m.release_version === 1 && m.state === 'started' && m.region === 'ams'));
 
   const load = loadLoop(d, 'web1.localhost');
@@ -38,13 +39,13 @@ test('deploy, then redeploy under load: rolling, immediate and rollback drop zer
   assert.match((await d.cliAsync(['releases', '-a', 'web1'])).stdout, /VERSION\s+STABLE\s+TYPE\s+STATUS\s+DESCRIPTION\s+USER\s+DATE\n\s*v4\s+true\s+release\s+complete\s+rollback to v2/);
 });
 
-test('a one-machine app drops zero requests during a rolling deploy', async (t) => {
+test('a one-machine app drops zero requests during a rolling deploy (next to a worker)', async (t) => {
   const d = await startDaemon(t);
-  const dir = appDir(t, WEB_TOML('solo'));
+  const dir = appDir(t, WEB_WORKER_TOML('solo'));
   assert.equal((await d.cliAsync(['deploy', dir])).status, 0);
-  const [, extra] = await machines(d, 'solo');
+  const [, extra] = inGroup(await machines(d, 'solo'), 'web');
   await d.api('DELETE', `/v1/apps/solo/machines/${extra!.id}?force=true`);
-  assert.equal((await machines(d, 'solo')).length, 1);
+  assert.equal(inGroup(await machines(d, 'solo'), 'web').length, 1);
   const load = loadLoop(d, 'solo.localhost');
   await waitUntil(() => (load.counts.get(200) ?? 0) > 20, 10_000, 'load flowing');
   const r2 = await d.cliAsync(['deploy', dir, '-e', 'MESSAGE=v2']);
@@ -80,7 +81,7 @@ test('a release command that fails leaves every machine on the old release; its 
 
 test('a version that fails its health check: the deploy fails, rolls back, exits non-zero', async (t) => {
   const d = await startDaemon(t);
-  const dir = appDir(t, WEB_TOML('sick'));
+  const dir = appDir(t, WEB_WORKER_TOML('sick'));
   assert.equal((await d.cliAsync(['deploy', dir])).status, 0);
   const flagDir = mkdtempSync(join(tmpdir(), 'hangar-flag-'));
   t.after(() => rmSync(flagDir, { recursive: true, force: true }));

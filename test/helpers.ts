@@ -166,9 +166,12 @@ export function killMachines(home: string): void {
   }
 }
 
-/** A machine config for the echo fixture app, for API-level tests. */
+/**
+ * A machine config for the echo fixture app, for API-level tests. It has one HTTP service (as Fly's
+ * proxy, hangar's routes only to machines with a service) unless `extra` says otherwise.
+ */
 export function echoConfig(image: string, extra: Record<string, unknown> = {}) {
-  return { image, init: { cmd: ['node', 'server.js'] }, env: { MESSAGE: 'hi' }, ...extra };
+  return { image, init: { cmd: ['node', 'server.js'] }, env: { MESSAGE: 'hi' }, services: [{ internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }] }], ...extra };
 }
 
 /** Uploads a directory (the echo fixture by default) as an image through the API; returns its ref. */
@@ -198,6 +201,7 @@ export function appDir(t: { after(fn: () => unknown): void }, toml: string, file
   const dir = mkdtempSync(join(tmpdir(), 'hangar-app-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'server.js'), readFileSync(join(FIXTURE_APP, 'server.js')));
+  writeFileSync(join(dir, 'worker.js'), readFileSync(join(FIXTURE_APP, 'worker.js')));
   writeFileSync(join(dir, 'hangar.toml'), toml);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
@@ -223,6 +227,15 @@ interval = "100ms"
 timeout = "1s"
 path = "/health"
 ${extra}`;
+
+/**
+ * WEB_TOML plus a `worker` process group that no service serves (it never listens): what a real app
+ * looks like, and what deploy-under-load tests use, so traffic reaching a worker would show as failures.
+ */
+export const WEB_WORKER_TOML = (app: string, extra = '') => WEB_TOML(app, extra).replace('web = "node server.js"\n', 'web = "node server.js"\nworker = "node worker.js"\n');
+
+/** The machines of one process group, from the API's machine list. */
+export const inGroup = <M extends { process_group: string }>(ms: M[], group: string): M[] => ms.filter((m) => m.process_group === group);
 
 /**
  * Sends requests through the proxy (keep-alive, one at a time per worker) until stopped; bounded in count

@@ -1,19 +1,19 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { App, AppRouting, CheckStatus, Machine } from '../core/types.js';
-import { checkSpecsFor, HealthMonitor, type HealthChange } from '../health/index.js';
+import { checkSpecsFor, HealthMonitor, probeUntilOpen, ReadinessWaiter, type CheckSpec, type HealthChange, type InstanceExit, type WaitOptions } from '../health/index.js';
 import type { MachineBus } from '../machines/bus.js';
 import { RoutingTable } from '../proxy/routing-table.js';
-import { UserError } from '../core/errors.js';
-import { connect } from 'node:net';
 
 /** Default hold window: how long a request waits for a routable machine before a 503. */
 export const DEFAULT_HOLD_MS = 5000;
 
 /**
- * Connects machine events to health checks and the proxy's routing table: a started machine is checked
- * (or routable at once when it has no routing checks); a machine leaving `started` or cordoned leaves
- * rotation immediately. Check results are kept for the API's machine JSON.
+ * Connects machine events to health checks and the proxy's routing table: a started machine of a
+ * process group that a service serves is routable once its routing checks pass (or, without any, once
+ * its port accepts connections); a machine leaving `started` or cordoned leaves rotation immediately.
+ * Machines of groups no service serves are checked but never routed to. Check results are kept for the
+ * API's machine JSON.
  */
 export interface RoutingDeps {
   bus: MachineBus;
@@ -33,6 +33,9 @@ export class Routing {
   private readonly health = new EventEmitter();
   /** Instances a deploy is bringing up next to a machine's current one. */
   private readonly candidates = new Set<string>();
+  /** Machines without routing checks whose port is being tried before they take traffic. */
+  private readonly probes = new Map<string, () => void>();
+  private readonly readiness: ReadinessWaiter;
   private unsub?: () => void;
 
   constructor(private readonly deps: RoutingDeps) {
@@ -45,6 +48,12 @@ export class Routing {
         this.health.emit('change', e);
       },
       onError: (err) => this.deps.log.error({ err }, 'health consumer failed'),
+    });
+    this.readiness = new ReadinessWaiter({
+      monitor: this.monitor,
+      onHealth: (fn) => this.onHealth(fn),
+      markCandidate: (machineId, instanceId) => this.candidates.add(`${machineId}/${instanceId}`),
+      forgetCandidate: (machineId, instanceId) => this.candidates.delete(`${machineId}/${instanceId}`),
     });
   }
 
@@ -61,87 +70,14 @@ export class Routing {
     return () => this.health.off('change', fn);
   }
 
-  /**
-   * Readiness of a new instance a deploy started next to the current one: every check (routing and
-   * top-level) passing; without checks, a machine with a service must accept TCP connections and one
-   * without must stay up `minUpMs`. Rejects when the instance exits first (a crash fails fast, not at
-   * the timeout) or after `timeoutMs`.
-   */
-  async waitReady(m: Machine, ref: { machineId: string; instanceId: string }, port: number, exited: Promise<{ exitCode: number | null; signal: string | null }>, opts: { timeoutMs: number; minUpMs: number }): Promise<void> {
-    const specs = checkSpecsFor(m.config, port);
-    const key = `${ref.machineId}/${ref.instanceId}`;
-    let cancel = () => {};
-    const ready = new Promise<void>((resolve) => {
-      if (specs.length > 0) {
-        this.candidates.add(key);
-        const off = this.onHealth((e) => {
-          if (e.machineId === ref.machineId && e.instanceId === ref.instanceId && e.allPassing) resolve();
-        });
-        this.monitor.watch({ ...ref, port }, specs);
-        cancel = off;
-      } else if (m.config.services.length > 0) {
-        const timer = setInterval(() => {
-          void tcpOpen(port).then((ok) => ok && resolve());
-        }, 25);
-        cancel = () => clearInterval(timer);
-      } else {
-        const timer = setTimeout(resolve, opts.minUpMs);
-        cancel = () => clearTimeout(timer);
-      }
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new UserError({ code: 'wait_timeout', kind: 'timeout', message: `machine ${ref.machineId} did not pass its checks within ${opts.timeoutMs} ms`, hint: 'raise --wait-timeout, or look at hangar logs and the check output in hangar machines status' })), opts.timeoutMs);
-    });
-    const crash = exited.then((e) => {
-      throw new UserError({ code: 'machine_crashed', message: `machine ${ref.machineId} exited (code ${e.exitCode ?? e.signal}) while starting`, hint: `see its output: hangar logs --no-tail --machine ${ref.machineId}` });
-    });
-    crash.catch(() => {}); // an exit after the instance was ready is the lifecycle's business, not this wait's
-    try {
-      await Promise.race([ready, timeout, crash]);
-    } catch (err) {
-      this.candidates.delete(key);
-      this.monitor.unwatch(ref.machineId, ref.instanceId);
-      throw err;
-    } finally {
-      cancel();
-      clearTimeout(timer);
-    }
+  /** See ReadinessWaiter.waitReady. */
+  waitReady(m: Machine, ref: { machineId: string; instanceId: string }, port: number, exited: Promise<InstanceExit>, opts: WaitOptions): Promise<void> {
+    return this.readiness.waitReady(m, ref, port, exited, opts);
   }
 
-  /**
-   * Until a machine's current instance passes every check (as waitReady, for an instance that is
-   * already the machine's own: its checks are watched by `apply`).
-   */
-  async waitHealthy(m: Machine, exited: Promise<{ exitCode: number | null; signal: string | null }>, opts: { timeoutMs: number; minUpMs: number }): Promise<void> {
-    const specs = checkSpecsFor(m.config, m.port ?? 0);
-    if (specs.length === 0 || m.port === null) return this.waitReady(m, { machineId: m.id, instanceId: m.instanceId }, m.port ?? 0, exited, opts);
-    const passing = () => {
-      const st = this.monitor.status(m.id, m.instanceId);
-      return st.length > 0 && st.every((c) => c.status === 'passing');
-    };
-    if (passing()) return;
-    const crash = exited.then((e) => {
-      throw new UserError({ code: 'machine_crashed', message: `machine ${m.id} exited (code ${e.exitCode ?? e.signal}) while starting`, hint: `see its output: hangar logs --no-tail --machine ${m.id}` });
-    });
-    crash.catch(() => {}); // a later exit is the lifecycle's business
-    let off = () => {};
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        new Promise<void>((resolve) => {
-          off = this.onHealth((e) => e.machineId === m.id && e.instanceId === m.instanceId && e.allPassing && resolve());
-          if (passing()) resolve();
-        }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new UserError({ code: 'wait_timeout', kind: 'timeout', message: `machine ${m.id} did not pass its checks within ${opts.timeoutMs} ms`, hint: 'raise --wait-timeout, or look at hangar logs' })), opts.timeoutMs);
-        }),
-        crash,
-      ]);
-    } finally {
-      off();
-      clearTimeout(timer);
-    }
+  /** See ReadinessWaiter.waitHealthy. */
+  waitHealthy(m: Machine, exited: Promise<InstanceExit>, opts: WaitOptions): Promise<void> {
+    return this.readiness.waitHealthy(m, exited, opts);
   }
 
   /** Applies an app's stored routing: hostnames, hold window, traffic sets and pins, dedicated ports. */
@@ -155,6 +91,7 @@ export class Routing {
   stop(): void {
     this.unsub?.();
     this.monitor.stop();
+    for (const id of [...this.probes.keys()]) this.stopProbe(id);
   }
 
   checksOf(machineId: string): CheckStatus[] {
@@ -172,11 +109,49 @@ export class Routing {
     if (m.state === 'destroyed') {
       this.table.remove(m.appName, m.id);
       this.monitor.unwatch(m.id);
+      this.stopProbe(m.id);
       this.watching.delete(m.id);
       this.checks.delete(m.id);
       return;
     }
     const started = m.state === 'started' && m.port !== null;
+    this.route(m, started);
+    const watched = this.watching.get(m.id);
+    const key = `${m.instanceId}:${m.port}`;
+    if (started && watched !== key && this.candidates.delete(`${m.id}/${m.instanceId}`)) {
+      // A deploy's candidate that already proved ready: keep its watch, no gap in routing.
+      if (watched) this.monitor.unwatch(m.id, watched.split(':')[0]);
+      this.stopProbe(m.id);
+      this.watching.set(m.id, key);
+      const gated = this.specsOf(m).some((x) => x.gatesRouting);
+      this.table.setHealthy(m.id, m.instanceId, gated ? this.monitor.isRoutable(m.id, m.instanceId) : true);
+      return;
+    }
+    if (started && watched !== key) {
+      this.monitor.unwatch(m.id);
+      this.stopProbe(m.id);
+      const specs = this.specsOf(m);
+      this.watching.set(m.id, key);
+      if (specs.length > 0) this.monitor.watch({ machineId: m.id, instanceId: m.instanceId, port: m.port! }, specs);
+      if (!specs.some((s) => s.gatesRouting) && serves(m)) this.probeThenRoute(m);
+      this.deps.log.debug({ machine: m.id, checks: specs.length }, 'watching machine health');
+    } else if (!started && watched) {
+      this.monitor.unwatch(m.id);
+      this.stopProbe(m.id);
+      this.watching.delete(m.id);
+      this.table.setHealthy(m.id, m.instanceId, false);
+    }
+  }
+
+  /**
+   * Only machines of the process groups a service serves are in the proxy's table (a worker with no
+   * service never gets a request); the others are checked but not routed to.
+   */
+  private route(m: Machine, started: boolean): void {
+    if (!serves(m)) {
+      if (this.table.backends(m.appName).some((b) => b.machineId === m.id)) this.table.remove(m.appName, m.id);
+      return;
+    }
     const limits = m.config.services.find((s) => s.concurrency)?.concurrency;
     this.table.upsert({
       machineId: m.id,
@@ -189,44 +164,38 @@ export class Routing {
       softLimit: limits?.soft_limit,
       hardLimit: limits?.hard_limit,
     });
-    const watched = this.watching.get(m.id);
-    const key = `${m.instanceId}:${m.port}`;
-    if (started && watched !== key && this.candidates.delete(`${m.id}/${m.instanceId}`)) {
-      // A deploy's candidate that already passed its checks: keep its watch, no gap in routing.
-      if (watched) this.monitor.unwatch(m.id, watched.split(':')[0]);
-      this.watching.set(m.id, key);
-      const gated = checkSpecsFor(m.config, m.port!).some((x) => x.gatesRouting);
-      this.table.setHealthy(m.id, m.instanceId, gated ? this.monitor.isRoutable(m.id, m.instanceId) : true);
-      return;
-    }
-    if (started && watched !== key) {
-      this.monitor.unwatch(m.id);
-      let specs: ReturnType<typeof checkSpecsFor> = [];
-      try {
-        specs = checkSpecsFor(m.config, m.port!);
-      } catch (err) {
-        // The API validates configs, so this is a stored config from an older version: run no checks.
-        this.deps.log.error({ err, machine: m.id }, 'machine has invalid checks; not checking it');
-      }
-      this.watching.set(m.id, key);
-      if (specs.length > 0) this.monitor.watch({ machineId: m.id, instanceId: m.instanceId, port: m.port! }, specs);
-      if (!specs.some((s) => s.gatesRouting)) this.table.setHealthy(m.id, m.instanceId, true);
-      this.deps.log.debug({ machine: m.id, checks: specs.length }, 'watching machine health');
-    } else if (!started && watched) {
-      this.monitor.unwatch(m.id);
-      this.watching.delete(m.id);
-      this.table.setHealthy(m.id, m.instanceId, false);
+  }
+
+  /** No check gates routing: the instance becomes routable once its port accepts connections. */
+  private probeThenRoute(m: Machine): void {
+    const { id, instanceId } = m;
+    this.table.setHealthy(id, instanceId, false);
+    this.probes.set(
+      id,
+      probeUntilOpen('127.0.0.1', m.port!, () => {
+        this.probes.delete(id);
+        this.table.setHealthy(id, instanceId, true);
+      }),
+    );
+  }
+
+  private stopProbe(machineId: string): void {
+    this.probes.get(machineId)?.();
+    this.probes.delete(machineId);
+  }
+
+  private specsOf(m: Machine): CheckSpec[] {
+    try {
+      return checkSpecsFor(m.config, m.port!);
+    } catch (err) {
+      // The API validates configs, so this is a stored config from an older version: run no checks.
+      this.deps.log.error({ err, machine: m.id }, 'machine has invalid checks; not checking it');
+      return [];
     }
   }
 }
 
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
+/** Whether any service of the machine's process group takes traffic. */
+function serves(m: Machine): boolean {
+  return m.config.services.length > 0;
 }

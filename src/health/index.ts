@@ -11,3 +11,4 @@ export { runCheck, runHttpCheck, runTcpCheck, type CheckResult } from './runner.
 export { GRACE_OUTPUT } from './check-loop.js';
 export { HealthMonitor, type HealthMonitorOptions, type HealthTarget } from './monitor.js';
 export { summarize, type CheckState, type CheckStatusValue, type HealthChange } from './state.js';
+export { portAccepts, probeUntilOpen, READINESS_PROBE_MS, ReadinessWaiter, type InstanceExit, type ReadinessDeps, type WaitOptions } from './readiness.js';

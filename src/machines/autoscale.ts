@@ -73,7 +73,9 @@ export class Autoscaler {
   }
 
   private async stopIdle(app: string): Promise<void> {
-    const ms = await this.opts.machines.list(app);
+    // Only machines a service serves: a worker group's running machines neither count towards
+    // min_machines_running nor get stopped for lack of requests they never receive.
+    const ms = (await this.opts.machines.list(app)).filter((m) => m.config.services.length > 0);
     const started = ms.filter((m) => m.state === 'started');
     if (started.length <= minRunning(ms)) return;
     const window = this.opts.traffic.idleTimeoutMs(app);
