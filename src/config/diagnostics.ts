@@ -99,21 +99,35 @@ export function unknownKeyWarning(issue: z.core.$ZodIssueCustom): ConfigWarning 
 const canonical = (key: string): string => key.toLowerCase().replace(/[-_\s]/g, '');
 
 /**
+ * Words that mean something by themselves in a key: a slip that produces one (`memory_gb` for
+ * `memory_mb`, `max_machines_running` for `min_…`) is another key, not a misspelling.
+ */
+const MEANINGFUL = new Set(['b', 'kb', 'mb', 'gb', 'tb', 'kib', 'mib', 'gib', 'ms', 'us', 'ns', 's', 'm', 'h', 'min', 'max', 'soft', 'hard', 'start', 'end', 'read', 'write', 'on', 'off', 'in', 'out']);
+
+const words = (key: string): string[] => key.toLowerCase().split(/[-_\s]+/);
+
+/**
  * The known key `word` is a misspelling of, if there is exactly one: the same key with other case or
- * separators, or one slip of the keyboard (a letter added, dropped, replaced or two swapped) in a word
- * of six letters or more. A plural or singular of a known key (`port` / `ports`) and a different first
- * letter (`cpus` / `gpus`) are not slips but other keys with other meanings, so they get no hint.
+ * separators, or one slip of the keyboard (a letter added, dropped, replaced or two swapped) in one
+ * word of it. A slip that yields a word with its own meaning (a unit, min/max, a word of another key
+ * in the table), a plural or singular (`port` / `ports`) or a different first letter (`cpus` / `gpus`)
+ * points to a different key, so it gets no hint.
  */
 export function spellingVariant(word: string, candidates: readonly string[]): string | undefined {
   const w = canonical(word);
   const same = candidates.filter((c) => canonical(c) === w);
   if (same.length > 0) return same.length === 1 ? same[0] : undefined;
-  const slips = candidates.filter((c) => isSlip(w, canonical(c)));
+  const vocabulary = new Set([...MEANINGFUL, ...candidates.flatMap(words)]);
+  const slips = candidates.filter((c) => isSlip(words(word), words(c), vocabulary));
   return slips.length === 1 ? slips[0] : undefined;
 }
 
-function isSlip(a: string, b: string): boolean {
-  if (Math.min(a.length, b.length) < 6 || a[0] !== b[0]) return false;
+function isSlip(typed: string[], known: string[], vocabulary: Set<string>): boolean {
+  if (typed.length !== known.length) return false;
+  const differ = typed.flatMap((t, i) => (t === known[i] ? [] : [[t, known[i]!] as const]));
+  if (differ.length !== 1) return false;
+  const [a, b] = differ[0]!;
+  if (vocabulary.has(a) || Math.min(a.length, b.length) < 3 || a[0] !== b[0]) return false;
   if (a === `${b}s` || b === `${a}s`) return false;
   return optimalStringAlignment(a, b) === 1;
 }

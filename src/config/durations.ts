@@ -60,5 +60,5 @@ function bareWarning(path: string, value: unknown, unit: Unit, ms: number): Conf
   // formatDuration rounds to whole seconds past 1s; a suggestion must keep the exact value.
   const clear = ms % 1000 === 0 ? formatDuration(ms) : `${ms}ms`;
   const read = unit === 'ms' ? `${written} milliseconds (${clear}), as Fly reads a bare number in a check` : `${written} seconds`;
-  return { path, message: `${path} = ${written} is read as ${read}; write "${clear}" to make the unit plain` };
+  return { path, message: `the bare number ${written} is read as ${read}; write "${clear}" to make the unit plain` };
 }
