@@ -84,9 +84,9 @@ export interface MachineCheckDef {
   /**
    * How long the stopped check machine gets between its kill signal and SIGKILL (Fly's machine
    * `stop_config.timeout`). Absent: as for `killSignal`, the app's `kill_timeout` (default 5s). It is not
-   * the limit on the check's run: flyctl bounds the whole test-machine run by the deploy's wait timeout
-   * (`--wait-timeout` / `[deploy] wait_timeout`, 5 minutes by default), so hangar's runner should do
-   * the same with `deploy.waitTimeoutMs`.
+   * the limit on the check's run: flyctl bounds the whole test-machine run (start, then exit) by the
+   * deploy's wait timeout (`--wait-timeout` / `[deploy] wait_timeout`), so hangar's runner should do the
+   * same with `deploy.waitTimeoutMs` (default 5m).
    */
   killTimeoutMs?: number;
 }
