@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { appsCommand } from './commands/apps.js';
+import { configCommand } from './commands/config.js';
 import { deployCommand } from './commands/deploy.js';
 import { deploymentsCommand } from './commands/deployments.js';
 import { releasesCommand } from './commands/releases.js';
@@ -20,7 +21,7 @@ export function buildProgram(): Command {
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions();
-  for (const c of [serverCommand(), appsCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand(), secretsCommand()]) program.addCommand(c);
+  for (const c of [serverCommand(), appsCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand(), secretsCommand(), configCommand()]) program.addCommand(c);
   return program;
 }
 

@@ -24,6 +24,7 @@ export function crossCheck(parsed: ParsedConfig): CrossCheckResult {
   const checks = resolveCheckPorts(parsed, details);
   warnSuspend('http_service', parsed.httpService?.autoStopMachines, warnings);
   parsed.services.forEach((s, i) => warnSuspend(`services[${i}]`, s.autoStopMachines, warnings));
+  warnUnusedExperimental(parsed, warnings);
   return { config: { ...parsed, checks }, details, warnings };
 }
 
@@ -96,4 +97,11 @@ function warnSuspend(path: string, mode: AutoStopMode | undefined, warnings: Con
     message:
       'auto_stop_machines = "suspend" is kept, but the process runtime cannot suspend and stops machines instead',
   });
+}
+
+/** As on Fly, a group's `[processes]` command wins over `[experimental] cmd`. */
+function warnUnusedExperimental(cfg: ParsedConfig, warnings: ConfigWarning[]): void {
+  if (!cfg.experimental || Object.keys(cfg.processes).length === 0) return;
+  const keys = Object.keys(cfg.experimental).map((k) => `experimental.${k}`);
+  for (const path of keys) warnings.push({ path, message: 'not used: [processes] gives every process group its command' });
 }

@@ -1,8 +1,11 @@
 /**
  * Keys fly.toml allows that hangar does not act on. A fly.toml copied from a real Fly app should load
- * with warnings rather than fail, so these are removed (and reported) before the schema sees the file;
- * keys neither fly nor hangar knows still reach the schema and fail there.
+ * with warnings rather than fail, so these are removed (and reported) before the schema sees the file.
+ * Keys neither Fly nor hangar knows reach the schema, which reports them as warnings too, with a
+ * spelling hint where one fits. The list follows the structs of flyctl's app config, so every key of
+ * Fly's schema is either acted on or listed here.
  */
+import { isTable, joinPath as join, type Tree } from './tree.js';
 import type { ConfigWarning } from './types.js';
 
 /**
@@ -14,22 +17,42 @@ const IGNORED: Readonly<Record<string, readonly string[]>> = {
     'swap_size_mb',
     'console_command',
     'mounts',
+    'mount',
     'statics',
     'metrics',
-    'experimental',
+    'metric',
     'files',
     'host_dedication_id',
+    'machine_config',
+    'container',
+    'machine_checks',
   ],
-  build: ['builder', 'buildpacks', 'builtin', 'settings'],
-  deploy: ['max_concurrent', 'release_command_vm'],
-  http_service: ['tls_options', 'http_options', 'machine_checks'],
+  experimental: [
+    'exec',
+    'auto_rollback',
+    'enable_consul',
+    'enable_etcd',
+    'lazy_load_images',
+    'attached',
+    'machine_config',
+    'use_zstd',
+    'compression',
+    'compression_level',
+    'allowed_public_ports',
+    'private_network',
+    'metrics_port',
+    'metrics_path',
+  ],
+  build: ['builder', 'buildpacks', 'builtin', 'settings', 'compression', 'compression_level'],
+  deploy: ['max_concurrent', 'release_command_vm', 'seed_command'],
+  http_service: ['tls_options', 'http_options', 'proxy_proto_options'],
   'http_service.checks[]': ['tls_server_name'],
-  'services[]': ['machine_checks', 'script_checks'],
-  'services[].ports[]': ['start_port', 'end_port', 'tls_options', 'http_options', 'proxy_proto_options'],
+  'services[]': ['script_checks', 'force_instance_key', 'force_instance_description'],
+  'services[].ports[]': ['tls_options', 'http_options', 'proxy_proto_options'],
   'services[].http_checks[]': ['tls_server_name', 'restart_limit'],
   'services[].tcp_checks[]': ['restart_limit'],
-  'checks.*': ['tls_server_name'],
-  'vm[]': ['gpus', 'gpu_kind', 'kernel_args', 'host_dedication_id', 'persist_rootfs'],
+  'checks.*': ['tls_server_name', 'kind'],
+  'vm[]': ['gpus', 'gpu_kind', 'kernel_args', 'host_dedication_id', 'persist_rootfs', 'max_memory_mb'],
 };
 
 /** Tables whose keys are names the user chose, so the location pattern uses `*` for them. */
@@ -38,13 +61,6 @@ const NAMED_ENTRY_TABLES = new Set(['checks']);
 function ignoredKeysAt(pattern: string): readonly string[] {
   return IGNORED[pattern] ?? [];
 }
-
-type Tree = Record<string, unknown>;
-
-const isTable = (v: unknown): v is Tree =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
-
-const join = (base: string, key: string): string => (base === '' ? key : `${base}.${key}`);
 
 /**
  * Returns a copy of the parsed TOML without the ignored keys, and one warning per key removed.

@@ -6,17 +6,21 @@
 import { formatDuration } from '../core/duration.js';
 import { UserError } from '../core/errors.js';
 import type { CheckConfig, MachineConfig, ServiceConfig, ServicePort } from '../core/types.js';
+import { splitCommand } from './command.js';
 import {
   processGroups,
   type AppConfig,
   type CheckTiming,
   type HttpCheck,
   type HttpService,
+  type MachineCheckDef,
   type NamedCheck,
   type ServiceCommon,
   type ServiceDef,
   type TcpCheck,
 } from './types.js';
+
+export { splitCommand };
 
 /** Fly's default for `[[restart]] retries` with the on-failure policy. */
 const DEFAULT_MAX_RETRIES = 10;
@@ -73,9 +77,11 @@ function ruleFor<T extends { processes?: readonly string[] }>(rules: readonly T[
 
 function commandFor(cfg: AppConfig, group: string): MachineConfig['init'] {
   const command = cfg.processes[group];
-  // No [processes]: the image's own entrypoint runs, as on Fly.
-  if (command === undefined) return {};
-  return { cmd: typeof command === 'string' ? splitCommand(command) : [...command] };
+  if (command !== undefined) return { cmd: typeof command === 'string' ? splitCommand(command) : [...command] };
+  // No [processes]: [experimental] cmd / entrypoint, else the image's own entrypoint runs, as on Fly.
+  const exp = cfg.experimental;
+  const cmd = [...(exp?.entrypoint ?? []), ...(exp?.cmd ?? [])];
+  return cmd.length > 0 ? { cmd } : {};
 }
 
 function servicesFor(cfg: AppConfig, group: string): ServiceConfig[] {
@@ -183,19 +189,21 @@ function guestFor(cfg: AppConfig, group: string): MachineConfig['guest'] {
   return guest;
 }
 
-/**
- * A plain command line ("node server.js --port 8080", with simple quoting) is split into argv and run
- * directly, so kill_signal reaches the app itself. Anything using shell syntax runs under `/bin/sh -c`.
- */
-export function splitCommand(command: string): string[] {
-  if (/^\s*\w+=/.test(command) || /[|&;<>()$`\\*?[\]{}~!#\n]/.test(command)) return ['/bin/sh', '-c', command];
-  const out: string[] = [];
-  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
-  for (let m = re.exec(command); m; m = re.exec(command)) out.push(m[1] ?? m[2] ?? m[3]!);
-  return out;
-}
-
 /** True when some process group has a service with a check (what gates routing, and bluegreen needs). */
 export function hasRoutingChecks(cfg: AppConfig): boolean {
   return processGroups(cfg).some((g) => machineConfigFor(cfg, { group: g, image: 'x' }).services.some((s) => s.checks.length > 0));
+}
+
+/**
+ * The machine checks to run against a freshly updated machine of `group`: those of `[http_service]`
+ * and of every `[[services]]` entry that serves the group, in file order (flyctl runs them all).
+ */
+export function machineChecksFor(cfg: AppConfig, group: string): MachineCheckDef[] {
+  assertKnownGroup(cfg, group);
+  const services: Array<{ processes?: readonly string[]; machineChecks?: readonly MachineCheckDef[] }> = [
+    ...(cfg.httpService ? [cfg.httpService] : []),
+    ...cfg.services,
+  ];
+  // `?? []`: releases stored before machine checks were parsed have configs without the field.
+  return services.filter((s) => appliesTo(s, group)).flatMap((s) => [...(s.machineChecks ?? [])]);
 }

@@ -1,79 +1,22 @@
 /**
- * zod schemas for hangar.toml / fly.toml. Each table schema validates the file's snake_case keys and
- * transforms into the camelCase types of ./types.ts, so the schema is the one place that knows both
- * spellings. Cross-field rules that need the whole file (process group references, check ports) live
- * in ./cross-checks.ts.
+ * zod schema for hangar.toml / fly.toml as a whole. Each table schema validates the file's snake_case
+ * keys and transforms into the camelCase types of ./types.ts, so the schemas are the one place that
+ * knows both spellings. The network-facing tables live in ./schema-services.ts; cross-field rules that
+ * need the whole file (process group references, check ports) in ./cross-checks.ts.
  */
 import { z } from 'zod';
-import { parseDuration } from '../core/duration.js';
 import { NAME_PATTERN } from '../core/ids.js';
-import { RESTART_POLICIES } from '../core/types.js';
-import {
-  AUTO_STOP_MODES,
-  DEPLOY_STRATEGIES,
-  KILL_SIGNALS,
-  type AppConfig,
-  type AutoStopMode,
-  type Concurrency,
-  type HttpCheck,
-  type NamedCheck,
-  type ProcessCommand,
-  type ServiceDef,
-  type TcpCheck,
-  type VmSpec,
-} from './types.js';
+import { RESTART_POLICIES, type RestartPolicy } from '../core/types.js';
+import { spellingVariant } from './diagnostics.js';
+import { argv, convert, duration, groupList, nonEmpty, positiveInt, stringMap, table } from './schema-parts.js';
+import { httpService, namedCheck, service, type ParsedNamedCheck } from './schema-services.js';
+import { DEPLOY_STRATEGIES, KILL_SIGNALS, type AppConfig, type ExperimentalConfig, type ProcessCommand, type VmSpec } from './types.js';
+import { parseMemoryMb, VM_PRESETS } from './vm-sizes.js';
 
-/** Marks the custom issue raised for a key no schema knows; ./diagnostics.ts turns it into "did you mean". */
-export const UNKNOWN_KEY = 'hangar_unknown_key';
+export { UNKNOWN_KEY } from './schema-parts.js';
+export type { ParsedNamedCheck } from './schema-services.js';
 
-/** A named check before ./cross-checks.ts fills in the port from `[http_service]`. */
-export type ParsedNamedCheck = OmitEach<NamedCheck, 'port'> & { port?: number };
-/** Omit applied to each member of a union; plain Omit would merge the members into one. */
-type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type ParsedConfig = Omit<AppConfig, 'checks'> & { checks: Record<string, ParsedNamedCheck> };
-
-/**
- * An object schema whose unknown keys are reported one issue per key (so each gets its own path),
- * carrying the known keys for suggestions. zod's strict mode would report them all on the parent.
- */
-function table<S extends z.ZodRawShape>(shape: S) {
-  const known = Object.keys(shape);
-  const unknownKey = z.unknown().check((ctx) => {
-    ctx.issues.push({ code: 'custom', message: 'unknown key', params: { [UNKNOWN_KEY]: known }, input: ctx.value });
-  });
-  return z.object(shape).catchall(unknownKey);
-}
-
-/**
- * A value that TOML can spell several ways (a duration as "5s" or 5, a boolean for an enum). One
- * custom issue with a message naming what is accepted beats zod's generic union failure.
- */
-function convert<T>(expected: string, fn: (v: unknown) => T | undefined) {
-  return z.unknown().transform((v, ctx): T => {
-    const out = v === undefined ? undefined : fn(v);
-    if (out !== undefined) return out;
-    ctx.issues.push({ code: 'custom', message: v === undefined ? 'is required' : `expected ${expected}`, input: v });
-    return z.NEVER;
-  });
-}
-
-/** Milliseconds. Bare numbers are seconds, as fly.toml reads `kill_timeout = 5`. */
-const duration = convert(
-  'a duration such as "500ms", "5s", "2m", "1h30m", or a number of seconds',
-  parseDuration,
-);
-
-/** fly turns TOML numbers and booleans in `[env]` into strings rather than rejecting them. */
-const scalarString = convert('a string, number or boolean', (v) => {
-  const ok = typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
-  return ok ? String(v) : undefined;
-});
-const stringMap = z.record(z.string(), scalarString);
-
-const nonEmpty = z.string().min(1);
-const port = z.number().int().min(1).max(65535);
-const positiveInt = z.number().int().min(1);
-const groupList = z.array(nonEmpty).min(1);
 
 const PROCESS_NAME = /^[a-z][a-z0-9_-]*$/;
 const processName = z.string().regex(PROCESS_NAME, {
@@ -86,163 +29,8 @@ const command = convert<ProcessCommand>('a non-empty command string or a non-emp
   return ok ? (v as string[]) : undefined;
 });
 
-/** fly accepts booleans from before "suspend" existed: true meant stop, false meant off. */
-const autoStop = convert<AutoStopMode>('"off", "stop", "suspend", true or false', (v) => {
-  if (v === true) return 'stop';
-  if (v === false) return 'off';
-  return AUTO_STOP_MODES.find((m) => m === v);
-});
-
-const MEMORY = /^(\d+)\s*(mb|gb)?$/i;
-/** Megabytes, from 512, "512", "512mb" or "1gb". */
-const memory = convert('a size such as 512, "512mb" or "1gb"', (v) => {
-  if (typeof v === 'number') return Number.isInteger(v) && v > 0 ? v : undefined;
-  const m = typeof v === 'string' ? MEMORY.exec(v.trim()) : null;
-  if (!m || Number(m[1]) === 0) return undefined;
-  return Number(m[1]) * (m[2]?.toLowerCase() === 'gb' ? 1024 : 1);
-});
-
-const concurrency = table({
-  type: z.enum(['requests', 'connections']).default('connections'),
-  soft_limit: positiveInt.optional(),
-  hard_limit: positiveInt.optional(),
-})
-  .superRefine((c, ctx) => {
-    if (c.soft_limit === undefined || c.hard_limit === undefined || c.soft_limit <= c.hard_limit) return;
-    const message = `must not exceed hard_limit (${c.hard_limit})`;
-    ctx.addIssue({ code: 'custom', message, path: ['soft_limit'], input: c.soft_limit });
-  })
-  .transform((c): Concurrency => ({ type: c.type, softLimit: c.soft_limit, hardLimit: c.hard_limit }));
-
-/*
- * Check timing defaults: interval 15s, timeout 2s, grace_period 1s. fly leaves these to its proxy,
- * which behaves roughly like this; writing them down makes hangar's behaviour predictable.
- */
-const timingShape = {
-  grace_period: duration.default(1_000),
-  interval: duration.default(15_000),
-  timeout: duration.default(2_000),
-};
-
-const httpCheckShape = {
-  ...timingShape,
-  method: z
-    .string()
-    .regex(/^[A-Za-z]+$/, { error: 'expected an HTTP method such as "GET"' })
-    .transform((m) => m.toUpperCase())
-    .default('GET'),
-  path: z.string().startsWith('/', { error: 'must start with "/"' }).default('/'),
-  protocol: z.enum(['http', 'https']).default('http'),
-  headers: stringMap.default({}),
-  tls_skip_verify: z.boolean().default(false),
-};
-
-type TimingIn = { grace_period: number; interval: number; timeout: number };
-type HttpCheckIn = TimingIn & {
-  method: string;
-  path: string;
-  protocol: 'http' | 'https';
-  headers: Record<string, string>;
-  tls_skip_verify: boolean;
-  port?: number;
-};
-
-const toTcpCheck = (c: TimingIn & { port?: number }): TcpCheck => ({
-  intervalMs: c.interval,
-  timeoutMs: c.timeout,
-  gracePeriodMs: c.grace_period,
-  port: c.port,
-});
-
-const toHttpCheck = (c: HttpCheckIn): HttpCheck => ({
-  ...toTcpCheck(c),
-  method: c.method,
-  path: c.path,
-  protocol: c.protocol,
-  headers: c.headers,
-  tlsSkipVerify: c.tls_skip_verify,
-});
-
-const httpCheck = table(httpCheckShape).transform(toHttpCheck);
-const serviceHttpCheck = table({ ...httpCheckShape, port: port.optional() }).transform(toHttpCheck);
-const tcpCheck = table({ ...timingShape, port: port.optional() }).transform(toTcpCheck);
-
-const namedCheck = z
-  .discriminatedUnion('type', [
-    table({ type: z.literal('http'), port: port.optional(), processes: groupList.optional(), ...httpCheckShape }),
-    table({ type: z.literal('tcp'), port: port.optional(), processes: groupList.optional(), ...timingShape }),
-  ])
-  .transform((c): ParsedNamedCheck => {
-    const base = { port: c.port, processes: c.processes };
-    if (c.type === 'http') return { type: 'http', ...toHttpCheck(c), ...base };
-    return { type: 'tcp', ...toTcpCheck(c), ...base };
-  });
-
-const serviceCommonShape = {
-  auto_stop_machines: autoStop.default('off'),
-  auto_start_machines: z.boolean().default(true),
-  min_machines_running: z.number().int().min(0).default(0),
-  processes: groupList.optional(),
-  concurrency: concurrency.optional(),
-};
-
-type ServiceCommonIn = {
-  internal_port: number;
-  auto_stop_machines: AutoStopMode;
-  auto_start_machines: boolean;
-  min_machines_running: number;
-  processes?: string[];
-  concurrency?: Concurrency;
-};
-
-const toServiceCommon = (s: ServiceCommonIn) => ({
-  internalPort: s.internal_port,
-  autoStopMachines: s.auto_stop_machines,
-  autoStartMachines: s.auto_start_machines,
-  minMachinesRunning: s.min_machines_running,
-  processes: s.processes,
-  concurrency: s.concurrency,
-});
-
-const httpService = table({
-  ...serviceCommonShape,
-  internal_port: port.default(8080),
-  force_https: z.boolean().default(false),
-  checks: z.array(httpCheck).default([]),
-  hold_timeout: duration.optional(),
-  idle_timeout: duration.optional(),
-  hostnames: z.array(nonEmpty).optional(),
-}).transform((s) => ({
-  ...toServiceCommon(s),
-  forceHttps: s.force_https,
-  checks: s.checks,
-  holdTimeoutMs: s.hold_timeout,
-  idleTimeoutMs: s.idle_timeout,
-  hostnames: s.hostnames,
-}));
-
-const servicePort = table({
-  port,
-  handlers: z.array(nonEmpty).default([]),
-  force_https: z.boolean().default(false),
-}).transform((p) => ({ port: p.port, handlers: p.handlers, forceHttps: p.force_https }));
-
-const service = table({
-  ...serviceCommonShape,
-  internal_port: port,
-  protocol: z.enum(['tcp', 'udp']).default('tcp'),
-  ports: z.array(servicePort).default([]),
-  http_checks: z.array(serviceHttpCheck).default([]),
-  tcp_checks: z.array(tcpCheck).default([]),
-}).transform(
-  (s): ServiceDef => ({
-    ...toServiceCommon(s),
-    protocol: s.protocol,
-    ports: s.ports,
-    httpChecks: s.http_checks,
-    tcpChecks: s.tcp_checks,
-  }),
-);
+/** Megabytes, as flyctl reads `memory`: 1024, "1024", "512mb", "1g", "1GiB". */
+const memory = convert('a size such as 512, "512mb", "1gb" or "1GiB"', parseMemoryMb);
 
 const build = table({
   command: nonEmpty.optional(),
@@ -253,6 +41,7 @@ const build = table({
   image: nonEmpty.optional(),
   dockerfile: nonEmpty.optional(),
   ignorefile: nonEmpty.optional(),
+  /** ./fly-forms.ts folds Fly's other spelling, `build_target`, into this one. */
   'build-target': nonEmpty.optional(),
   args: stringMap.default({}),
 }).transform((b) => ({
@@ -330,40 +119,63 @@ const deploy = table({
   notify: d.notify,
 }));
 
+/** Fly spells the policy that never restarts "never"; a machine's restart policy calls it "no". */
+const restartPolicy = z
+  .enum([...RESTART_POLICIES, 'never'] as const)
+  .default('on-failure')
+  .transform((p): RestartPolicy => (p === 'never' ? 'no' : p));
+
 const restart = table({
-  policy: z.enum(RESTART_POLICIES).default('on-failure'),
+  policy: restartPolicy,
   retries: z.number().int().min(0).optional(),
   processes: groupList.optional(),
 }).transform((r) => ({ policy: r.policy, retries: r.retries, processes: r.processes }));
 
+const SIZE_NAMES = Object.keys(VM_PRESETS);
+const vmSize = z.string().superRefine((size, ctx) => {
+  if (size in VM_PRESETS) return;
+  const guess = spellingVariant(size, SIZE_NAMES);
+  const hint = guess ? `did you mean "${guess}"?` : 'e.g. "shared-cpu-1x", "shared-cpu-2x", "performance-1x"';
+  ctx.addIssue({ code: 'custom', message: `is not one of Fly's machine sizes (${hint})`, input: size });
+});
+
+/** memory_mb wins over memory, and both over the size preset, as flyctl merges them. */
 const vm = table({
-  size: nonEmpty.optional(),
+  size: vmSize.optional(),
   memory: memory.optional(),
   memory_mb: positiveInt.optional(),
   cpus: positiveInt.optional(),
   cpu_kind: nonEmpty.optional(),
   processes: groupList.optional(),
-})
-  .superRefine((v, ctx) => {
-    if (v.memory === undefined || v.memory_mb === undefined) return;
-    const message = 'set either memory or memory_mb, not both';
-    ctx.addIssue({ code: 'custom', message, path: ['memory_mb'], input: v.memory_mb });
-  })
-  .transform(
-    (v): VmSpec => ({
-      size: v.size,
-      memoryMb: v.memory ?? v.memory_mb,
-      cpus: v.cpus,
-      cpuKind: v.cpu_kind,
-      processes: v.processes,
-    }),
-  );
+}).transform((v): VmSpec => {
+  const preset = v.size === undefined ? undefined : VM_PRESETS[v.size];
+  return {
+    size: v.size,
+    memoryMb: v.memory_mb ?? v.memory ?? preset?.memoryMb,
+    cpus: v.cpus ?? preset?.cpus,
+    cpuKind: v.cpu_kind ?? preset?.cpuKind,
+    processes: v.processes,
+  };
+});
 
-/** The whole file, after ./ignored-keys.ts has removed the keys hangar deliberately ignores. */
+/** Only the keys hangar acts on; ./ignored-keys.ts has removed (and warned about) the rest. */
+const experimental = table({ cmd: argv.optional(), entrypoint: argv.optional() }).transform(
+  (e): ExperimentalConfig | undefined =>
+    e.cmd || e.entrypoint ? { ...(e.cmd ? { cmd: e.cmd } : {}), ...(e.entrypoint ? { entrypoint: e.entrypoint } : {}) } : undefined,
+);
+
+/**
+ * The whole file, after ./fly-forms.ts and ./durations.ts normalised Fly's alternative spellings and
+ * ./ignored-keys.ts removed the keys hangar deliberately ignores. `app` may be absent here: ./app-name.ts
+ * has already reported a missing name, or filled it in from `-a`.
+ */
 export const configSchema = table({
-  app: z.string().regex(NAME_PATTERN, {
-    error: 'app names start with a lowercase letter and contain only a-z, 0-9 and "-" (at most 63 characters)',
-  }),
+  app: z
+    .string()
+    .regex(NAME_PATTERN, {
+      error: 'app names start with a lowercase letter and contain only a-z, 0-9 and "-" (at most 63 characters)',
+    })
+    .optional(),
   primary_region: nonEmpty.default('local'),
   kill_signal: z.enum(KILL_SIGNALS).default('SIGINT'),
   kill_timeout: duration.default(5_000),
@@ -377,9 +189,10 @@ export const configSchema = table({
   restart: z.array(restart).default([]),
   vm: z.array(vm).default([]),
   docker: table({ network: z.enum(['host', 'published']).default('host') }).prefault({}),
+  experimental: experimental.optional(),
 }).transform(
   (c): ParsedConfig => ({
-    app: c.app,
+    app: c.app ?? '',
     primaryRegion: c.primary_region,
     killSignal: c.kill_signal,
     killTimeoutMs: c.kill_timeout,
@@ -393,5 +206,6 @@ export const configSchema = table({
     restart: c.restart,
     vm: c.vm,
     docker: c.docker,
+    experimental: c.experimental,
   }),
 );

@@ -67,9 +67,35 @@ export interface ServiceCommon {
   concurrency?: Concurrency;
 }
 
+/** Fly's machine_checks: a temporary machine from the new image runs `command` against each freshly updated machine. */
+export interface MachineCheckDef {
+  /** A string in the file is split like `[processes]` commands (splitCommand). */
+  command: readonly string[];
+  /** Default: the release's image. */
+  image?: string;
+  /** Absent: the image's own entrypoint (as on Fly, where `[experimental] entrypoint` would apply). */
+  entrypoint?: readonly string[];
+  /**
+   * The signal that stops the check machine. Absent means unset in the file; Fly then uses the app's
+   * `kill_signal` (default SIGINT) when the check runs the release's image, and the image's own
+   * default when `image` is set.
+   */
+  killSignal?: KillSignal;
+  /**
+   * How long the stopped check machine gets between its kill signal and SIGKILL (Fly's machine
+   * `stop_config.timeout`). Absent: as for `killSignal`, the app's `kill_timeout` (default 5s). It is not
+   * the limit on the check's run: flyctl bounds the whole test-machine run (start, then exit) by the
+   * deploy's wait timeout (`--wait-timeout` / `[deploy] wait_timeout`), so hangar's runner should do the
+   * same with `deploy.waitTimeoutMs` (default 5m).
+   */
+  killTimeoutMs?: number;
+}
+
 export interface HttpService extends ServiceCommon {
   forceHttps: boolean;
   checks: readonly HttpCheck[];
+  /** `[[http_service.machine_checks]]`; always present, [] when the file has none. */
+  machineChecks: readonly MachineCheckDef[];
   /** hangar extension: how long the proxy holds a request while no machine is ready. */
   holdTimeoutMs?: number;
   /** hangar extension: with auto_stop_machines, a machine with no request for this long is stopped (default 5m). */
@@ -89,6 +115,8 @@ export interface ServiceDef extends ServiceCommon {
   ports: readonly ServicePortDef[];
   httpChecks: readonly HttpCheck[];
   tcpChecks: readonly TcpCheck[];
+  /** `[[services.machine_checks]]`; always present, [] when the file has none. */
+  machineChecks: readonly MachineCheckDef[];
 }
 
 export interface BuildConfig {
@@ -153,7 +181,11 @@ export interface RestartRule {
   processes?: readonly string[];
 }
 
-/** Informational: hangar records it in the machine's `guest`, the process runtime does not enforce it. */
+/**
+ * Informational: hangar records it in the machine's `guest`, the process runtime does not enforce it.
+ * A Fly size preset (`size = "shared-cpu-2x"`) fills in cpus, cpuKind and memoryMb; `memory`,
+ * `memory_mb`, `cpus` and `cpu_kind` in the same table override the preset, as on Fly.
+ */
 export interface VmSpec {
   size?: string;
   memoryMb?: number;
@@ -185,6 +217,26 @@ export interface AppConfig {
   restart: readonly RestartRule[];
   vm: readonly VmSpec[];
   docker: DockerConfig;
+  /**
+   * `[experimental] cmd` / `entrypoint` (Fly's older way to set the command): used for a group that
+   * has no `[processes]` entry, entrypoint first. Absent when the file sets neither (and in releases
+   * stored before hangar read these keys).
+   */
+  experimental?: ExperimentalConfig;
+}
+
+export interface ExperimentalConfig {
+  cmd?: readonly string[];
+  entrypoint?: readonly string[];
+}
+
+/** Options for reading a config. */
+export interface LoadOptions {
+  /**
+   * The app name from `-a` / `FLY_APP` / `HANGAR_APP` (or the app a daemon request is for). It wins
+   * over the file's `app`, and stands in when the file has no `app` or only a placeholder.
+   */
+  app?: string;
 }
 
 /** hangar extension: how Docker machines are networked (see the README's Docker section). */

@@ -65,7 +65,8 @@ export class DeployService {
 
   async submit(appName: string, req: DeployRequest, opts: { fastPath?: boolean; description?: string } = {}): Promise<Deployment> {
     const app = await this.app(appName);
-    const { config: parsed } = parseConfig(req.configText, req.configPath);
+    // The app this request is for names the config, so a file without `app` (deployed with -a) loads.
+    const { config: parsed } = parseConfig(req.configText, req.configPath, { app: appName });
     const cfg: AppConfig = JSON.parse(JSON.stringify(parsed));
     if (req.env) Object.assign(cfg.env, req.env);
     const options = this.options(cfg, req, opts.fastPath ?? false);

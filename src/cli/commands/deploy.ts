@@ -76,7 +76,8 @@ async function deploy(ctx: Context, dirArg: string | undefined): Promise<void> {
   const dir = resolve(dirArg ?? (ctx.opts.config ? dirname(resolve(ctx.opts.config)) : '.'));
   const loaded = ctx.config(dir);
   if (!loaded) throw new UserError({ code: 'config_not_found', message: `no hangar.toml or fly.toml in ${dir}`, hint: 'run from the app directory, pass the directory, or -c path/to/hangar.toml' });
-  const app = ctx.opts.app ?? loaded.config.app;
+  // The loaded config already carries -a / HANGAR_APP / FLY_APP over the file's name.
+  const app = loaded.config.app;
   const strategy = f.strategy ?? loaded.config.deploy.strategy;
   if (strategy === 'bluegreen' && !hasRoutingChecks(loaded.config)) {
     // Said before anything is built or created.

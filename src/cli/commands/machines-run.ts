@@ -4,7 +4,7 @@ import { machineConfigFor, processGroups, type AppConfig } from '../../config/in
 import { UserError } from '../../core/errors.js';
 import type { MachineConfig } from '../../core/types.js';
 import { enc, machinesPath, parseEnvPairs } from '../common.js';
-import { isDirectory, looksLikePath, type Context } from '../context.js';
+import { appOverride, isDirectory, looksLikePath, type Context } from '../context.js';
 import { printJson, say } from '../output.js';
 import { uploadDirectory } from '../upload.js';
 
@@ -25,7 +25,7 @@ export async function runMachine(ctx: Context, target: string | undefined, comma
   }
   const dir = explicitDir ?? (target === undefined ? resolve(ctx.opts.config ? resolve(ctx.opts.config, '..') : '.') : undefined);
   const loaded = ctx.config(dir);
-  const app = ctx.opts.app ?? loaded?.config.app;
+  const app = loaded?.config.app ?? appOverride(ctx.opts);
   if (!app) throw new UserError({ code: 'no_app', message: 'no app given and the directory has no hangar.toml or fly.toml', hint: 'pass -a APP' });
   const appInfo = await ensureApp(ctx, app);
 
