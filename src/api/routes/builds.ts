@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { parseDuration } from '../../core/duration.js';
 import { isUserError, UserError } from '../../core/errors.js';
+import { isRegistryPrefix } from '../../core/image-ref.js';
 import { DEFAULT_REGISTRY, type Image } from '../../core/types.js';
 import type { DockerBuildOptions, DockerBuildResult } from '../../images/docker-builder.js';
 import type { BuildOptions } from '../../images/builder.js';
@@ -63,7 +64,7 @@ export const BuildQuery = z.object({
     })
     .optional(),
   /** Docker builds are tagged `<registry>/<app>:<tag>`; default `hangar.local`. */
-  registry: z.string().regex(/^[a-zA-Z0-9.-]+(?::\d{1,5})?(?:\/[a-z0-9._-]+)*$/).optional(),
+  registry: z.string().refine(isRegistryPrefix, { message: 'expected a registry host, optionally with a port and a namespace, such as "ghcr.io/myorg" or "127.0.0.1:5000"' }).optional(),
 });
 
 /**
