@@ -90,6 +90,10 @@ describe('parseImageRef: the forms Docker accepts', () => {
     assert.equal(parseImageRef('ghcr.io/a.b_c__d---e').repository, 'a.b_c__d---e');
   });
 
+  test('whitespace around a reference is ignored', () => {
+    assert.deepEqual(parseImageRef(' nginx:1\n'), parseImageRef('nginx:1'));
+  });
+
   test('uppercase tags are fine, as are tags of 128 characters', () => {
     assert.equal(parseImageRef('app:V1_Final').tag, 'V1_Final');
     assert.equal(parseImageRef(`app:${'t'.repeat(128)}`).tag, 't'.repeat(128));
@@ -105,6 +109,7 @@ describe('parseImageRef: what it refuses, and why', () => {
 
   test('invalid characters and separators', () => {
     refused('my app', /whitespace/);
+    refused('app:v1 @sha256:x', /whitespace/);
     refused('app!', /path component "app!"/);
     refused('-app', /path component "-app"/);
     refused('app_', /path component "app_"/);

@@ -57,14 +57,15 @@ export class InvalidImageRefError extends UserError {
 }
 
 /**
- * Parses and normalizes an image reference.
+ * Parses and normalizes an image reference (whitespace around it is ignored, as it always was).
  * @throws InvalidImageRefError (`invalid_image_ref`) naming the part that is wrong
  */
 export function parseImageRef(input: string): ParsedImageRef {
   const problem = (reason: string) => new InvalidImageRefError(input, reason);
-  if (input.trim() === '') throw problem('it is empty');
-  if (/\s/.test(input)) throw problem('it contains whitespace');
-  const [rest, digest, extra] = input.split('@');
+  const text = input.trim();
+  if (text === '') throw problem('it is empty');
+  if (/\s/.test(text)) throw problem('it contains whitespace');
+  const [rest, digest, extra] = text.split('@');
   if (extra !== undefined) throw problem("it has more than one '@'");
   if (digest !== undefined && !DIGEST.test(digest)) throw problem(`its digest ${JSON.stringify(digest)} is not sha256:<64 lowercase hex digits>`);
   const colon = rest!.lastIndexOf(':');
@@ -149,10 +150,12 @@ export function familiarRepository(ref: Pick<ParsedImageRef, 'registry' | 'repos
   return ref.registry === DOCKER_HUB && ref.repository.startsWith(prefix) && !rest.includes('/') ? rest : ref.repository;
 }
 
+/** A tag as Docker allows it: up to 128 word characters, dots and dashes, not starting with either. */
 export function isImageTag(text: string): boolean {
   return TAG.test(text);
 }
 
+/** `sha256:` and 64 lowercase hex digits. */
 export function isImageDigest(text: string): boolean {
   return DIGEST.test(text);
 }
