@@ -6,7 +6,8 @@ import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { UserError } from '../src/core/errors.js';
 import { buildImage } from '../src/runtime/docker/build.js';
-import { pullImage, pushImage, registryOf, splitRepoTag } from '../src/runtime/docker/distribution.js';
+import { pullImage, pushImage, registryOf } from '../src/runtime/docker/distribution.js';
+import { imageName, parseImageRef } from '../src/core/image-ref.js';
 import { describeEndpoint, EngineClient, engineEndpoint, isEngineStatus } from '../src/runtime/docker/engine.js';
 import { DOCKER_HUB_AUTH_KEY, encodeRegistryAuth, registryAuthFor } from '../src/runtime/docker/registry-auth.js';
 import { BUSYBOX_IMAGE_TAG, busyboxImage } from './fixtures/docker/busybox-image.js';
@@ -139,16 +140,13 @@ describe('registry credentials, read as the docker CLI reads them', () => {
     assert.deepEqual(decode(encodeRegistryAuth(undefined)), {});
   });
 
-  test('references split at the tag colon after the last slash, and at @ for digests', () => {
-    const digest = `sha256:${'a'.repeat(64)}`;
-    assert.deepEqual(splitRepoTag('127.0.0.1:5000/team/app:v1'), { repo: '127.0.0.1:5000/team/app', tag: 'v1' });
-    assert.deepEqual(splitRepoTag('127.0.0.1:5000/team/app'), { repo: '127.0.0.1:5000/team/app' });
-    assert.deepEqual(splitRepoTag(`app@${digest}`), { repo: 'app', digest });
-    assert.deepEqual(splitRepoTag(`ghcr.io/a/b:v2@${digest}`), { repo: 'ghcr.io/a/b', tag: 'v2', digest });
+  test('the registry of a reference is its host, or docker.io when it names none', () => {
     assert.equal(registryOf('127.0.0.1:5000/team/app:v1'), '127.0.0.1:5000');
+    assert.equal(registryOf(`ghcr.io/a/b:v2@sha256:${'a'.repeat(64)}`), 'ghcr.io');
     assert.equal(registryOf('localhost/app'), 'localhost');
     assert.equal(registryOf('team/app:v1'), 'docker.io');
     assert.equal(registryOf('busybox'), 'docker.io');
+    assert.throws(() => registryOf('Team/App'), isUserErrorWith('invalid_image_ref'));
   });
 });
 
@@ -324,7 +322,8 @@ if (!(await engine.ping())) {
         ],
       });
       imageId = built.digest;
-      const { repo, tag } = splitRepoTag(ref);
+      const parsed = parseImageRef(ref);
+      const [repo, tag] = [imageName(parsed), parsed.tag!];
       tags.add(ref);
       await engine.text('POST', `/images/${encodeURIComponent(localTag)}/tag`, { query: { repo, tag } });
     });

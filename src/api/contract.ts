@@ -222,11 +222,19 @@ export interface DeployEventLine {
     | { type: 'done'; status: string; release: number; message: string; url: string | null };
 }
 
+/** The header every answer carries its request id in; error bodies repeat it as `request_id`. */
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+/** The code of an error the daemon did not expect: a bug in hangar, answered 500. */
+export const INTERNAL_ERROR_CODE = 'internal';
+
+/** Every error answer. `request_id` finds the request's entry in the daemon log. */
 export const ErrorBody = z.object({
   error: z.string(),
   code: z.string(),
   hint: z.string().optional(),
   details: z.array(z.object({ path: z.string(), message: z.string(), value: z.unknown().optional() })),
+  request_id: z.string().optional(),
 });
 
 /** The machine as the API returns it (Fly's JSON plus where its port is reachable). */

@@ -1,31 +1,68 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import { httpStatusFor, isUserError, type ErrorDetail } from '../core/errors.js';
+import { INTERNAL_ERROR_CODE, type ErrorBody } from './contract.js';
+
+export interface ErrorAnswer {
+  status: number;
+  body: z.infer<typeof ErrorBody>;
+}
+
+/** Where an error happened, for the log line of a bug (and of a 5xx the user cannot fix from here). */
+export interface ErrorContext {
+  log: Logger;
+  requestId: string;
+  /** More key/values for the log line, e.g. `{ method, url }` or `{ app }`. */
+  fields?: Record<string, unknown>;
+}
 
 /**
- * The one place errors become HTTP responses: `{error, code, hint?, details}`. A UserError maps by its
- * kind; request validation is a 400 naming each bad field; anything else is a logged 500.
+ * The one place errors become HTTP answers: `{error, code, hint?, details, request_id}`. A UserError
+ * maps by its kind; request validation is a 400 naming each bad field; a 4xx fastify raised itself
+ * (bad JSON, body too large) keeps its status; anything else is a bug: logged with its cause chain
+ * under the request id, and answered 500 `internal` with its message, so the CLI can say it is a bug
+ * and where to look.
  */
+export function errorAnswer(err: unknown, ctx: ErrorContext): ErrorAnswer {
+  const request_id = ctx.requestId;
+  if (isUserError(err)) {
+    const status = httpStatusFor(err.kind);
+    // A 503 is an expected state of the host (Docker away, a builder missing), not a bug; the operator
+    // still wants it, with what caused it, in the log.
+    if (status >= 500) ctx.log.warn({ err, reqId: request_id, code: err.code, ...ctx.fields }, 'request refused: unavailable');
+    return { status, body: { error: err.message, code: err.code, ...(err.hint ? { hint: err.hint } : {}), details: err.details, request_id } };
+  }
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const where = err.validationContext ?? 'body';
+    const details: ErrorDetail[] = err.validation.map((v) => ({
+      path: [where, ...v.instancePath.split('/').filter(Boolean)].join('.'),
+      message: v.message ?? 'invalid',
+    }));
+    const summary = details.map((d) => `${d.path}: ${d.message}`).join('; ');
+    return { status: 400, body: { error: `invalid request: ${summary}`, code: 'invalid_input', details, request_id } };
+  }
+  const e = err as Partial<FastifyError> | undefined;
+  const status = typeof e?.statusCode === 'number' ? e.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    return { status, body: { error: e?.message ?? 'bad request', code: (e?.code ?? 'bad_request').toLowerCase(), details: [], request_id } };
+  }
+  ctx.log.error({ err, reqId: request_id, ...ctx.fields }, 'request failed');
+  return { status: 500, body: { error: describeBug(err), code: INTERNAL_ERROR_CODE, details: [], request_id } };
+}
+
+/** Fastify's error handler over `errorAnswer`. */
 export function errorHandler(log: Logger) {
   return (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
-    if (isUserError(err)) {
-      return reply.status(httpStatusFor(err.kind)).send({ error: err.message, code: err.code, ...(err.hint ? { hint: err.hint } : {}), details: err.details });
-    }
-    if (hasZodFastifySchemaValidationErrors(err)) {
-      const where = err.validationContext ?? 'body';
-      const details: ErrorDetail[] = err.validation.map((v) => ({
-        path: [where, ...v.instancePath.split('/').filter(Boolean)].join('.'),
-        message: v.message ?? 'invalid',
-      }));
-      const summary = details.map((d) => `${d.path}: ${d.message}`).join('; ');
-      return reply.status(400).send({ error: `invalid request: ${summary}`, code: 'invalid_input', details });
-    }
-    const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
-    if (status >= 400 && status < 500) {
-      return reply.status(status).send({ error: err.message, code: (err.code ?? 'bad_request').toLowerCase(), details: [] });
-    }
-    log.error({ err, url: req.url, method: req.method }, 'request failed');
-    return reply.status(500).send({ error: 'internal error (see the daemon log)', code: 'internal', details: [] });
+    const { status, body } = errorAnswer(err, { log, requestId: req.id, fields: { method: req.method, url: req.url } });
+    return reply.status(status).send(body);
   };
+}
+
+/** One line naming what went wrong (`TypeError: …`); the stack and the causes stay in the log. */
+function describeBug(err: unknown): string {
+  if (!(err instanceof Error)) return `a non-error value was thrown: ${String(err)}`.slice(0, 300);
+  const name = err.name && err.name !== 'Error' ? `${err.name}: ` : '';
+  return `${name}${err.message}`.replace(/\s*\n\s*/g, ' ').slice(0, 500);
 }

@@ -3,13 +3,14 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import { ulid } from 'ulid';
 import type { Image } from '../core/types.js';
 import type { LogCollector } from '../logs/collector.js';
 import type { ProxyMetrics } from '../proxy/metrics.js';
 import type { AppService } from '../machines/app-service.js';
 import type { LeaseService } from '../machines/leases.js';
 import type { MachineService } from '../machines/machine-service.js';
-import type { HealthView } from './contract.js';
+import { REQUEST_ID_HEADER, type HealthView } from './contract.js';
 import { errorHandler } from './errors.js';
 import { SNAPSHOT_CONTENT_TYPE } from '../images/stream.js';
 import { appRoutes } from './routes/apps.js';
@@ -67,11 +68,16 @@ const OPEN_PATHS = new Set(['/health']);
 
 /** Builds the REST API (not listening yet). */
 export async function buildApi(deps: ApiDeps): Promise<Api> {
-  const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true }).withTypeProvider<ZodTypeProvider>();
+  // Request ids are ours (sortable, unguessable), never taken from the client: they key the daemon log.
+  const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true, genReqId: () => ulid(), requestIdHeader: false }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler(deps.log));
-  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'route_not_found', details: [] }));
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'route_not_found', details: [], request_id: req.id }));
+  // On the raw response, so that streamed answers (which take the reply over) carry it too.
+  app.addHook('onRequest', async (req, reply) => {
+    reply.raw.setHeader(REQUEST_ID_HEADER, req.id);
+  });
   // Image uploads are streamed straight into the store, never buffered.
   app.addContentTypeParser(SNAPSHOT_CONTENT_TYPE, (_req, payload, done) => done(null, payload));
 
@@ -87,6 +93,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
         code: 'unauthorized',
         hint: 'send Authorization: Bearer <token>; the local token is in $HANGAR_HOME/token',
         details: [],
+        request_id: req.id,
       });
     }
   });

@@ -54,7 +54,7 @@ export async function buildImage(ctx: Context, app: string, dir: string, opts: B
         image = event.image;
         break;
       case 'error':
-        throw new UserError({ code: event.error.code, message: event.error.error, hint: event.error.hint, details: event.error.details });
+        throw ctx.api.streamError(event.error);
       default:
         throw protocolError(`an unknown line ${JSON.stringify(event)}`);
     }

@@ -1,14 +1,43 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { homedir } from 'node:os';
+import { join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { z } from 'zod';
 import { setTimeout as delay } from 'node:timers/promises';
 import { kindForStatus, UserError } from '../core/errors.js';
 import { HOME_FILES, readDaemonInfo, resolveHome } from '../daemon/home.js';
+import { INTERNAL_ERROR_CODE, REQUEST_ID_HEADER, type ErrorBody } from '../api/contract.js';
+
+type ErrorBodyValue = z.infer<typeof ErrorBody>;
 
 export interface Endpoint {
   url: string;
   token: string;
+  /** Where the daemon logs: its file for the local daemon, "the daemon's log on <host>" for a remote one. */
+  log: string;
+}
+
+/**
+ * An answer the daemon did not mean to give (a 500, or a 5xx without a UserError code): a bug in
+ * hangar, not in the user's input. It carries what a report of it needs.
+ */
+export class DaemonBugError extends Error {
+  readonly status: number;
+  /** Finds the daemon log's entry for the failed request. */
+  readonly requestId?: string;
+  readonly log: string;
+  /** The answer as it came, for --debug. */
+  readonly body: string;
+
+  constructor(opts: { status: number; message: string; requestId?: string; log: string; body: string }) {
+    super(opts.message);
+    this.name = 'DaemonBugError';
+    this.status = opts.status;
+    this.requestId = opts.requestId;
+    this.log = opts.log;
+    this.body = opts.body;
+  }
 }
 
 export interface ClientOptions {
@@ -72,8 +101,17 @@ export class ApiClient {
       if ((err as Error).name === 'AbortError') throw err;
       throw unreachable(ep.url, err);
     }
-    if (!res.ok) throw await apiError(res);
+    if (!res.ok) throw await apiError(res, ep);
     return res;
+  }
+
+  /**
+   * The error a streamed answer (a build, a push) ended with, as the CLI throws it: a DaemonBugError
+   * when its code says the daemon did not expect it, else the daemon's UserError rebuilt.
+   */
+  streamError(body: ErrorBodyValue): Error {
+    if (body.code === INTERNAL_ERROR_CODE) return new DaemonBugError({ status: 200, message: body.error, requestId: body.request_id, log: this.endpoint?.log ?? "the daemon's log", body: JSON.stringify(body) });
+    return new UserError({ code: body.code, message: body.error, hint: body.hint, details: body.details });
   }
 
   async resolve(): Promise<Endpoint> {
@@ -82,7 +120,7 @@ export class ApiClient {
     if (url) {
       const token = process.env.HANGAR_API_TOKEN;
       if (!token) throw new UserError({ code: 'no_token', message: 'HANGAR_API_URL is set but HANGAR_API_TOKEN is not', hint: 'export HANGAR_API_TOKEN=<the daemon token (its $HANGAR_HOME/token)>' });
-      this.endpoint = { url: url.replace(/\/$/, ''), token };
+      this.endpoint = { url: url.replace(/\/$/, ''), token, log: `the daemon's log on ${hostOf(url)}` };
       return this.endpoint;
     }
     this.endpoint = await localDaemon(this.opts.notice ?? ((l) => process.stderr.write(l + '\n')));
@@ -106,13 +144,14 @@ function readToken(home: string): string {
 async function localDaemon(notice: (l: string) => void): Promise<Endpoint> {
   const home = resolveHome();
   const info = readDaemonInfo(home);
-  if (info && (await healthy(info.api))) return { url: info.api, token: readToken(home) };
+  const log = shortPath(join(home, HOME_FILES.log));
+  if (info && (await healthy(info.api))) return { url: info.api, token: readToken(home), log };
   const pid = await startDaemon(home);
   for (let i = 0; i < 300; i++) {
     const now = readDaemonInfo(home);
     if (now && now.pid === pid && (await healthy(now.api))) {
       notice(`started a hangar daemon for ${home} (pid ${pid}, API ${now.api}, proxy ${now.proxy}; log ${join(home, HOME_FILES.log)})`);
-      return { url: now.api, token: readToken(home) };
+      return { url: now.api, token: readToken(home), log };
     }
     if (!isAlive(pid)) break;
     await delay(50);
@@ -146,24 +185,46 @@ function isAlive(pid: number): boolean {
 }
 
 function unreachable(url: string, err: unknown): UserError {
-  const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-  return new UserError({ code: 'daemon_unreachable', kind: 'unavailable', message: `cannot reach the hangar daemon at ${url} (${cause})`, hint: 'is it running? check HANGAR_API_URL, or start one with: hangar server' });
+  const why = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+  return new UserError({ code: 'daemon_unreachable', kind: 'unavailable', message: `cannot reach the hangar daemon at ${url} (${why})`, hint: 'is it running? check HANGAR_API_URL, or start one with: hangar server', cause: err });
 }
 
-async function apiError(res: Response): Promise<UserError> {
-  let body: { error?: string; code?: string; hint?: string; details?: Array<{ path: string; message: string; value?: unknown }> } = {};
+async function apiError(res: Response, ep: Endpoint): Promise<Error> {
+  const text = await res.text().catch(() => '');
+  let body: Partial<ErrorBodyValue> = {};
   try {
-    body = (await res.json()) as typeof body;
+    const parsed = JSON.parse(text) as unknown;
+    if (typeof parsed === 'object' && parsed !== null) body = parsed as Partial<ErrorBodyValue>;
   } catch {
-    // not JSON
+    // not JSON: a proxy in front of the daemon, or a crash mid-answer
   }
-  return new UserError({
-    code: body.code ?? `http_${res.status}`,
-    kind: kindForStatus(res.status),
-    message: body.error ?? `the daemon answered ${res.status} ${res.statusText}`,
-    hint: body.hint,
-    details: body.details,
-  });
+  const requestId = body.request_id ?? res.headers.get(REQUEST_ID_HEADER) ?? undefined;
+  const message = body.error ?? `the daemon answered ${res.status} ${res.statusText}`;
+  if (isBugAnswer(res.status, body.code)) return new DaemonBugError({ status: res.status, message, requestId, log: ep.log, body: text });
+  return new UserError({ code: body.code ?? `http_${res.status}`, kind: kindForStatus(res.status), message, hint: body.hint, details: body.details });
+}
+
+/**
+ * A 500 is always a bug; another 5xx is one unless it carries a UserError's code: a 503 such as
+ * `docker_unavailable` is a state of the host the user can act on.
+ */
+function isBugAnswer(status: number, code: string | undefined): boolean {
+  if (status < 500) return false;
+  return status === 500 || code === undefined || code === INTERNAL_ERROR_CODE;
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+/** `~/.hangar/daemon.log` rather than the full path, when it is under the home directory. */
+function shortPath(path: string): string {
+  const home = homedir();
+  return home && home !== '/' && path.startsWith(home + sep) ? `~${path.slice(home.length)}` : path;
 }
 
 /** The non-blank lines of an NDJSON response as they arrive (blank lines are keep-alives). */

@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
 import picocolors from 'picocolors';
 import { isUserError } from '../core/errors.js';
+import { DaemonBugError } from './client.js';
 
 /**
  * Colour only where a person reads it: NO_COLOR turns it off, FORCE_COLOR on, otherwise the stream
@@ -61,21 +62,47 @@ export function colorState(state: string): string {
 }
 
 /**
- * The CLI's error boundary: a UserError is one line plus its hint (and the bad fields); anything else is
- * a bug, shown with its stack only under --debug.
+ * The CLI's error boundary. A UserError is one line plus its hint (and the bad fields): exit 1. A bug
+ * in the daemon is one line saying so, with the request id and where its log is, plus how to report
+ * it: exit 2. Anything else is a bug in the CLI, shown with its stack only under --debug: exit 2.
  */
 export function reportError(err: unknown, debug: boolean): number {
+  const out = (line: string) => process.stderr.write(line + '\n');
+  const c = stderrColors;
+  if (err instanceof DaemonBugError) {
+    const id = err.requestId ? `request id ${err.requestId}` : 'no request id in the answer';
+    out(`${c.red('Error:')} internal error in the hangar daemon (a bug in hangar, not your input): ${oneLine(err.message)}; ${id}; see ${err.log}`);
+    out(`${c.dim('hint:')} please report this bug in hangar with the command you ran and the daemon log's entry for ${err.requestId ?? 'that time'}${debug ? '' : '; --debug shows the whole answer'}`);
+    if (debug) out(`the daemon answered ${err.status}: ${err.body}`);
+    return 2;
+  }
   if (isUserError(err)) {
-    process.stderr.write(`${stderrColors.red('Error:')} ${err.message}\n`);
+    out(`${c.red('Error:')} ${err.message}`);
     const shown = err.details.filter((d) => !err.message.includes(d.path));
-    for (const d of shown.slice(0, 20)) process.stderr.write(`  ${d.path}: ${d.message}${d.value !== undefined ? ` (got ${JSON.stringify(d.value)})` : ''}\n`);
-    if (err.hint) process.stderr.write(`${stderrColors.dim('hint:')} ${err.hint}\n`);
-    if (debug && err.stack) process.stderr.write(err.stack + '\n');
+    for (const d of shown.slice(0, 20)) out(`  ${d.path}: ${d.message}${d.value !== undefined ? ` (got ${JSON.stringify(d.value)})` : ''}`);
+    if (err.hint) out(`${c.dim('hint:')} ${err.hint}`);
+    if (debug) out(stackWithCauses(err));
     return 1;
   }
   const e = err as Error;
-  process.stderr.write(`${stderrColors.red('Error:')} ${e?.message ?? String(err)}\n`);
-  if (debug && e?.stack) process.stderr.write(e.stack + '\n');
-  else process.stderr.write(`${stderrColors.dim('hint:')} this looks like a bug in hangar; run again with --debug for the stack trace\n`);
+  out(`${c.red('Error:')} ${e?.message ?? String(err)}`);
+  if (debug && e?.stack) out(stackWithCauses(e));
+  else out(`${c.dim('hint:')} this looks like a bug in hangar; run again with --debug for the stack trace`);
   return 2;
+}
+
+/** A message as one line, whatever the daemon put in it. */
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+/** The stack, then each cause's, as Node prints them. */
+function stackWithCauses(err: Error): string {
+  const parts = [err.stack ?? String(err)];
+  const seen = new Set<unknown>([err]);
+  for (let cause = err.cause; cause !== undefined && !seen.has(cause); cause = (cause as Error | undefined)?.cause) {
+    seen.add(cause);
+    parts.push(`caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`);
+  }
+  return parts.join('\n');
 }

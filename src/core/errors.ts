@@ -1,7 +1,8 @@
 /**
  * Error families. A `UserError` is something the user can fix: it carries a stable `code`, a one-line
- * message, an optional `hint` (which flag or key to change) and optional per-field `details`.
- * Anything else that escapes is a bug. HTTP status mapping lives in one place: `httpStatusFor`.
+ * message, an optional `hint` (which flag or key to change), optional per-field `details` and, when it
+ * was made from a caught error, that error as its `cause`. Anything else that escapes is a bug. HTTP
+ * status mapping lives in one place: `httpStatusFor`.
  */
 
 export interface ErrorDetail {
@@ -27,8 +28,9 @@ export class UserError extends Error {
   readonly hint?: string;
   readonly details: ErrorDetail[];
 
-  constructor(opts: { code: string; message: string; kind?: UserErrorKind; hint?: string; details?: ErrorDetail[] }) {
-    super(opts.message);
+  /** `cause` is the error this one was made from (kept as the standard `Error.cause`, shown in the daemon log). */
+  constructor(opts: { code: string; message: string; kind?: UserErrorKind; hint?: string; details?: ErrorDetail[]; cause?: unknown }) {
+    super(opts.message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'UserError';
     this.code = opts.code;
     this.kind = opts.kind ?? 'invalid';

@@ -2,50 +2,11 @@ import type { Readable } from 'node:stream';
 import { NotFoundError, UserError } from '../core/errors.js';
 import { DEFAULT_REGISTRY, formatImageRef, type Image, type ImageRef, type RuntimeKind } from '../core/types.js';
 import type { ImageResolver, ResolvedImage } from '../machines/images.js';
-import { formatDockerRef, parseDockerRef, type DockerImages } from '../runtime/docker/images.js';
+import { familiarRepository, formatImageReference, isImageDigest, isImageTag, parseImageRef, tryParseImageRef, type ParsedImageRef } from '../core/image-ref.js';
+import type { DockerImages } from '../runtime/docker/images.js';
 import { pushImage } from '../runtime/docker/distribution.js';
 import type { State } from '../state/index.js';
 import type { ImageStore, StoredImage } from './store.js';
-
-interface ParsedRef {
-  registry?: string;
-  repository?: string;
-  tag?: string;
-  digest?: string;
-}
-
-/**
- * Parses `registry/repo:tag`, `repo:tag`, `repo@sha256:…`, `sha256:…` or a bare tag. The registry is
- * only recognised when the first path part looks like a host (has a dot or a port), as Docker does.
- */
-export function parseImageRef(ref: string): ParsedRef {
-  const out: ParsedRef = {};
-  let rest = ref.trim();
-  if (/^sha256:[0-9a-f]{64}$/.test(rest)) return { digest: rest };
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    out.digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  const slash = rest.indexOf('/');
-  if (slash >= 0) {
-    const first = rest.slice(0, slash);
-    if (/[.:]/.test(first) || first === 'localhost') {
-      out.registry = first;
-      rest = rest.slice(slash + 1);
-    }
-  }
-  const colon = rest.lastIndexOf(':');
-  if (colon >= 0) {
-    out.repository = rest.slice(0, colon);
-    out.tag = rest.slice(colon + 1);
-  } else if (out.registry || out.digest || rest.includes('/')) {
-    out.repository = rest;
-  } else {
-    out.tag = rest;
-  }
-  return out;
-}
 
 /**
  * Image names in the database plus their content: process images in the daemon's store, Docker images
@@ -89,8 +50,8 @@ export class ImageCatalog implements ImageResolver {
   async registerDocker(appName: string, fullTag: string, id: string): Promise<Image> {
     const app = await this.state.apps.byName(appName);
     if (!app) throw new NotFoundError('app', appName, `create it first: hangar apps create ${appName}`);
-    const parsed = parseDockerRef(fullTag);
-    if (!parsed?.tag) throw new Error(`not a tagged image reference: ${fullTag}`);
+    const parsed = parseImageRef(fullTag);
+    if (!parsed.tag || parsed.digest) throw new Error(`not a tagged image reference: ${fullTag}`);
     const found = await this.dockerImages().inspect(id);
     const ref: ImageRef = { registry: parsed.registry, repository: parsed.repository, tag: parsed.tag, digest: id };
     const image: Image = { appName, ref, fullRef: formatImageRef(ref), runtime: 'docker', sizeBytes: found?.sizeBytes ?? 0, fileCount: 0, createdAt: new Date().toISOString() };
@@ -112,14 +73,15 @@ export class ImageCatalog implements ImageResolver {
 
   /** An image hangar made (uploaded or built) for an app, by full ref, `app:tag`, bare tag or digest. */
   private async findOwn(appName: string, ref: string): Promise<Image | undefined> {
-    const p = parseImageRef(ref);
+    const q = lookupOf(ref);
+    if (!q) return undefined;
     // A Docker build may be named `<registry>/<namespace>/<app>`: the app is the last path part.
-    const owner = p.repository ? p.repository.slice(p.repository.lastIndexOf('/') + 1) : appName;
-    const app = await this.state.apps.byName(owner);
-    const found = app && (p.tag ? await this.state.images.get(app.id, p.tag) : p.digest ? await this.state.images.byDigest(app.id, p.digest) : undefined);
-    if (!found || (p.digest && found.ref.digest !== p.digest)) return undefined;
-    if (p.repository && p.repository !== found.ref.repository) return undefined;
-    if (p.registry ? found.ref.registry !== p.registry : found.ref.registry !== DEFAULT_REGISTRY && found.runtime === 'process') return undefined;
+    const repository = q.ref && familiarRepository(q.ref);
+    const app = await this.state.apps.byName(repository ? repository.slice(repository.lastIndexOf('/') + 1) : appName);
+    const found = app && (q.tag ? await this.state.images.get(app.id, q.tag) : q.digest ? await this.state.images.byDigest(app.id, q.digest) : undefined);
+    if (!found || (q.digest && found.ref.digest !== q.digest)) return undefined;
+    if (repository !== undefined && repository !== found.ref.repository) return undefined;
+    if (q.ref?.explicitRegistry ? found.ref.registry !== q.ref.registry : found.ref.registry !== DEFAULT_REGISTRY && found.runtime === 'process') return undefined;
     return found;
   }
 
@@ -135,8 +97,8 @@ export class ImageCatalog implements ImageResolver {
         });
       return { ref: own.ref, fullRef: own.fullRef, runtime: 'docker' };
     }
-    const docker = parseDockerRef(ref);
-    if (!docker || this.namesOwnImage(appName, ref)) throw notHere(ref);
+    const docker = tryParseImageRef(ref);
+    if (!docker || namesOwnImage(appName, ref, docker)) throw notHere(ref);
     let found;
     try {
       found = await this.dockerImages(ref).ensure(docker);
@@ -146,7 +108,7 @@ export class ImageCatalog implements ImageResolver {
       throw err;
     }
     const imageRef: ImageRef = { registry: docker.registry, repository: docker.repository, tag: docker.tag ?? '', digest: found.id };
-    return { ref: imageRef, fullRef: formatDockerRef(docker), runtime: 'docker' };
+    return { ref: imageRef, fullRef: formatImageReference(docker), runtime: 'docker' };
   }
 
   async verify(ref: ImageRef, runtime: RuntimeKind = 'process'): Promise<ResolvedImage> {
@@ -175,18 +137,39 @@ export class ImageCatalog implements ImageResolver {
     return { ref: img.fullRef, digest: pushed.digest };
   }
 
-  /** `hangar.local/…`, `<app>:…` and `deployment-…` name what hangar itself built: never looked for elsewhere. */
-  private namesOwnImage(appName: string, ref: string): boolean {
-    const p = parseImageRef(ref);
-    if (p.registry) return p.registry === DEFAULT_REGISTRY;
-    if (p.repository) return p.repository === appName;
-    return /^deployment-/.test(p.tag ?? '');
-  }
-
   private dockerImages(forRef?: string): DockerImages {
     if (this.docker) return this.docker;
     throw needsDocker(forRef ?? 'this image', this.dockerProblem?.message ?? 'the Docker runtime is not configured on this daemon');
   }
+}
+
+/**
+ * A word without `/`, `:` or `@` names a tag of the app's own images first (`v1`, `deployment-…`);
+ * only when the app has no such tag is it an image on Docker Hub (`nginx`).
+ */
+function isBareTag(ref: string): boolean {
+  return isImageTag(ref) && !/[/:@]/.test(ref);
+}
+
+/** How one of the app's own images is named: a bare digest or tag of the app, or a full reference. */
+interface OwnLookup {
+  tag?: string;
+  digest?: string;
+  ref?: ParsedImageRef;
+}
+
+function lookupOf(ref: string): OwnLookup | undefined {
+  if (isImageDigest(ref)) return { digest: ref };
+  if (isBareTag(ref)) return { tag: ref };
+  const parsed = tryParseImageRef(ref);
+  return parsed && { tag: parsed.tag, digest: parsed.digest, ref: parsed };
+}
+
+/** `hangar.local/…`, `<app>:…` and `deployment-…` name what hangar itself built: never looked for elsewhere. */
+function namesOwnImage(appName: string, ref: string, parsed: ParsedImageRef): boolean {
+  if (parsed.explicitRegistry) return parsed.registry === DEFAULT_REGISTRY;
+  if (isBareTag(ref)) return ref.startsWith('deployment-');
+  return familiarRepository(parsed) === appName;
 }
 
 /** Docker is needed and cannot be reached: what to do about it, in one line and a hint. */
@@ -204,10 +187,10 @@ const DOCKER_HINT = 'start a Docker Engine ("dockerd", installed by "apt-get ins
 /** Not one of hangar's images; `docker` says why the Docker Engine could not supply it either. */
 function notHere(ref: string, docker?: UserError): UserError {
   if (docker?.code === 'docker_unavailable') {
-    return new UserError({ code: 'docker_unavailable', kind: 'unavailable', message: `image ${ref} is not in this daemon's image store, and running it as a Docker image needs a Docker Engine: ${docker.message}`, hint: DOCKER_HINT });
+    return new UserError({ code: 'docker_unavailable', kind: 'unavailable', message: `image ${ref} is not in this daemon's image store, and running it as a Docker image needs a Docker Engine: ${docker.message}`, hint: DOCKER_HINT, cause: docker });
   }
   if (docker) {
-    return new UserError({ code: docker.code, kind: docker.kind, message: `image ${ref} is not in this daemon's image store, and ${docker.message.replace(/^image \S+ was not found: /, '')}`, hint: docker.hint });
+    return new UserError({ code: docker.code, kind: docker.kind, message: `image ${ref} is not in this daemon's image store, and ${docker.message.replace(/^image \S+ was not found: /, '')}`, hint: docker.hint, cause: docker });
   }
   return new UserError({
     code: 'image_not_found',

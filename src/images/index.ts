@@ -29,4 +29,4 @@ export {
   type UnpackResult,
 } from './stream.js';
 export { ImageStore, type StoredImage, type VerifyOptions } from './store.js';
-export { ImageCatalog, parseImageRef } from './catalog.js';
+export { ImageCatalog } from './catalog.js';

@@ -1,16 +1,17 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { Readable } from 'node:stream';
-import type { Logger } from 'pino';
 import { z } from 'zod';
 import { parseDuration } from '../../core/duration.js';
-import { isUserError, UserError } from '../../core/errors.js';
+import { UserError } from '../../core/errors.js';
+import { isRegistryPrefix } from '../../core/image-ref.js';
 import { DEFAULT_REGISTRY, type Image } from '../../core/types.js';
 import type { DockerBuildOptions, DockerBuildResult } from '../../images/docker-builder.js';
 import type { BuildOptions } from '../../images/builder.js';
 import type { StoredImage } from '../../images/store.js';
 import { SNAPSHOT_CONTENT_TYPE } from '../../images/stream.js';
-import { AppParams, ImageUploadQuery, type ErrorBody } from '../contract.js';
+import { AppParams, ImageUploadQuery } from '../contract.js';
+import { errorAnswer } from '../errors.js';
 import type { Api, ApiDeps } from '../server.js';
 import { imageView } from '../views.js';
 
@@ -63,7 +64,7 @@ export const BuildQuery = z.object({
     })
     .optional(),
   /** Docker builds are tagged `<registry>/<app>:<tag>`; default `hangar.local`. */
-  registry: z.string().regex(/^[a-zA-Z0-9.-]+(?::\d{1,5})?(?:\/[a-z0-9._-]+)*$/).optional(),
+  registry: z.string().refine(isRegistryPrefix, { message: 'expected a registry host, optionally with a port and a namespace, such as "ghcr.io/myorg" or "127.0.0.1:5000"' }).optional(),
 });
 
 /**
@@ -113,7 +114,7 @@ export function buildRoutes(app: Api, deps: ApiDeps): void {
       deps.log.info({ app: appName, tag, runtime, digest: image.ref.digest, ms: Date.now() - started }, 'image built');
       send({ type: 'image', image: imageView(image) });
     } catch (err) {
-      send({ type: 'error', error: errorBody(err, deps.log, appName) });
+      send({ type: 'error', error: errorAnswer(err, { log: deps.log, requestId: req.id, fields: { app: appName } }).body });
     }
     res.end();
   });
@@ -136,11 +137,4 @@ export function ndjsonStream<E>(reply: FastifyReply): { send: (e: E) => void; ca
     if (!res.destroyed && !res.writableEnded) res.write(`${JSON.stringify(e)}\n`);
   };
   return { send, cancel, res };
-}
-
-/** The API's error body (as `errorHandler` writes it), for an error that can no longer change the status. */
-export function errorBody(err: unknown, log: Logger, app: string): z.infer<typeof ErrorBody> {
-  if (isUserError(err)) return { error: err.message, code: err.code, ...(err.hint ? { hint: err.hint } : {}), details: err.details };
-  log.error({ err, app }, 'build failed');
-  return { error: 'internal error (see the daemon log)', code: 'internal', details: [] };
 }

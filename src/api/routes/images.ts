@@ -2,7 +2,8 @@ import type { Readable } from 'node:stream';
 import { UserError } from '../../core/errors.js';
 import { SNAPSHOT_CONTENT_TYPE } from '../../images/stream.js';
 import { AppParams, ImageParams, ImageUploadQuery, REGISTRY_AUTH_HEADER, type PushEvent } from '../contract.js';
-import { errorBody, ndjsonStream } from './builds.js';
+import { errorAnswer } from '../errors.js';
+import { ndjsonStream } from './builds.js';
 import type { Api, ApiDeps } from '../server.js';
 import { imageView } from '../views.js';
 
@@ -27,7 +28,7 @@ export function imageRoutes(app: Api, deps: ApiDeps): void {
       const pushed = await deps.images.push(appName, decodeURIComponent(tag), { auth: typeof auth === 'string' ? auth : undefined, signal: cancel.signal, onProgress: (line) => send({ type: 'output', stream: 'stdout', line }) });
       send({ type: 'pushed', ...pushed });
     } catch (err) {
-      send({ type: 'error', error: errorBody(err, deps.log, appName) });
+      send({ type: 'error', error: errorAnswer(err, { log: deps.log, requestId: req.id, fields: { app: appName } }).body });
     }
     res.end();
   });

@@ -185,7 +185,7 @@ async function push(ctx: Context, app: string, ref: string): Promise<void> {
   for await (const line of ndjsonLines(res)) {
     const e = JSON.parse(line) as PushEvent;
     if (e.type === 'output' && !ctx.opts.json) say(`  push | ${e.line}`);
-    if (e.type === 'error') throw new UserError({ code: e.error.code, message: e.error.error, hint: e.error.hint, details: e.error.details });
+    if (e.type === 'error') throw ctx.api.streamError(e.error);
     if (e.type === 'pushed') {
       if (!ctx.opts.json) say(`==> Pushed ${e.ref} (${e.digest})`);
       return;

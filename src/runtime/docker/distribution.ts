@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { UserError, type UserErrorKind } from '../../core/errors.js';
+import { UserError } from '../../core/errors.js';
+import { imageName, isImageDigest, parseImageRef } from '../../core/image-ref.js';
 import { EngineError, type EngineClient } from './engine.js';
 import { encodeRegistryAuth } from './registry-auth.js';
 
@@ -17,14 +18,6 @@ export interface DistributionOptions {
   signal?: AbortSignal;
 }
 
-/** `host:port/repo:tag@sha256:…` split into the parts the engine's query parameters take. */
-export interface RepoTag {
-  /** Everything before the tag or digest, registry host included. */
-  repo: string;
-  tag?: string;
-  digest?: string;
-}
-
 /** One message of the engine's push/pull stream. */
 interface ProgressMessage {
   status?: string;
@@ -37,42 +30,16 @@ interface ProgressMessage {
 
 type Operation = 'push' | 'pull';
 
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const AUTH_FAILURE = /unauthorized|authentication required|no basic auth credentials|access denied|denied:|requested access to the resource is denied/i;
 const NOT_FOUND = /manifest unknown|not found|does not exist|no such image/i;
 
 /**
- * Splits an image reference. The tag is the part after the last `:` that follows the last `/`, so a
- * registry port (`127.0.0.1:5000/app`) is never mistaken for one.
- */
-export function splitRepoTag(ref: string): RepoTag {
-  let rest = ref.trim();
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  return { repo: rest, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };
-}
-
-/**
- * The registry host a reference points at: its first path component when that looks like a host
- * (has a dot or a port, or is `localhost`), Docker Hub (`docker.io`) otherwise. This is what
- * `registryAuthFor` takes.
+ * The registry host a reference points at (`docker.io` when it names none): what `registryAuthFor`
+ * takes.
+ * @throws InvalidImageRefError `invalid_image_ref`
  */
 export function registryOf(ref: string): string {
-  const { repo } = splitRepoTag(ref);
-  const slash = repo.indexOf('/');
-  if (slash < 0) return 'docker.io';
-  const first = repo.slice(0, slash);
-  return first.includes('.') || first.includes(':') || first === 'localhost' ? first : 'docker.io';
+  return parseImageRef(ref).registry;
 }
 
 /**
@@ -82,11 +49,11 @@ export function registryOf(ref: string): string {
  *   `invalid_image_ref`, `docker_unavailable`
  */
 export async function pushImage(engine: EngineClient, ref: string, opts: DistributionOptions = {}): Promise<{ digest: string }> {
-  const { repo, tag, digest } = checkedRef(ref);
-  if (digest) throw invalidRef(ref, 'a digest cannot be pushed; push a tag');
+  const parsed = parseImageRef(ref);
+  if (parsed.digest) throw invalidRef(ref, 'a digest cannot be pushed; push a tag');
   let pushed: string | undefined;
-  await runStream(engine, 'push', ref, `/images/${encodeURIComponent(repo)}/push`, { tag: tag ?? 'latest' }, opts, (msg) => {
-    if (msg.aux?.Digest && DIGEST.test(msg.aux.Digest)) pushed = msg.aux.Digest;
+  await runStream(engine, 'push', ref, `/images/${encodeURIComponent(imageName(parsed, 'familiar'))}/push`, { tag: parsed.tag ?? 'latest' }, opts, (msg) => {
+    if (msg.aux?.Digest && isImageDigest(msg.aux.Digest)) pushed = msg.aux.Digest;
   });
   if (!pushed) throw failure('push', ref, 'the engine finished without reporting the pushed digest', opts.auth);
   return { digest: pushed };
@@ -97,16 +64,8 @@ export async function pushImage(engine: EngineClient, ref: string, opts: Distrib
  * @throws UserError `image_not_found`, `image_pull_failed`, `invalid_image_ref`, `docker_unavailable`
  */
 export async function pullImage(engine: EngineClient, ref: string, opts: DistributionOptions = {}): Promise<void> {
-  const { repo, tag, digest } = checkedRef(ref);
-  await runStream(engine, 'pull', ref, '/images/create', { fromImage: repo, tag: digest ?? tag ?? 'latest' }, opts, () => {});
-}
-
-function checkedRef(ref: string): RepoTag {
-  if (ref.trim() === '' || /\s/.test(ref.trim())) throw invalidRef(ref, 'it is empty or contains whitespace');
-  const parts = splitRepoTag(ref);
-  if (parts.repo === '' || parts.tag === '') throw invalidRef(ref, 'it has no repository name or an empty tag');
-  if (parts.digest !== undefined && !DIGEST.test(parts.digest)) throw invalidRef(ref, 'its digest is not sha256:<64 hex digits>');
-  return parts;
+  const parsed = parseImageRef(ref);
+  await runStream(engine, 'pull', ref, '/images/create', { fromImage: imageName(parsed, 'familiar'), tag: parsed.digest ?? parsed.tag ?? 'latest' }, opts, () => {});
 }
 
 /**
@@ -129,6 +88,7 @@ async function runStream(
     // No timeout: a push or pull legitimately takes as long as the image is large.
     res = await engine.stream('POST', path, { query, headers, signal: opts.signal });
   } catch (err) {
+    // Not kept as the cause: the engine's text may quote a credential, and only its redacted form goes on.
     if (err instanceof EngineError) throw failure(op, ref, err.engineMessage, opts.auth);
     throw err;
   }
@@ -209,7 +169,7 @@ function failure(op: Operation, ref: string, engineText: string, auth: string | 
   if (op === 'push' && /does not exist locally|no such image/i.test(engineText)) {
     return new UserError({ code, kind: 'not_found', message, hint: `tag the image as ${ref} on the Docker Engine before pushing it` });
   }
-  return new UserError({ code, kind: 'unavailable', message, hint: `check that ${registry} is reachable from the Docker Engine, and that you may ${op} ${splitRepoTag(ref).repo}` });
+  return new UserError({ code, kind: 'unavailable', message, hint: `check that ${registry} is reachable from the Docker Engine, and that you may ${op} ${imageName(parseImageRef(ref), 'familiar')}` });
 }
 
 /**

@@ -1,9 +1,7 @@
 import { UserError } from '../../core/errors.js';
+import { formatImageReference, tryParseImageRef, type ParsedImageRef } from '../../core/image-ref.js';
 import type { ImageRef } from '../../core/types.js';
 import { describeEndpoint, EngineClient, isEngineStatus } from './engine.js';
-
-/** Docker Hub, as Docker itself names it in normalized references. */
-export const DOCKER_HUB = 'docker.io';
 
 /** What hangar keeps of an image the engine has. */
 export interface EngineImage {
@@ -11,53 +9,6 @@ export interface EngineImage {
   id: string;
   sizeBytes: number;
   created: string;
-}
-
-/**
- * `registry/repository[:tag][@digest]` in the form Docker normalizes it to: Docker Hub is `docker.io`,
- * its official images live under `library/`, and a reference without tag or digest means `:latest`.
- */
-export interface DockerRef {
-  registry: string;
-  repository: string;
-  tag?: string;
-  digest?: string;
-}
-
-const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
-const HOST = /^(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+|[a-zA-Z0-9.-]+:\d{1,5}|\[[0-9a-fA-F:]+\](?::\d{1,5})?)$/;
-
-/** Parses a Docker image reference; undefined when it is not one (Docker would refuse it too). */
-export function parseDockerRef(input: string): DockerRef | undefined {
-  let rest = input.trim();
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-    if (!DIGEST.test(digest)) return undefined;
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) return undefined;
-  }
-  const parts = rest.split('/');
-  let registry = DOCKER_HUB;
-  if (parts.length > 1 && (HOST.test(parts[0]!) && (parts[0]!.includes('.') || parts[0]!.includes(':') || parts[0] === 'localhost'))) registry = parts.shift()!;
-  if (parts.length === 0 || !parts.every((p) => COMPONENT.test(p))) return undefined;
-  if (registry === DOCKER_HUB && parts.length === 1) parts.unshift('library');
-  if (!tag && !digest) tag = 'latest';
-  return { registry, repository: parts.join('/'), ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
-}
-
-/** `registry/repository:tag` (or `@digest`): the normalized name, which the engine accepts as is. */
-export function formatDockerRef(r: DockerRef): string {
-  return `${r.registry}/${r.repository}${r.tag ? `:${r.tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
 }
 
 export type PullPolicy = 'missing' | 'never';
@@ -90,8 +41,8 @@ export class DockerImages {
    * The image `ref` names, pulled first if the engine lacks it and the policy allows.
    * @throws UserError `image_not_found` (with what was tried), `docker_unavailable`
    */
-  async ensure(ref: DockerRef): Promise<EngineImage> {
-    const name = formatDockerRef(ref);
+  async ensure(ref: ParsedImageRef): Promise<EngineImage> {
+    const name = formatImageReference(ref);
     const have = await this.inspect(name);
     if (have) return have;
     if ((this.opts.pull ?? 'missing') === 'never' || !this.opts.pullImage) throw missing(name, 'the Docker Engine does not have it (pulling is off: HANGAR_DOCKER_PULL=never)');
@@ -108,14 +59,22 @@ export class DockerImages {
   async ensureExact(ref: ImageRef): Promise<EngineImage> {
     const byId = await this.inspect(ref.digest);
     if (byId) return byId;
-    const named = parseDockerRef(`${ref.registry}/${ref.repository}:${ref.tag}`);
-    const again = named ? await this.ensure(named).catch(() => undefined) : undefined;
+    const named = tryParseImageRef(`${ref.registry}/${ref.repository}:${ref.tag}`);
+    // Why the name does not bring the image back goes along as the cause.
+    let why: unknown;
+    const again = named
+      ? await this.ensure(named).catch((err: unknown) => {
+          why = err;
+          return undefined;
+        })
+      : undefined;
     if (again?.id === ref.digest) return again;
     throw new UserError({
       code: 'image_missing',
       kind: 'not_found',
       message: `image ${ref.registry}/${ref.repository}:${ref.tag} (${ref.digest.slice(0, 19)}…) is no longer on the Docker Engine`,
       hint: 'it was removed from the engine (docker rmi / image prune); deploy again (hangar deploy) or roll back to a release whose image is present',
+      cause: why,
     });
   }
 

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../core/errors.js';
+import { isDockerHub } from '../../core/image-ref.js';
 
 /**
  * Registry credentials, found where the docker CLI keeps them, so that `docker login` is all a user
@@ -12,8 +13,6 @@ import { UserError } from '../../core/errors.js';
 
 /** The key Docker Hub credentials are stored under, whatever alias the user typed. */
 export const DOCKER_HUB_AUTH_KEY = 'https://index.docker.io/v1/';
-
-const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
 
 /** A username and password, or an identity (refresh) token that a registry's token service accepts. */
 export type RegistryAuth =
@@ -96,7 +95,7 @@ export function dockerConfigDir(): string {
  */
 export function authKey(registry: string): string {
   const host = hostOf(registry);
-  return host === '' || HUB_ALIASES.has(host) ? DOCKER_HUB_AUTH_KEY : host;
+  return host === '' || isDockerHub(host) ? DOCKER_HUB_AUTH_KEY : host;
 }
 
 /** `https://host:port/v2/` → `host:port`; config keys come in all the forms `docker login` ever wrote. */
@@ -121,13 +120,14 @@ async function readDockerConfig(file: string): Promise<DockerConfig | undefined>
     text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw invalidConfig(file, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw invalidConfig(file, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, err);
   }
   let parsed: unknown;
   try {
     parsed = text.trim() === '' ? {} : JSON.parse(text);
   } catch {
-    // The parser's message quotes the text around the mistake, which may be a secret.
+    // The parser's message quotes the text around the mistake, which may be a secret: it is not
+    // passed on, not even as the cause.
     throw invalidConfig(file, 'is not valid JSON');
   }
   return checkShape(file, parsed);
@@ -213,7 +213,7 @@ function runHelper(program: string, key: string): Promise<HelperOutput> {
     child.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const why = err.code === 'ENOENT' ? 'is not installed (not found on PATH)' : `could not be run (${err.code ?? err.message})`;
-      reject(helperFailed(program, key, why));
+      reject(helperFailed(program, key, why, err));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -232,20 +232,22 @@ function firstLine(text: string): string {
   return line === '' ? 'no message' : line.slice(0, 200);
 }
 
-function invalidConfig(file: string, what: string): UserError {
+function invalidConfig(file: string, what: string, cause?: unknown): UserError {
   return new UserError({
     code: 'docker_config_invalid',
     kind: 'invalid',
     message: `Docker config ${file} ${what}`,
     hint: `fix ${file} by hand, or move it aside and run "docker login <registry>" to write a fresh one`,
+    cause,
   });
 }
 
-function helperFailed(program: string, key: string, why: string): UserError {
+function helperFailed(program: string, key: string, why: string, cause?: unknown): UserError {
   return new UserError({
     code: 'docker_credentials_unavailable',
     kind: 'unavailable',
     message: `Docker credential helper ${program} ${why} (asked for ${key})`,
     hint: `install ${program}, or remove it from "credHelpers"/"credsStore" in your Docker config and run "docker login ${key}"`,
+    cause,
   });
 }
