@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from '../core/duration.js';
+import { LOG_SOURCES } from '../core/log-line.js';
 import { MACHINE_STATES, RESTART_POLICIES } from '../core/types.js';
 
 /**
@@ -102,6 +103,11 @@ export const LogsQuery = z.object({
   follow: z.enum(['true', 'false']).optional(),
   machine: z.string().optional(),
   region: z.string().optional(),
+  /** Comma-separated sources (`runner,health`); all of them when absent. */
+  source: z
+    .string()
+    .refine((s) => s.split(',').every((x) => (LOG_SOURCES as readonly string[]).includes(x)), { message: `sources are: ${LOG_SOURCES.join(', ')}` })
+    .optional(),
   limit: z.coerce.number().int().min(0).max(100_000).default(100),
 });
 
@@ -294,16 +300,7 @@ export interface LeaseView {
   description: string;
 }
 
-export interface LogLine {
-  timestamp: string;
-  machine_id: string;
-  instance_id?: string;
-  region: string;
-  app: string;
-  stream: 'stdout' | 'stderr';
-  level: 'info' | 'error';
-  message: string;
-}
+export type { LogLevel, LogLine, LogSource } from '../core/log-line.js';
 
 export interface HealthView {
   ok: true;

@@ -7,6 +7,8 @@ import { ImageStore } from '../images/store.js';
 import { ImageBuilder } from '../images/builder.js';
 import { DockerImageBuilder } from '../images/docker-builder.js';
 import { LogCollector } from '../logs/collector.js';
+import { PlatformLog } from '../logs/platform.js';
+import { ReleaseCommandDriver } from '../logs/release-watch.js';
 import { AppService } from '../machines/app-service.js';
 import { MachineBus } from '../machines/bus.js';
 import { Autoscaler } from '../machines/autoscale.js';
@@ -56,7 +58,7 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
+    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
   ) {}
 
   get apiUrl(): string {
@@ -97,12 +99,13 @@ export class Daemon {
     const images = new ImageCatalog(state, store, docker.images, docker.problem);
     const timing = { ...DEFAULT_TIMING, ...envTiming(), ...opts.timing };
     const routing = new Routing({ bus, log, saveChecks: (id, c) => state.machines.saveChecks(id, c), onPorts: (app, ports) => proxy.setAppPorts(app, ports) });
-    const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing, drainer: { drain: (ref, ms) => routing.table.drain(ref.machineId, ref.instanceId, ms) }, secrets: vault });
+    const logs = new LogCollector({ dir: join(opts.home, 'logs') });
+    const platform = new PlatformLog({ store: (l) => logs.append(l), onError: (err) => log.warn({ err }, 'could not store a platform log line') });
+    const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing, drainer: { drain: (ref, ms) => routing.table.drain(ref.machineId, ref.instanceId, ms) }, secrets: vault, onSignal: (m, s) => platform.signal(m, s) });
     cleanup.push(() => lifecycle.dispose());
     const leases = new LeaseService(state);
     const machines = new MachineService({ state, lifecycle, images, leases, bus });
     const apps = new AppService({ state, machines, onRouting: (app, r) => routing.setAppRouting(app, r) });
-    const logs = new LogCollector({ dir: join(opts.home, 'logs') });
     const metrics = new ProxyMetrics();
     const autoscaler = new Autoscaler({
       machines,
@@ -111,7 +114,7 @@ export class Daemon {
       log,
       intervalMs: parseDuration(process.env.HANGAR_AUTOSTOP_INTERVAL) ?? 5000,
     });
-    proxy.attach({ table: routing.table, appForHost: (h) => routing.appForHost(h), metrics, onNoCapacity: (app) => autoscaler.wake(app) });
+    proxy.attach({ table: routing.table, appForHost: (h) => routing.appForHost(h), metrics, onNoCapacity: (app) => autoscaler.wake(app), onProxyError: (app, e) => platform.proxyError(app, e) });
     cleanup.push(() => autoscaler.stop());
     const addresses = { api: opts.listen, proxy: opts.proxyListen };
     let stopDockerRetry = () => {};
@@ -127,7 +130,8 @@ export class Daemon {
         exitOf: (m) => lifecycle.exitOf(m),
         allPassing: (id) => routing.checksOf(id).every((c) => c.status === 'passing'),
       },
-      driverFor: (kind) => lifecycle.driver(kind),
+      // Deploys use a driver only for the release command, so its starts and exits are release-command lines.
+      driverFor: (kind) => new ReleaseCommandDriver(lifecycle.driver(kind), platform),
       runtimeBack: (_kind, ms, signal) => (docker.engine ? waitForEngine(docker.engine, ms, signal) : Promise.resolve(false)),
       logs,
       log,
@@ -141,6 +145,7 @@ export class Daemon {
     cleanup.push(() => deploys.stop());
     const notifier = new DeployNotifier({ log, retryDelaysMs: envDelays() });
     deploys.onAnyEvent((d, e) => notifier.handle(d, e));
+    deploys.onAnyEvent((d, e) => platform.deploy(d, e));
     let ready!: () => void;
     const readyP = new Promise<void>((r) => (ready = r));
     const api = await buildApi({
@@ -181,9 +186,13 @@ export class Daemon {
       }
       else logs.track({ machineId: m.id, app: m.appName, region: m.region, ...drivers.get(m.runtime)!.logFiles(m.id) });
     };
-    const unsub = bus.onMachine(track);
+    const unsubs = [bus.onMachine(track), bus.onMachine((m) => platform.machine(m)), bus.onEvent((e, m) => platform.machineEvent(e, m)), routing.onHealth((e) => platform.health(e))];
+    const unsub = () => unsubs.forEach((u) => u());
     const initial = await state.machines.list();
-    for (const m of initial) track(m);
+    for (const m of initial) {
+      track(m);
+      platform.machine(m);
+    }
     logs.start();
     routing.start(initial, await state.apps.list(), await state.machines.checks());
     cleanup.push(() => routing.stop());
@@ -208,7 +217,7 @@ export class Daemon {
     ready();
     writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), version: opts.version, started_at: new Date().toISOString() });
     log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, deploys, autoscaler, recycler, stopDockerRetry });
+    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */
@@ -224,6 +233,7 @@ export class Daemon {
     p.unsub();
     p.routing.stop();
     p.lifecycle.dispose();
+    p.platform.stop();
     await p.logs.stop();
     for (const d of p.drivers) await d.dispose();
     await p.state.close();

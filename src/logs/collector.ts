@@ -1,7 +1,8 @@
-import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, readSync, closeSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import type { LogLine } from '../api/contract.js';
+import type { LogLine } from '../core/log-line.js';
+import { LineFiles } from './line-files.js';
 
 export interface LogSource {
   machineId: string;
@@ -20,8 +21,20 @@ export interface LogCollectorOptions {
   /** Where stamped NDJSON logs and read offsets are kept. */
   dir: string;
   pollIntervalMs?: number;
-  /** Per-machine NDJSON size at which it is rotated (one older file is kept). */
+  /** NDJSON file size at which it is rotated (one older file is kept). */
   rotateBytes?: number;
+}
+
+/** A platform line to store; stamped when stored unless it says when it happened. */
+export type PlatformLine = Omit<LogLine, 'timestamp'> & { timestamp?: string };
+
+/** Which stored lines `history` returns. */
+export interface HistoryQuery {
+  machineIds: string[];
+  /** Include the app's app-wide platform lines. */
+  app?: string;
+  /** Applied before `limit`, so the limit counts matching lines. */
+  matches?: (l: LogLine) => boolean;
 }
 
 const MAX_LINE = 64 * 1024;
@@ -30,7 +43,9 @@ const MAX_LINE = 64 * 1024;
  * Machines write raw stdout/stderr straight to files (so they keep logging while the daemon is down).
  * The collector tails those files, stamps each line with the time it was read, stores it as NDJSON per
  * machine and pushes it to followers. Read offsets are saved so a restarted daemon neither loses nor
- * repeats lines.
+ * repeats lines. Platform lines (`append`) are stored the same way: a line about a machine in that
+ * machine's file, right after the output it wrote before the line happened; an app-wide line in the
+ * app's file.
  */
 export class LogCollector {
   private readonly tracked = new Map<string, Tracked>();
@@ -40,9 +55,11 @@ export class LogCollector {
   /** Every machine whose output was collected, with its app (release-command machines included). */
   private readonly known = new Map<string, string>();
   private dirty = false;
+  private readonly files: LineFiles;
 
   constructor(private readonly opts: LogCollectorOptions) {
     mkdirSync(opts.dir, { recursive: true });
+    this.files = new LineFiles(opts.dir, opts.rotateBytes ?? 5 * 1024 * 1024);
     this.offsetsFile = join(opts.dir, 'offsets.json');
     this.ee.setMaxListeners(0);
     try {
@@ -69,10 +86,7 @@ export class LogCollector {
       prev.region = src.region;
       return;
     }
-    if (this.known.get(src.machineId) !== src.app) {
-      this.known.set(src.machineId, src.app);
-      writeFileSync(join(this.opts.dir, 'machines.json'), JSON.stringify(Object.fromEntries(this.known)));
-    }
+    this.remember(src.machineId, src.app);
     const saved = this.loadOffsets()[src.machineId];
     this.tracked.set(src.machineId, { ...src, offsets: saved ?? { stdout: 0, stderr: 0 }, partial: { stdout: '', stderr: '' } });
   }
@@ -92,9 +106,31 @@ export class LogCollector {
     if (t) this.poll(t);
   }
 
+  /** Machine output only (`app` lines), as it is collected. */
   onLine(fn: (l: LogLine) => void): () => void {
-    this.ee.on('line', fn);
-    return () => this.ee.off('line', fn);
+    this.ee.on('output', fn);
+    return () => this.ee.off('output', fn);
+  }
+
+  /** Every line as it is stored: machine output and platform lines. */
+  onStored(fn: (l: LogLine) => void): () => void {
+    this.ee.on('stored', fn);
+    return () => this.ee.off('stored', fn);
+  }
+
+  /**
+   * Stores a platform line. The machine's output so far is read (and stamped) first, so what it printed
+   * before (say) it exited sorts before the exit line.
+   */
+  append(platform: PlatformLine): void {
+    if (platform.machine_id) {
+      this.flush(platform.machine_id);
+      this.remember(platform.machine_id, platform.app);
+    }
+    const { timestamp, ...rest } = platform;
+    const line: LogLine = { timestamp: timestamp ?? new Date().toISOString(), ...rest };
+    this.files.append(line.machine_id ? this.files.machineFile(line.machine_id) : this.files.appFile(line.app), [line]);
+    this.ee.emit('stored', line);
   }
 
   /** Machines of `app` whose output was ever collected (including temporary ones, e.g. release commands). */
@@ -102,24 +138,24 @@ export class LogCollector {
     return [...this.known].filter(([, a]) => a === app).map(([id]) => id);
   }
 
-  /** The last `limit` stored lines of the given machines, oldest first. */
-  history(machineIds: string[], limit: number): LogLine[] {
+  /** The last `limit` stored lines of the given machines (and app), oldest first. */
+  history(q: HistoryQuery, limit: number): LogLine[] {
     const all: LogLine[] = [];
-    for (const id of machineIds) {
+    for (const id of q.machineIds) {
       this.flush(id);
-      for (const f of [this.ndjsonFile(id) + '.1', this.ndjsonFile(id)]) {
-        if (!existsSync(f)) continue;
-        for (const line of readFileSync(f, 'utf8').split('\n')) {
-          if (line) all.push(JSON.parse(line) as LogLine);
-        }
-      }
+      all.push(...this.files.read(this.files.machineFile(id)));
     }
-    all.sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
-    return limit > 0 ? all.slice(-limit) : [];
+    if (q.app) all.push(...this.files.read(this.files.appFile(q.app)));
+    const wanted = q.matches ? all.filter(q.matches) : all;
+    // Stable: lines with the same timestamp keep the order they were stored in.
+    wanted.sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : 0));
+    return limit > 0 ? wanted.slice(-limit) : [];
   }
 
-  private ndjsonFile(machineId: string): string {
-    return join(this.opts.dir, `${machineId}.ndjson`);
+  private remember(machineId: string, app: string): void {
+    if (this.known.get(machineId) === app) return;
+    this.known.set(machineId, app);
+    writeFileSync(join(this.opts.dir, 'machines.json'), JSON.stringify(Object.fromEntries(this.known)));
   }
 
   private pollAll(): void {
@@ -150,6 +186,7 @@ export class LogCollector {
     const timestamp = new Date().toISOString();
     const out: LogLine[] = lines.map((message) => ({
       timestamp,
+      source: 'app',
       machine_id: t.machineId,
       region: t.region,
       app: t.app,
@@ -157,10 +194,11 @@ export class LogCollector {
       level: 'info',
       message: message.replace(/\r$/, ''),
     }));
-    const file = this.ndjsonFile(t.machineId);
-    appendFileSync(file, out.map((l) => JSON.stringify(l)).join('\n') + '\n');
-    if (statSync(file).size > (this.opts.rotateBytes ?? 5 * 1024 * 1024)) renameSync(file, file + '.1');
-    for (const l of out) this.ee.emit('line', l);
+    this.files.append(this.files.machineFile(t.machineId), out);
+    for (const l of out) {
+      this.ee.emit('output', l);
+      this.ee.emit('stored', l);
+    }
   }
 
   private loadOffsets(): Record<string, { stdout: number; stderr: number }> {

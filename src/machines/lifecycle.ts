@@ -40,6 +40,18 @@ export interface LifecycleDeps {
   drainer?: InstanceDrainer;
   /** The app's secrets, injected into every instance's env at start (decrypted only here). */
   secrets?: SecretsProvider;
+  /** Told after a stop that ended an instance: which signal it was sent, and whether SIGKILL followed. */
+  onSignal?: (m: Machine, sent: SignalSent) => void;
+}
+
+/** A signal the lifecycle sent to an instance; `escalated`: it outlived `timeoutMs`, so it got SIGKILL. */
+export interface SignalSent {
+  instanceId: string;
+  signal: string;
+  /** When the signal was sent (ms since the epoch). */
+  at: number;
+  timeoutMs: number;
+  escalated: boolean;
 }
 
 /** Where a machine's secrets come from; `onStart` learns which version of them an instance got. */
@@ -161,7 +173,11 @@ export class MachineLifecycle {
    */
   async drainAndStop(m: Machine, ref: InstanceRef, opts: { signal: NodeJS.Signals; timeoutMs: number }): Promise<InstanceExit | undefined> {
     if (opts.signal !== 'SIGKILL') await this.deps.drainer?.drain(ref, opts.timeoutMs);
-    return this.driver(m.runtime).stop(ref, opts);
+    const at = Date.now();
+    const exit = await this.driver(m.runtime).stop(ref, opts);
+    // The driver escalates to SIGKILL on its own; outliving the timeout is how we learn it did.
+    if (exit) this.deps.onSignal?.(m, { instanceId: ref.instanceId, signal: opts.signal, at, timeoutMs: opts.timeoutMs, escalated: opts.signal !== 'SIGKILL' && Date.now() - at >= opts.timeoutMs });
+    return exit;
   }
 
   /**

@@ -18,6 +18,18 @@ export interface ProxyOptions {
   onNoCapacity?: (app: string) => void;
   /** Maps a Host header (without port) to an app name: `<app>.localhost` plus configured hostnames. */
   appForHost: (host: string) => string | undefined;
+  /** The proxy answered a request of `app` with its own 502/503 (for `hangar logs`). */
+  onProxyError?: (app: string, e: ProxyError) => void;
+}
+
+/**
+ * Why the proxy failed a request itself: no routable machine within the hold window, the machine's port
+ * refused or reset the connection (on every try), or the machine failed before answering.
+ */
+export interface ProxyError {
+  kind: 'no_healthy_machine' | 'connect_failed' | 'upstream_failed';
+  message: string;
+  machineId?: string;
 }
 
 /**
@@ -104,7 +116,10 @@ export class ProxyServer {
     const tried = new Set<string>();
     for (let attempt = 0; attempt < 2; attempt++) {
       const b = await this.target(app, req, tried);
-      if (!b) return plain(res, 503, `hangar proxy: app ${app} has no healthy machine (waited ${this.opts!.table.holdMs(app)} ms)\n`, requestId);
+      if (!b) {
+        this.noHealthy(app, req);
+        return plain(res, 503, `hangar proxy: app ${app} has no healthy machine (waited ${this.opts!.table.holdMs(app)} ms)\n`, requestId);
+      }
       const table = this.opts!.table;
       table.acquire(b);
       this.opts!.metrics?.setInflight(app, b.machineId, b.inflight);
@@ -114,10 +129,19 @@ export class ProxyServer {
         this.opts!.metrics?.setInflight(app, b.machineId, b.inflight);
       });
       this.opts!.metrics?.record({ app, machineId: b.machineId, status: r.status, durationMs: performance.now() - t0, bytesIn: r.bytesIn, bytesOut: r.bytesOut });
+      // No status from the machine and a client still there: forward answered the 502 itself.
+      if (r.outcome === 'failed' && r.status === 0 && !req.socket.destroyed) this.opts!.onProxyError?.(app, { kind: 'upstream_failed', machineId: b.machineId, message: `Machine ${b.machineId} failed before answering: 502` });
       if (r.outcome !== 'retryable') return;
       tried.add(b.machineId);
     }
+    for (const id of tried) this.opts!.onProxyError?.(app, { kind: 'connect_failed', machineId: id, message: `Could not connect to machine ${id} (connection refused or reset): 502` });
     plain(res, 502, `hangar proxy: could not connect to a machine of ${app}\n`, requestId);
+  }
+
+  /** A request that waited the whole hold window (not one whose client gave up first). */
+  private noHealthy(app: string, req: IncomingMessage): void {
+    if (req.socket.destroyed) return;
+    this.opts!.onProxyError?.(app, { kind: 'no_healthy_machine', message: `No healthy machine: the request was held ${this.opts!.table.holdMs(app)} ms (hold timeout), then answered 503` });
   }
 
   /** A routable backend now, or the first one to appear within the hold window. */
@@ -154,6 +178,7 @@ export class ProxyServer {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
     const app = this.appOf(req, fixed);
     const b = app ? await this.target(app, req, new Set()) : undefined;
+    if (app && !b) this.noHealthy(app, req);
     if (!b) {
       client.end(`HTTP/1.1 ${app ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;

@@ -2,24 +2,33 @@ import type { LogLine } from '../contract.js';
 import { AppParams, LogsQuery } from '../contract.js';
 import type { Api, ApiDeps } from '../server.js';
 
-/** NDJSON log stream: history first, then (with follow=true) new lines as machines write them. */
+/**
+ * NDJSON log stream: history first, then (with follow=true) new lines as they are stored. `machine`
+ * keeps only lines about that machine (app-wide deploy and proxy lines go); `region` keeps only lines
+ * about machines in that region (app-wide lines carry none, so they go too); `source` keeps the listed
+ * sources.
+ */
 export function logRoutes(app: Api, deps: ApiDeps): void {
-  app.get('/v1/apps/:app/logs', { schema: { tags: ['logs'], summary: 'App logs as NDJSON', params: AppParams, querystring: LogsQuery } }, async (req, reply) => {
-    const machines = await deps.machines.list(req.params.app, { includeDestroyed: true });
+  app.get('/v1/apps/:app/logs', { schema: { tags: ['logs'], summary: 'App logs (machine output and platform lines) as NDJSON', params: AppParams, querystring: LogsQuery } }, async (req, reply) => {
+    const name = req.params.app;
     const q = req.query;
-    const wanted = machines.filter((m) => (!q.machine || m.id === q.machine || m.name === q.machine) && (!q.region || m.region === q.region));
-    const ids = new Set(wanted.map((m) => m.id));
-    if (!q.machine && !q.region) for (const id of deps.logs.machinesOf(req.params.app)) ids.add(id);
-    const matches = (l: LogLine) => l.app === req.params.app && (!q.machine || ids.has(l.machine_id)) && (!q.region || l.region === q.region);
+    const machines = await deps.machines.list(name, { includeDestroyed: true });
+    const collected = deps.logs.machinesOf(name);
+    // Release-command machines are not in state: the collector knows them by id.
+    const only = q.machine ? new Set([...machines.filter((m) => m.id === q.machine || m.name === q.machine).map((m) => m.id), ...collected.filter((id) => id === q.machine)]) : undefined;
+    const sources = q.source ? new Set(q.source.split(',')) : undefined;
+    const matches = (l: LogLine) =>
+      l.app === name && (!only || (l.machine_id !== undefined && only.has(l.machine_id))) && (!q.region || l.region === q.region) && (!sources || sources.has(l.source));
+    const ids = only ?? new Set([...machines.map((m) => m.id), ...collected]);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-    for (const l of deps.logs.history([...ids], q.limit)) res.write(JSON.stringify(l) + '\n');
+    for (const l of deps.logs.history({ machineIds: [...ids], app: only ? undefined : name, matches }, q.limit)) res.write(JSON.stringify(l) + '\n');
     if (q.follow !== 'true') {
       res.end();
       return;
     }
-    const off = deps.logs.onLine((l) => {
+    const off = deps.logs.onStored((l) => {
       if (matches(l)) res.write(JSON.stringify(l) + '\n');
     });
     const keepAlive = setInterval(() => res.write('\n'), 15_000);
