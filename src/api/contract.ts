@@ -202,6 +202,8 @@ export interface DeploymentView {
   events_from?: number;
   /** Strategy state: bluegreen's green set and cutover, canary's step, weight and last decision. */
   extra: Record<string, unknown>;
+  /** The user paused it (hangar deployments pause); it stays paused across a daemon restart until resumed. */
+  paused: boolean;
 }
 
 export interface ReleaseView {

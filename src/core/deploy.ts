@@ -93,6 +93,8 @@ export interface Deployment {
   error?: string;
   /** The strategy's own state (bluegreen: green set, cut over; canary: step, weights, last decision). */
   extra?: Record<string, unknown>;
+  /** The user paused it (canary): stored at once, so a restarted daemon resumes it still paused. */
+  paused?: boolean;
   createdAt: string;
   updatedAt: string;
 }

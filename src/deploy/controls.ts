@@ -20,9 +20,14 @@ export class ControlChannel {
     this.wake?.();
   }
 
-  async wait(ms?: number): Promise<Control | 'timeout'> {
+  /**
+   * The next control, or 'timeout' after `ms` of unpaused time. Rejects when `signal` aborts (the daemon
+   * is stopping), so a deploy waiting for a promotion or paused by the user never holds up a shutdown.
+   */
+  async wait(ms?: number, signal?: AbortSignal): Promise<Control | 'timeout'> {
     let remaining = ms ?? Infinity;
     for (;;) {
+      signal?.throwIfAborted();
       const next = this.queue.shift();
       if (next) return next;
       if (!this.paused && remaining <= 0) return 'timeout';
@@ -30,8 +35,11 @@ export class ControlChannel {
       const wasPaused = this.paused;
       await new Promise<void>((resolve) => {
         const timer = wasPaused || remaining === Infinity ? undefined : setTimeout(resolve, remaining);
+        const onAbort = () => this.wake?.();
+        signal?.addEventListener('abort', onAbort, { once: true });
         this.wake = () => {
           if (timer) clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
           resolve();
         };
       });

@@ -55,6 +55,8 @@ export class DeployService {
   private readonly nonces = new Map<string, string>();
   private readonly owners = new Map<string, string>();
   private readonly running = new Map<string, Promise<void>>();
+  /** The deployment object each runner persists: a user's pause is written into it, not into a copy. */
+  private readonly live = new Map<string, Deployment>();
   private readonly abort = new AbortController();
   private readonly channels = new Map<string, ControlChannel>();
 
@@ -234,9 +236,16 @@ export class DeployService {
     if (c === 'promote' && d.options.strategy === 'bluegreen' && d.phase !== 'awaiting_promotion') {
       throw new ConflictError('not_waiting', `deployment ${id} is not waiting for promotion (phase ${d.phase})`, 'promote once green is healthy: hangar deployments status shows the phase');
     }
+    const live = this.live.get(id) ?? d;
+    if (c === 'pause' || c === 'resume') {
+      // Persisted before it takes effect, so a daemon restart in between keeps what the user decided.
+      live.paused = c === 'pause';
+      live.updatedAt = new Date().toISOString();
+      await this.deps.state.deployments.save(live);
+    }
     this.channel(id).send(c);
-    await this.emit(d, { type: 'warning', message: `${c} requested` });
-    return d;
+    await this.emit(live, { type: 'warning', message: `${c} requested` });
+    return live;
   }
 
   private channel(id: string): ControlChannel {
@@ -272,7 +281,8 @@ export class DeployService {
       }
       const machines = await this.deps.machines.list(d.appName);
       await this.takeLeases(machines.filter((m) => d.machines.some((p) => p.machineId === m.id)), `deployment ${d.id} (${release.user})`);
-      await this.emit(d, { type: 'warning', message: 'the daemon restarted during this deploy; resuming' });
+      await this.emit(d, { type: 'warning', message: d.paused ? `the daemon restarted during this deploy; it stays paused until: hangar deployments resume ${d.id}` : 'the daemon restarted during this deploy; resuming' });
+      if (d.paused) this.channel(d.id).send('pause');
       this.start({ d, appId: app.id, cfg: release.config as AppConfig, image: release.imageRef, resumed: true, signal: this.abort.signal });
     }
   }
@@ -308,6 +318,7 @@ export class DeployService {
 
   private start(input: Parameters<DeploymentRunner['run']>[0]): void {
     const { d } = input;
+    this.live.set(d.id, d);
     const refresh = setInterval(() => void this.refreshLeases(d), LEASE_REFRESH_MS);
     const p = this.runner
       .run(input)
@@ -315,6 +326,7 @@ export class DeployService {
       .finally(async () => {
         clearInterval(refresh);
         this.running.delete(d.id);
+        this.live.delete(d.id);
         this.channels.delete(d.id);
         if (!input.signal.aborted) await this.releaseLeases(d);
       });
@@ -382,13 +394,19 @@ export class DeployService {
   private async refreshLeases(d: Deployment): Promise<void> {
     for (const p of d.machines) {
       const nonce = this.nonces.get(p.machineId);
-      if (nonce) await this.deps.leases.acquire(p.machineId, { ttlSeconds: LEASE_TTL_S, owner: this.owners.get(d.id) ?? `deployment ${d.id}`, nonce }).catch(() => undefined);
+      if (!nonce) continue;
+      await this.deps.leases
+        .acquire(p.machineId, { ttlSeconds: LEASE_TTL_S, owner: this.owners.get(d.id) ?? `deployment ${d.id}`, nonce })
+        // A lease that lapses lets someone else change the machine mid-deploy: worth a line in the log.
+        .catch((err) => this.deps.log.warn({ err, deployment: d.id, machine: p.machineId }, 'could not refresh the deploy lease on a machine'));
     }
   }
 
   private async releaseLeases(d: Deployment): Promise<void> {
     for (const p of d.machines) {
-      await this.deps.leases.release(p.machineId, this.nonces.get(p.machineId)).catch(() => undefined);
+      await this.deps.leases
+        .release(p.machineId, this.nonces.get(p.machineId))
+        .catch((err) => this.deps.log.warn({ err, deployment: d.id, machine: p.machineId }, 'could not release the deploy lease on a machine; it expires by itself'));
       this.nonces.delete(p.machineId);
     }
     this.owners.delete(d.id);

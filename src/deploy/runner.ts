@@ -85,10 +85,10 @@ export class DeploymentRunner {
       if (!input.resumed || d.phase === 'pending') await this.releaseCommand(input);
       if (!input.resumed || d.phase === 'pending' || d.phase === 'release_command' || d.phase === 'create_machines') await this.createMachines(input);
       if (d.phase === 'rolling_back') throw new DeployFailure('rolling_back', d.error ?? 'the deploy failed before the daemon restarted');
-      const extra = (d.extra ?? {}) as { cut?: boolean; promoted?: boolean };
-      if (input.resumed && strategyFor(d.options.strategy).undo && !extra.cut && !extra.promoted && d.phase !== 'pending' && d.phase !== 'create_machines') {
-        // Traffic may have been split mid-step: go back to one known state rather than guess.
-        throw new DeployFailure(d.phase, 'the daemon restarted before the cutover; rolling back to the stable set');
+      const strategy = strategyFor(d.options.strategy);
+      if (input.resumed && strategy.undo && !(strategy.resumable?.(d) ?? false) && d.phase !== 'pending' && d.phase !== 'create_machines') {
+        // Its persisted state does not say where it was (a machine set half made): go back to one known state rather than guess.
+        throw new DeployFailure(d.phase, 'the daemon restarted before the new machines were all up; rolling back to the stable set');
       }
       await this.updateMachines(input);
     } catch (err) {
@@ -226,7 +226,7 @@ export class DeploymentRunner {
       destroyMachine: (id) => this.destroyOne(input, id),
       setTraffic: (t) => this.deps.traffic.setTraffic(d.appName, t),
       compare: (a, b, ms) => ({ a: this.deps.traffic.window(a, ms), b: this.deps.traffic.window(b, ms) }),
-      wait: (ms) => this.deps.controls(d.id).wait(ms),
+      wait: (ms) => this.deps.controls(d.id).wait(ms, input.signal),
       machine: (id) => this.deps.machines.get(d.appName, id),
       idleFor: (id) => this.deps.traffic.idleFor(d.appName, id),
       save: async (extra) => {
@@ -350,6 +350,7 @@ export class DeploymentRunner {
     const { d } = input;
     d.status = status;
     d.phase = 'done';
+    d.paused = false;
     await this.persist(input);
     const stable = status === 'complete' && (await this.allHealthy(input));
     await this.deps.state.releases.setStatus(input.appId, d.releaseVersion, status, stable);

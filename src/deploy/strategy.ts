@@ -44,6 +44,11 @@ export interface DeployStrategy {
   readonly controls?: ReadonlyArray<Control>;
   run(ctx: StrategyContext): Promise<void>;
   /**
+   * After a daemon restart: whether `run` can pick up from the persisted state (`deployment.extra`).
+   * Without it (or when false) a strategy that has `undo` is rolled back instead.
+   */
+  resumable?(d: Deployment): boolean;
+  /**
    * Undo after a failure, by the phase it happened in. Without it the runner rolls updated machines
    * back. Returns the release's final status.
    */

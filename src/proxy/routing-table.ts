@@ -206,14 +206,17 @@ export class RoutingTable {
     b.lastActivity = Date.now();
   }
 
-  /** Milliseconds since the machine last had a request in flight (0 while it has one). */
+  /**
+   * Milliseconds since the machine last had a request in flight (0 while it has one). A machine the
+   * proxy does not route to (a worker group, a stopped machine) has had none: Infinity.
+   */
   idleFor(app: string, machineId: string, now = Date.now()): number {
     let idle = Infinity;
     for (const b of this.byApp.get(app)?.values() ?? []) {
       if (b.machineId !== machineId) continue;
       idle = Math.min(idle, b.inflight > 0 ? 0 : now - b.lastActivity);
     }
-    return idle === Infinity ? 0 : idle;
+    return idle;
   }
 
   release(b: Backend): void {

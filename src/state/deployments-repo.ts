@@ -14,6 +14,7 @@ function toDeployment(r: Selectable<DeploymentsTable> & { app_name: string }): D
     machines: JSON.parse(r.machines),
     ...(r.error ? { error: r.error } : {}),
     extra: JSON.parse(r.extra),
+    paused: r.paused === 1,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -40,6 +41,7 @@ export class DeploymentsRepo {
         machines: JSON.stringify(d.machines),
         error: d.error ?? null,
         extra: JSON.stringify(d.extra ?? {}),
+        paused: d.paused ? 1 : 0,
         created_at: d.createdAt,
         updated_at: d.updatedAt,
       })
@@ -49,7 +51,7 @@ export class DeploymentsRepo {
   async save(d: Deployment): Promise<void> {
     await this.db
       .updateTable('deployments')
-      .set({ status: d.status, phase: d.phase, machines: JSON.stringify(d.machines), error: d.error ?? null, extra: JSON.stringify(d.extra ?? {}), updated_at: d.updatedAt })
+      .set({ status: d.status, phase: d.phase, machines: JSON.stringify(d.machines), error: d.error ?? null, extra: JSON.stringify(d.extra ?? {}), paused: d.paused ? 1 : 0, updated_at: d.updatedAt })
       .where('id', '=', d.id)
       .execute();
   }

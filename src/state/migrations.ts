@@ -150,4 +150,10 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('images').addColumn('runtime', 'text', (c) => c.notNull().defaultTo('process')).execute();
     },
   },
+  '0007_deployment_paused': {
+    async up(db: Kysely<any>) {
+      // The user's pause outlives a daemon restart: it is stored the moment it is asked for.
+      await db.schema.alterTable('deployments').addColumn('paused', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
 };

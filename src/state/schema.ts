@@ -95,6 +95,8 @@ export interface DeploymentsTable {
   updated_at: string;
   /** JSON: the strategy's own persisted state (green set, canary step, weights, last decision). */
   extra: Generated<string>;
+  /** 1 while the user has the deploy paused. */
+  paused: Generated<number>;
 }
 
 export interface DeploymentEventsTable {

@@ -15,6 +15,7 @@ export function deploymentView(d: Deployment): DeploymentView {
     machines: d.machines.map((p) => ({ id: p.machineId, group: p.group, region: p.region, outcome: p.outcome, ...(p.error ? { error: p.error } : {}) })),
     error: d.error ?? null,
     extra: d.extra ?? {},
+    paused: d.paused === true,
     created_at: d.createdAt,
     updated_at: d.updatedAt,
   };

@@ -30,7 +30,8 @@ export function deploymentsCommand(): Command {
       action(async (ctx, id?: string) => {
         const d = await latest(ctx, id);
         if (ctx.opts.json) return printJson(d);
-        say(`Deployment ${d.id}: release v${d.release}, ${d.strategy}, ${d.status} (phase ${d.phase})`);
+        say(`Deployment ${d.id}: release v${d.release}, ${d.strategy}, ${d.status}${d.paused ? ', paused' : ''} (phase ${d.phase})`);
+        if (d.paused) say(`paused by the user; continue with: hangar deployments resume ${d.id}`);
         const waiting = d.machines.filter((m) => m.outcome === 'pending' || m.outcome === 'updating').length;
         if (d.status === 'running' && waiting > 0) say(`${waiting} of ${d.machines.length} machine(s) still run an older release`);
         if (d.error) say(`Error: ${d.error}`);

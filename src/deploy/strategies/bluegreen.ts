@@ -20,26 +20,21 @@ interface BlueGreenState {
 export const bluegreen: DeployStrategy = {
   name: 'bluegreen',
   controls: ['promote', 'abort'],
+  // A full, healthy green set (or a done cutover) is a known state to go on from after a restart.
+  resumable: (d) => {
+    const st = (d.extra ?? {}) as BlueGreenState;
+    return st.cut === true || (st.blue !== undefined && st.blue.length > 0 && st.green?.length === st.blue.length);
+  },
   async run(ctx) {
     const st: BlueGreenState = { ...(ctx.deployment.extra as BlueGreenState) };
     const blue = st.blue ?? ctx.targets.map((m) => m.id);
     if (!st.cut) {
       st.blue = blue;
-      await ctx.setTraffic({ sets: [{ name: 'blue', machines: blue, weight: 1 }, { name: 'green', machines: [], weight: 0 }], pins: [{ set: 'green', header: { name: PREVIEW_HEADER, value: '1' } }] });
-      await ctx.phase('create_green', `creating ${ctx.targets.length} green machine(s) next to blue; preview them with the header ${PREVIEW_HEADER}: 1`);
-      const green: string[] = [];
-      try {
-        await Promise.all(
-          ctx.targets.map(async (b) => {
-            const g = await ctx.createMachine(groupOf(b), b.region);
-            green.push(g.id);
-            st.green = [...green];
-            await ctx.save({ ...st });
-            await ctx.setTraffic({ sets: [{ name: 'blue', machines: blue, weight: 1 }, { name: 'green', machines: [...green], weight: 0 }], pins: [{ set: 'green', header: { name: PREVIEW_HEADER, value: '1' } }] });
-          }),
-        );
-      } catch (err) {
-        throw new DeployFailure('create_green', `green did not become healthy: ${(err as Error).message}`);
+      const resumed = st.green !== undefined && st.green.length === blue.length;
+      const green = resumed ? st.green! : await createGreen(ctx, st, blue);
+      if (resumed) {
+        await ctx.setTraffic(preview(blue, green));
+        await ctx.phase('create_green', `resuming with ${green.length} green machine(s) next to blue`);
       }
       if (!ctx.cfg.deploy.bluegreen.autoPromote || ctx.deployment.extra?.noCutover) {
         await ctx.phase('awaiting_promotion', `green is healthy; promote with: hangar deployments promote ${ctx.deployment.id} (or abort)`);
@@ -67,6 +62,31 @@ export const bluegreen: DeployStrategy = {
     return 'failed';
   },
 };
+
+/** Blue takes all public traffic; green only requests with the preview header. */
+function preview(blue: string[], green: string[]) {
+  return { sets: [{ name: 'blue', machines: blue, weight: 1 }, { name: 'green', machines: [...green], weight: 0 }], pins: [{ set: 'green', header: { name: PREVIEW_HEADER, value: '1' } }] };
+}
+
+async function createGreen(ctx: StrategyContext, st: BlueGreenState, blue: string[]): Promise<string[]> {
+  await ctx.setTraffic(preview(blue, []));
+  await ctx.phase('create_green', `creating ${ctx.targets.length} green machine(s) next to blue; preview them with the header ${PREVIEW_HEADER}: 1`);
+  const green: string[] = [];
+  try {
+    await Promise.all(
+      ctx.targets.map(async (b) => {
+        const g = await ctx.createMachine(groupOf(b), b.region);
+        green.push(g.id);
+        st.green = [...green];
+        await ctx.save({ ...st });
+        await ctx.setTraffic(preview(blue, green));
+      }),
+    );
+  } catch (err) {
+    throw new DeployFailure('create_green', `green did not become healthy: ${(err as Error).message}`);
+  }
+  return green;
+}
 
 async function drainBlue(ctx: StrategyContext, blue: string[]): Promise<void> {
   await ctx.phase('drain_old', `draining and destroying ${blue.length} blue machine(s)`);

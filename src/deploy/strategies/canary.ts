@@ -31,27 +31,23 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 export const canary: DeployStrategy = {
   name: 'canary',
   controls: ['promote', 'abort', 'pause', 'resume'],
+  // Once every canary is up (or it was promoted), the step, weight and sets are enough to go on from.
+  resumable: (d) => {
+    const st = (d.extra ?? {}) as CanaryState;
+    return st.promoted === true || (st.canaries?.length ?? 0) > 0;
+  },
   async run(ctx) {
-    const cc = ctx.cfg.deploy.canary;
     const st: CanaryState = { ...(ctx.deployment.extra as CanaryState) };
     const stable = st.stable ?? ctx.targets.map((m) => m.id);
     st.stable = stable;
     if (!st.promoted) {
-      await ctx.setTraffic(traffic(stable, [], 0));
-      await ctx.phase('canary', `launching canary machines (${cc.count} per process group)`);
-      const groups = [...new Set(ctx.targets.map(groupOf))];
-      const canaries: string[] = [];
-      try {
-        for (const g of groups) {
-          const region = ctx.targets.find((m) => groupOf(m) === g)!.region;
-          for (let i = 0; i < cc.count; i++) canaries.push((await ctx.createMachine(g, region)).id);
-        }
-      } catch (err) {
-        throw new DeployFailure('canary', `a canary did not become healthy: ${(err as Error).message}`);
+      if (st.canaries?.length) {
+        await ctx.setTraffic(traffic(stable, st.canaries, st.weight ?? 0));
+        await ctx.phase('canary', `resuming at step ${(st.step ?? 0) + 1} with ${st.canaries.length} canary machine(s) at ${st.weight ?? 0}%`);
+      } else {
+        st.canaries = await launchCanaries(ctx, stable);
+        await ctx.save({ ...st });
       }
-      st.canaries = canaries;
-      await ctx.setTraffic(traffic(stable, canaries, 0));
-      await ctx.save({ ...st });
       await walkSteps(ctx, st);
       st.promoted = true;
       await ctx.save({ ...st });
@@ -73,6 +69,24 @@ export const canary: DeployStrategy = {
     return 'rolled_back';
   },
 };
+
+async function launchCanaries(ctx: StrategyContext, stable: string[]): Promise<string[]> {
+  const cc = ctx.cfg.deploy.canary;
+  await ctx.setTraffic(traffic(stable, [], 0));
+  await ctx.phase('canary', `launching canary machines (${cc.count} per process group)`);
+  const groups = [...new Set(ctx.targets.map(groupOf))];
+  const canaries: string[] = [];
+  try {
+    for (const g of groups) {
+      const region = ctx.targets.find((m) => groupOf(m) === g)!.region;
+      for (let i = 0; i < cc.count; i++) canaries.push((await ctx.createMachine(g, region)).id);
+    }
+  } catch (err) {
+    throw new DeployFailure('canary', `a canary did not become healthy: ${(err as Error).message}`);
+  }
+  await ctx.setTraffic(traffic(stable, canaries, 0));
+  return canaries;
+}
 
 function traffic(stable: string[], canaries: string[], weight: number) {
   return {
