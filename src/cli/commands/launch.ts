@@ -1,6 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
-import { createInterface } from 'node:readline/promises';
+import { createInterface } from 'node:readline';
 import { Command } from 'commander';
 import { CONFIG_FILE_NAMES, parseConfig } from '../../config/index.js';
 import { UserError } from '../../core/errors.js';
@@ -77,21 +77,24 @@ export function suggestedName(dir: string): string {
   throw new UserError({ code: 'no_app_name', message: `cannot make an app name from the directory name ${JSON.stringify(basename(dir))}`, hint: 'name the app: hangar launch --name my-app' });
 }
 
-/** Asks once per wrong answer; Ctrl-D ends it. */
+/** Asks again after a wrong answer; Ctrl-D (end of input) cancels. */
 async function askName(suggested: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
-  const closed = new Promise<never>((_, reject) => rl.once('close', () => reject(new UserError({ code: 'launch_cancelled', message: 'cancelled: no hangar.toml written' }))));
-  closed.catch(() => undefined);
   try {
-    for (;;) {
-      const answer = (await Promise.race([rl.question(`App name [${suggested}]: `), closed])).trim();
+    rl.setPrompt(`App name [${suggested}]: `);
+    rl.prompt();
+    // Iterating keeps lines typed ahead of the prompt, which rl.question would drop.
+    for await (const line of rl) {
+      const answer = line.trim();
       if (answer === '') return suggested;
       if (NAME_PATTERN.test(answer)) return answer;
       say('  app names start with a lowercase letter and contain only a-z, 0-9 and "-" (at most 63 characters)');
+      rl.prompt();
     }
   } finally {
     rl.close();
   }
+  throw new UserError({ code: 'launch_cancelled', message: 'cancelled: no hangar.toml written' });
 }
 
 function report(plan: LaunchPlan, where: { dir: string; file: string; app: string; region: string }): void {
