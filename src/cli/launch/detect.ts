@@ -36,7 +36,10 @@ export function detectApp(dir: string): LaunchPlan {
   }
   if (runtime) applyRuntime(plan, runtime);
   if (procfile) applyProcfile(plan, procfile);
-  else if (runtime?.start) plan.processes[DEFAULT_PROCESS_GROUP] = runtime.start.command;
+  else if (runtime?.start) {
+    plan.processes[DEFAULT_PROCESS_GROUP] = runtime.start.command;
+    plan.found.push(`start: ${runtime.start.command} (${runtime.start.why})`);
+  }
   else if (runtime) plan.missing.push(`the command that starts the ${runtime.kind}`);
   if (dockerfile && !procfile) plan.found.push("processes: the image's CMD");
   const serves = procfile ? procfile.has(WEB_GROUP) : true;
