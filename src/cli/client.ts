@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, sep } from 'node:path';
+import { dirname, extname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { kindForStatus, UserError } from '../core/errors.js';
 import { HOME_FILES, readDaemonInfo, resolveHome } from '../daemon/home.js';
 import { INTERNAL_ERROR_CODE, REQUEST_ID_HEADER, type ErrorBody } from '../api/contract.js';
@@ -161,11 +162,25 @@ async function localDaemon(notice: (l: string) => void): Promise<Endpoint> {
   throw new UserError({ code: 'daemon_start_failed', kind: 'unavailable', message: `could not start a hangar daemon for ${home}${tail ? `: ${tail}` : ''}`, hint: `run it in the foreground to see why: hangar server --state-dir ${home}` });
 }
 
-/** Starts `hangar server` for HANGAR_HOME in the background, with the same node and loader as this CLI. */
+/**
+ * The CLI's entry module, next to this one: main.js when compiled, main.ts under a TypeScript loader.
+ * Found from this file rather than from process.argv[1], which names whatever script the user ran (a
+ * bin symlink, or a program that embeds the client).
+ */
+function cliEntry(): string {
+  const self = fileURLToPath(import.meta.url);
+  return join(dirname(self), `main${extname(self)}`);
+}
+
+/**
+ * Starts `hangar server` for HANGAR_HOME in the background, with the same node and loader as this CLI.
+ * It runs in HANGAR_HOME, so a long-lived daemon does not hold on to the directory it was started from.
+ */
 async function startDaemon(home: string): Promise<number> {
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const out = openSync(join(home, 'daemon.out'), 'a');
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'server', '--state-dir', home, '--port-fallback'], {
+  const child = spawn(process.execPath, [...process.execArgv, cliEntry(), 'server', '--state-dir', home, '--port-fallback'], {
+    cwd: home,
     detached: true,
     stdio: ['ignore', out, out],
     env: { ...process.env, HANGAR_HOME: home },

@@ -6,6 +6,7 @@ import { deployCommand } from './commands/deploy.js';
 import { deploymentsCommand } from './commands/deployments.js';
 import { releasesCommand } from './commands/releases.js';
 import { imagesCommand } from './commands/images.js';
+import { launchCommand } from './commands/launch.js';
 import { logsCommand } from './commands/logs.js';
 import { machinesCommand } from './commands/machines.js';
 import { scaleCommand } from './commands/scale.js';
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions();
-  for (const c of [serverCommand(), appsCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand(), secretsCommand(), configCommand()]) program.addCommand(c);
+  for (const c of [serverCommand(), appsCommand(), launchCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand(), secretsCommand(), configCommand()]) program.addCommand(c);
   return program;
 }
 
