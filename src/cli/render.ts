@@ -58,7 +58,7 @@ function line(e: DeployEventLine, tty: boolean, outcomes: Map<string, string>): 
       return `${c.dim(time)}   ${color(ev.outcome.padEnd(11))} ${ev.message}${tally}`;
     }
     case 'log':
-      return `${c.dim(time)}   ${c.dim(ev.source === 'release_command' ? 'release_command |' : 'build |')} ${ev.line}`;
+      return `${c.dim(time)}   ${c.dim(`${ev.source} |`)} ${ev.line}`;
     case 'warning':
       return `${c.dim(time)}   ${c.yellow('warning:')} ${ev.message}`;
     case 'decision': {

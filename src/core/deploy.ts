@@ -103,7 +103,7 @@ export interface Deployment {
 export type DeployEvent =
   | { type: 'phase'; phase: DeploymentPhase; message: string }
   | { type: 'machine'; machineId: string; outcome: MachineOutcome; message: string }
-  | { type: 'log'; source: 'release_command' | 'build'; line: string }
+  | { type: 'log'; source: 'release_command' | 'machine_check' | 'build'; line: string }
   | { type: 'warning'; message: string }
   | { type: 'decision'; step: number; weight: number; verdict: 'continue' | 'abort' | 'promote' | 'wait'; reason: string; canary: MetricsSummary; stable: MetricsSummary }
   | { type: 'done'; status: ReleaseStatus; release: number; message: string; url: string | null };

@@ -4,12 +4,13 @@
  * `proxy[…]`).
  */
 
-export const LOG_SOURCES = ['app', 'runner', 'health', 'release_command', 'deploy', 'proxy'] as const;
+export const LOG_SOURCES = ['app', 'runner', 'health', 'release_command', 'machine_check', 'deploy', 'proxy'] as const;
 /**
  * - `app`: a machine's stdout/stderr (release-command machines included, as Fly shows them);
  * - `runner`: the machine lifecycle (created, started, signals, exits, restarts, destroyed);
  * - `health`: a check of a machine changing status;
  * - `release_command`: the release command's machine started or exited;
+ * - `machine_check`: a machine check's temporary machine started or exited (Fly's machine_checks);
  * - `deploy`: a deploy's phases, machine outcomes and result;
  * - `proxy`: requests the proxy answered itself with a 502/503.
  */

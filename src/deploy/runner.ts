@@ -10,6 +10,7 @@ import type { ImageResolver } from '../machines/images.js';
 import type { InstanceExit, InstanceRef, RuntimeDriver } from '../runtime/driver.js';
 import type { LogCollector } from '../logs/collector.js';
 import { runReleaseCommand } from './release-command.js';
+import { runMachineChecks, taskEnv } from './machine-checks.js';
 import { DeployFailure, groupOf, type StrategyContext, type UpdateMode } from './strategy.js';
 import { strategyFor } from './strategies/index.js';
 import type { ControlChannel } from './controls.js';
@@ -126,9 +127,6 @@ export class DeploymentRunner {
 
   private async runRelease(input: RunInput, cmd: string): Promise<void> {
     const image = await this.deps.images.resolve(input.d.appName, input.image);
-    const secrets = (await this.deps.secrets?.forApp(input.d.appName))?.values ?? {};
-    // A container gets its PATH and HOME from its image.
-    const host: Record<string, string> = image.runtime === 'process' ? { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/' } : {};
     await runReleaseCommand(
       { driver: this.deps.driverFor(image.runtime), logs: this.deps.logs },
       {
@@ -136,7 +134,7 @@ export class DeploymentRunner {
         region: input.cfg.primaryRegion,
         image,
         argv: splitCommand(cmd),
-        env: { ...host, ...input.cfg.env, ...secrets, FLY_APP_NAME: input.d.appName, HANGAR_APP_NAME: input.d.appName, FLY_REGION: input.cfg.primaryRegion, PRIMARY_REGION: input.cfg.primaryRegion, FLY_IMAGE_REF: image.fullRef },
+        env: await taskEnv(this.deps, input.d.appName, input.cfg, image),
         timeoutMs: input.d.options.releaseCommandTimeoutMs,
         onLine: (line) => void this.deps.emit(input.d, { type: 'log', source: 'release_command', line }),
       },
@@ -192,6 +190,7 @@ export class DeploymentRunner {
     try {
       const m = await this.withRuntime(input, `starting ${id}`, () => this.deps.machines.start(input.d.appName, id));
       await this.deps.readiness.waitHealthy(m, this.deps.readiness.exitOf(m), { timeoutMs: input.d.options.waitTimeoutMs, minUpMs: input.d.options.fastPath ? 0 : MIN_UP_MS });
+      await this.machineChecks(input, id);
       await this.setOutcome(input, id, 'created', `created machine ${id} (${group}) in ${m.region}`);
     } catch (err) {
       if (input.signal.aborted) throw err;
@@ -267,6 +266,7 @@ export class DeploymentRunner {
     try {
       const config = this.desired(input, groupOf(m));
       await this.withRuntime(input, `updating ${m.id}`, () => this.replace(input, m, config, mode, input.d.options.fastPath ? 0 : MIN_UP_MS));
+      await this.machineChecks(input, m.id);
       return this.setOutcome(input, m.id, 'updated', `${m.id} is on v${d.releaseVersion}`);
     } catch (err) {
       if (input.signal.aborted) throw err;
@@ -293,6 +293,15 @@ export class DeploymentRunner {
     await this.deps.machines.surgeUpdate(d.appName, m.id, { config }, nonce, (ref, port, exited) =>
       this.deps.readiness.waitReady({ ...cur, config }, ref, port, exited, { timeoutMs: d.options.waitTimeoutMs, minUpMs }),
     );
+  }
+
+  /** The service's machine checks against a machine now on the new release (skipped while it is stopped). */
+  private async machineChecks(input: RunInput, machineId: string): Promise<void> {
+    const m = await this.deps.machines.get(input.d.appName, machineId);
+    if (m.state !== 'started') return;
+    const onLine = (line: string) => void this.deps.emit(input.d, { type: 'log', source: 'machine_check', line });
+    const n = await this.withRuntime(input, `machine checks of ${machineId}`, () => runMachineChecks(this.deps, { cfg: input.cfg, image: input.image, machine: m, timeoutMs: input.d.options.waitTimeoutMs, onLine }));
+    if (n > 0) onLine(`${machineId} passed ${n} machine check(s)`);
   }
 
   async setOutcome(input: RunInput, machineId: string, outcome: MachineOutcome, message: string): Promise<MachineOutcome> {

@@ -112,19 +112,23 @@ export class PlatformLog implements ReleaseCommandObserver {
   }
 
   releaseStarting(spec: InstanceSpec): void {
-    this.write('release_command', releaseAbout(spec), { level: 'info', message: `Running release command: ${oneLine(shellWords(spec.cmd), 400)}` });
+    const t = taskOf(spec);
+    this.write(t.source, releaseAbout(spec), { level: 'info', message: `Running ${t.name}: ${oneLine(shellWords(spec.cmd), 400)}` });
   }
 
   releaseFailed(spec: InstanceSpec, err: Error): void {
-    this.write('release_command', releaseAbout(spec), { level: 'error', message: `Release command failed to start: ${oneLine(err.message)}` });
+    const t = taskOf(spec);
+    this.write(t.source, releaseAbout(spec), { level: 'error', message: `${t.Name} failed to start: ${oneLine(err.message)}` });
   }
 
   releaseExited(spec: InstanceSpec, exit: InstanceExit): void {
-    this.write('release_command', releaseAbout(spec), { level: exit.exitCode === 0 ? 'info' : 'error', message: `Release command ${exitText(exit)}` });
+    const t = taskOf(spec);
+    this.write(t.source, releaseAbout(spec), { level: exit.exitCode === 0 ? 'info' : 'error', message: `${t.Name} ${exitText(exit)}` });
   }
 
   releaseSignalled(spec: InstanceSpec, signal: string): void {
-    this.write('release_command', releaseAbout(spec), { level: 'warn', message: `Sent ${signal} to the release command: it ran past release_command_timeout` });
+    const t = taskOf(spec);
+    this.write(t.source, releaseAbout(spec), { level: 'warn', message: `Sent ${signal} to the ${t.name}: it ran past ${t.limit}` });
   }
 
   /** Writes the proxy summaries still pending. */
@@ -167,6 +171,12 @@ export class PlatformLog implements ReleaseCommandObserver {
       this.opts.onError?.(err);
     }
   }
+}
+
+/** Temporary machines are named by what they run (see deploy/release-command.ts). */
+function taskOf(spec: InstanceSpec): { source: 'release_command' | 'machine_check'; name: string; Name: string; limit: string } {
+  if (spec.machineId.startsWith('check-')) return { source: 'machine_check', name: 'machine check', Name: 'Machine check', limit: 'the deploy wait timeout' };
+  return { source: 'release_command', name: 'release command', Name: 'Release command', limit: 'release_command_timeout' };
 }
 
 /** The release command runs in the app's primary region, which its env names. */

@@ -12,7 +12,8 @@ export interface ReleaseCommandObserver {
 /**
  * The runtime driver a deploy runs its release command on, unchanged except that every instance it
  * starts is reported to `observer` (starting, then exited or failed to start). Deploys use their
- * driver for nothing else, so every start seen here is a release command.
+ * driver for nothing else, so every start seen here is a temporary machine: the release command or a
+ * machine check (told apart by their machine ids).
  */
 export class ReleaseCommandDriver implements RuntimeDriver {
   /** Instances started through this driver and not exited yet. */

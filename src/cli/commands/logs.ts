@@ -13,7 +13,7 @@ export function logsCommand(): Command {
     .option('--no-tail', 'print stored lines and exit')
     .option('--machine <id>', 'only lines about this machine (id or name); app-wide deploy and proxy lines are left out')
     .option('-r, --region <region>', 'only lines about machines in this region; app-wide lines are left out')
-    .option('--source <sources>', 'only these sources, comma-separated: app, runner, health, release_command, deploy, proxy')
+    .option('--source <sources>', 'only these sources, comma-separated: app, runner, health, release_command, machine_check, deploy, proxy')
     .option('-n, --lines <n>', 'stored lines to show first', '100')
     .action(
       action(async (ctx) => {
