@@ -5,6 +5,7 @@
  * need the whole file (process group references, check ports) in ./cross-checks.ts.
  */
 import { z } from 'zod';
+import { isRegistryPrefix } from '../core/image-ref.js';
 import { NAME_PATTERN } from '../core/ids.js';
 import { RESTART_POLICIES, type RestartPolicy } from '../core/types.js';
 import { spellingVariant } from './diagnostics.js';
@@ -36,7 +37,7 @@ const build = table({
   command: nonEmpty.optional(),
   registry: z
     .string()
-    .regex(/^(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+|[a-zA-Z0-9.-]+:\d{1,5})(?:\/[a-z0-9._-]+)*$/, { error: 'expected a registry host, optionally with a port and a namespace, e.g. "ghcr.io/myorg" or "127.0.0.1:5000"' })
+    .refine(isRegistryPrefix, { error: 'expected a registry host, optionally with a port and a namespace, e.g. "ghcr.io/myorg" or "127.0.0.1:5000"' })
     .optional(),
   image: nonEmpty.optional(),
   dockerfile: nonEmpty.optional(),

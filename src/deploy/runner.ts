@@ -15,7 +15,7 @@ import { DeployFailure, groupOf, type StrategyContext, type UpdateMode } from '.
 import { strategyFor } from './strategies/index.js';
 import type { ControlChannel } from './controls.js';
 import type { TrafficPin, TrafficSet } from '../core/types.js';
-import type { WindowStats } from '../proxy/metrics.js';
+import type { WindowStats } from '../core/window-stats.js';
 import type { SecretsProvider } from '../machines/lifecycle.js';
 
 /** What the runner needs from the proxy side: readiness of new instances and health of current ones. */

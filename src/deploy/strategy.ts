@@ -1,7 +1,7 @@
 import type { AppConfig } from '../config/index.js';
 import type { DeployEvent, Deployment, DeploymentPhase, MachineOutcome, ReleaseStatus } from '../core/deploy.js';
 import type { Machine, TrafficPin, TrafficSet } from '../core/types.js';
-import type { WindowStats } from '../proxy/metrics.js';
+import type { WindowStats } from '../core/window-stats.js';
 
 /** How a machine is moved to the new release. */
 export type UpdateMode = 'surge' | 'now';

@@ -8,7 +8,7 @@ import type { State } from '../state/index.js';
 import type { MachineBus } from './bus.js';
 import { machineEnv, publishedPort } from './env.js';
 import type { ImageResolver } from './images.js';
-import { KeyedMutex } from './keyed-mutex.js';
+import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { PortAllocator } from './ports.js';
 import { parseDuration } from '../core/duration.js';
 import { newInstanceId } from '../core/ids.js';

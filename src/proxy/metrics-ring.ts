@@ -1,8 +1,8 @@
 import { LATENCY_BUCKETS } from './metrics-histogram.js';
 
-/** Response classes, in the order their counts are stored. `failed` = no response at all. */
-export const STATUS_CLASSES = ['2xx', '3xx', '4xx', '5xx', 'failed'] as const;
-export type StatusClass = (typeof STATUS_CLASSES)[number];
+import { STATUS_CLASSES, type StatusClass } from '../core/window-stats.js';
+
+export { STATUS_CLASSES, type StatusClass };
 export const CLASS_COUNT = STATUS_CLASSES.length;
 
 /** Index into STATUS_CLASSES of the classes that count as errors for canary analysis. */

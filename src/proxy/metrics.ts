@@ -33,18 +33,8 @@ export interface RequestSample {
   at?: number;
 }
 
-export interface WindowStats {
-  requests: number;
-  /** 5xx responses plus requests that got no response at all. */
-  errors: number;
-  /** errors / requests, 0..1; 0 when there were no requests. */
-  errorRate: number;
-  /** Latency percentiles over requests that got a response; null when none did. */
-  p50Ms: number | null;
-  p95Ms: number | null;
-  p99Ms: number | null;
-  byClass: Record<StatusClass, number>;
-}
+export type { WindowStats } from '../core/window-stats.js';
+import type { WindowStats } from '../core/window-stats.js';
 
 export interface ProxyMetricsOptions {
   now?: () => number;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Deployment } from '../core/deploy.js';
 import { ConflictError, UserError } from '../core/errors.js';
-import { KeyedMutex } from '../machines/keyed-mutex.js';
+import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { SecretChange } from './rules.js';
 import type { SecretsListing, SecretVault } from './vault.js';
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { NotFoundError, UserError } from '../core/errors.js';
 import type { App } from '../core/types.js';
 import type { SecretsProvider } from '../machines/lifecycle.js';
-import { KeyedMutex } from '../machines/keyed-mutex.js';
+import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { State, StoredSecret } from '../state/index.js';
 import { appDigest, SealError, sealedBytes, type SecretsKey } from './crypto.js';
 import { createKeyFile, readKeyFile } from './key-file.js';

@@ -1,6 +1,6 @@
 import { parseDuration } from '../../core/duration.js';
 import { UserError } from '../../core/errors.js';
-import type { WindowStats } from '../../proxy/metrics.js';
+import type { WindowStats } from '../../core/window-stats.js';
 import { AppParams, CompareBody, MetricsQuery } from '../contract.js';
 import type { Api, ApiDeps } from '../server.js';
 

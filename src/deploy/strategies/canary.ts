@@ -1,5 +1,5 @@
 import type { MetricsSummary, ReleaseStatus } from '../../core/deploy.js';
-import type { WindowStats } from '../../proxy/metrics.js';
+import type { WindowStats } from '../../core/window-stats.js';
 import { DeployFailure, groupOf, type DeployStrategy, type StrategyContext } from '../strategy.js';
 import { rolling } from './rolling.js';
 
