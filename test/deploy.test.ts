@@ -66,7 +66,7 @@ test('a release command that fails leaves every machine on the old release; its 
   assert.match(r.stdout, /release command failed with exit code 1 - aborting deployment/);
   assert.ok((await machines(d, 'rc')).every((m) => m.release_version === 1));
   assert.equal((await releases(d, 'rc'))[0]!.status, 'failed');
-  assert.match((await d.cliAsync(['logs', '--no-tail', '-a', 'rc'])).stdout, /Running migrations\.\.\./);
+  assert.match((await d.cliAsync(['logs', '--no-tail', '-n', '10000', '-a', 'rc'])).stdout, /app\[release-[0-9a-f]+\] \S+ \[info\] Running migrations\.\.\./);
 
   writeFileSync(join(dir, 'hangar.toml'), WEB_TOML('rc', `\n[deploy]\nrelease_command = "echo 'Running migrations...'"\n`));
   const ok = await d.cliAsync(['deploy', dir, '-e', 'MESSAGE=v3']);

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EngineClient, engineEndpoint, describeEndpoint } from '../src/runtime/docker/engine.js';
-import { DOCKER_TOML, dockerAppDir } from './fixtures/docker/app.js';
+import { DOCKER_TOML, DOCKER_WORKER_TOML, dockerAppDir } from './fixtures/docker/app.js';
 import { startFakeRegistry } from './fixtures/fake-registry.js';
-import { loadLoop, proxyGet, startDaemon, waitUntil, type TestDaemon } from './helpers.js';
+import { inGroup, loadLoop, proxyGet, startDaemon, waitUntil, type TestDaemon } from './helpers.js';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-type M = { id: string; state: string; runtime: string; instance_id: string; image_ref: { registry: string; repository: string; tag: string; digest: string }; release_version: number | null; events: Array<{ type: string; status: string; request?: { exit_event?: { exit_code?: number } }; message?: string }> };
+type M = { id: string; state: string; process_group: string; runtime: string; instance_id: string; image_ref: { registry: string; repository: string; tag: string; digest: string }; release_version: number | null; events: Array<{ type: string; status: string; request?: { exit_event?: { exit_code?: number } }; message?: string }> };
 const machines = async (d: TestDaemon, app: string) => (await d.api('GET', `/v1/apps/${app}/machines`)).body as M[];
 const releases = async (d: TestDaemon, app: string) => (await d.api('GET', `/v1/apps/${app}/releases`)).body as Array<{ version: number; status: string }>;
 
@@ -60,16 +60,17 @@ const noBusybox = !existsSync('/bin/busybox');
 if (bareEngine || noBusybox) {
   describe('Docker deploys', { skip: bareEngine ? `no Docker Engine at ${where} (start dockerd --bridge=none to run these)` : '/bin/busybox is missing (apt-get install busybox-static)' }, () => {});
 } else {
-  test('a Dockerfile app runs as containers: release command in the image, rolling redeploy and rollback under load drop nothing', async (t) => {
+  test('a Dockerfile app runs as containers: release command in the image, rolling redeploy and rollback under load drop nothing (with a worker group)', async (t) => {
     const d = await startDaemon(t);
     cleanupEngine(t, 'dock1');
-    const dir = dockerAppDir(t, DOCKER_TOML('dock1', '[deploy]\nrelease_command = "cat /www/built-in-image"\n'));
+    const dir = dockerAppDir(t, DOCKER_WORKER_TOML('dock1', '[deploy]\nrelease_command = "cat /www/built-in-image"\n'));
     const first = await d.cliAsync(['deploy', dir]);
     assert.equal(first.status, 0, first.stdout + first.stderr);
     assert.match(first.stdout, /Building image from .* with Docker \(Dockerfile\)/);
     assert.match(first.stdout, /release_command \| image-marker-from-the-build/, 'the release command ran in a container from the new image');
     const ms = await machines(d, 'dock1');
-    assert.equal(ms.length, 2);
+    assert.equal(inGroup(ms, 'web').length, 2);
+    assert.equal(inGroup(ms, 'worker').length, 1);
     for (const m of ms) {
       assert.equal(m.runtime, 'docker');
       assert.equal(m.state, 'started');
@@ -83,7 +84,7 @@ if (bareEngine || noBusybox) {
     assert.ok(running.every((c) => c.Labels['hangar.app'] === 'dock1'));
     const status = d.cli(['status', '-a', 'dock1']);
     assert.match(status.stdout, /RUNTIME/);
-    assert.equal(status.stdout.match(/\sdocker\s/g)?.length, 2, status.stdout);
+    assert.equal(status.stdout.match(/\sdocker\s/g)?.length, 3, status.stdout);
     assert.equal((await proxyGet(d, 'dock1.localhost')).text, 'v1');
 
     const load = loadLoop(d, 'dock1.localhost');
@@ -102,14 +103,14 @@ if (bareEngine || noBusybox) {
     assert.deepEqual((await releases(d, 'dock1')).map((x) => x.status), ['complete', 'complete', 'complete']);
 
     // Everything a machine gets reaches the container: PORT, the Fly variables, secrets; the host's PATH does not.
-    const m = (await machines(d, 'dock1'))[0]!;
+    const m = inGroup(await machines(d, 'dock1'), 'web')[0]!;
     const env = (await proxyGet(d, 'dock1.localhost', {}, '/cgi-bin/env')).text;
     assert.match(env, /^FLY_APP_NAME=dock1$/m);
     assert.match(env, /^DATABASE_URL=postgres:\/\/db\.internal\/app$/m);
     assert.match(env, /^PORT=\d+$/m);
     assert.doesNotMatch(env, /HANGAR_API_TOKEN/);
-    assert.equal((await containers('dock1')).filter((c) => c.State === 'running').length, 2, 'old containers are gone, not just stopped');
-    const logs = d.cli(['logs', '--no-tail', '-a', 'dock1']);
+    assert.equal((await containers('dock1')).filter((c) => c.State === 'running').length, 3, 'old containers are gone, not just stopped');
+    const logs = d.cli(['logs', '--no-tail', '-n', '10000', '-a', 'dock1']);
     assert.match(logs.stdout, new RegExp(`app\\[${m.id}\\] ams \\[info\\] container listening on \\d+`));
   });
 
