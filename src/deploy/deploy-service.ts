@@ -12,7 +12,7 @@ import { strategyFor } from './strategies/index.js';
 import { groupOf, type Control } from './strategy.js';
 import { ControlChannel } from './controls.js';
 import { selectMachines } from './targeting.js';
-import { checkStrategyFit, progressOf, requireCommand } from './preflight.js';
+import { checkStrategyFit, minRunningWarnings, progressOf, requireCommand } from './preflight.js';
 
 export interface DeployRequest {
   image: string;
@@ -99,13 +99,7 @@ export class DeployService {
     await this.deps.state.deployments.insert(app.id, d);
     this.seqs.set(id, 0);
     await this.emit(d, { type: 'phase', phase: 'pending', message: `release v${version}: ${options.strategy} deploy of ${image.fullRef} to ${targets.length} existing machine(s)` });
-    for (const g of processGroups(cfg)) {
-      // Per service group: a worker group's machines do not count towards a web service's minimum.
-      const min = Math.max(0, ...machineConfigFor(cfg, { group: g, image: image.fullRef }).services.map((sv) => sv.min_machines_running ?? 0));
-      const have = all.filter((m) => groupOf(m) === g).length;
-      const count = have > 0 ? have : 2;
-      if (min > count) await this.emit(d, { type: 'warning', message: `min_machines_running = ${min} is more than the app's ${count} machine(s); autostop will simply stop none` });
-    }
+    for (const message of minRunningWarnings(cfg, all, image.fullRef)) await this.emit(d, { type: 'warning', message });
     this.start({ d, appId: app.id, cfg, image: image.fullRef, resumed: false, signal: this.abort.signal });
     return d;
   }

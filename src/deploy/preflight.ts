@@ -1,5 +1,5 @@
 import type { AppConfig } from '../config/index.js';
-import { hasRoutingChecks, machineConfigFor } from '../config/index.js';
+import { hasRoutingChecks, machineConfigFor, processGroups } from '../config/index.js';
 import type { MachineProgress, StrategyName } from '../core/deploy.js';
 import { UserError } from '../core/errors.js';
 import type { Machine } from '../core/types.js';
@@ -47,4 +47,19 @@ export function checkStrategyFit(cfg: AppConfig, strategy: StrategyName, machine
     }
     if (machines.length === 0) throw new UserError({ code: 'canary_needs_machines', message: 'a canary deploy needs a running app to compare against', hint: 'deploy once with the rolling strategy first' });
   }
+}
+
+/**
+ * min_machines_running above the machines a service group has (2 for a group a first deploy creates):
+ * a warning each. Per group, so a worker group's machines never count towards a web service's minimum.
+ */
+export function minRunningWarnings(cfg: AppConfig, machines: Machine[], image: string): string[] {
+  const out: string[] = [];
+  for (const g of processGroups(cfg)) {
+    const min = Math.max(0, ...machineConfigFor(cfg, { group: g, image }).services.map((sv) => sv.min_machines_running ?? 0));
+    const have = machines.filter((m) => groupOf(m) === g).length;
+    const count = have > 0 ? have : 2;
+    if (min > count) out.push(`min_machines_running = ${min} is more than the app's ${count} machine(s); autostop will simply stop none`);
+  }
+  return out;
 }
