@@ -40,6 +40,7 @@ export function ensureHome(home: string): void {
       kind: 'unavailable',
       message: `HANGAR_HOME ${home} is not writable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
       hint: 'point HANGAR_HOME (or --state-dir) at a directory you can write',
+      cause: err,
     });
   }
 }

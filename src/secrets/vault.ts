@@ -106,6 +106,7 @@ export class SecretVault implements SecretsProvider {
         kind: 'unavailable',
         message: `secret ${row.name} of app ${app.name} cannot be decrypted: ${err.message}`,
         hint: `restore the secrets key file that sealed it (${this.deps.keyFile}), or set the secret again: hangar secrets set ${row.name}=… -a ${app.name}`,
+      cause: err,
       });
     }
   }

@@ -22,6 +22,7 @@ export async function openSqlite(file: string): Promise<Db> {
       kind: 'unavailable',
       message: `cannot open state database ${file}: ${(err as Error).message}`,
       hint: 'check that HANGAR_HOME (or --state-dir) is writable',
+      cause: err,
     });
   }
   raw.pragma('journal_mode = WAL');
