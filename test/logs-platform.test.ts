@@ -149,7 +149,7 @@ test('a deploy, a failing check, a crash, stops and proxy errors show up in hang
   assert.ok(only.length > 0 && only.every((l) => l.source === 'runner' || l.source === 'health'));
   const bad = d.cli(['logs', '--no-tail', '-a', 'plat', '--source', 'kernel']);
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /sources are: app, runner, health, release_command, deploy, proxy/);
+  assert.match(bad.stderr, /sources are: app, runner, health, release_command, machine_check, deploy, proxy/);
 
   // The plain output: Fly's `<source>[<machine>] <region> [<level>]`, the app's name for app-wide lines.
   const plain = d.cli(['logs', '--no-tail', '-n', '100000', '-a', 'plat']).stdout;
