@@ -91,9 +91,9 @@ const toHttpCheck = (c: HttpCheckIn): HttpCheck => ({
   tlsSkipVerify: c.tls_skip_verify,
 });
 
+/** A service's checks have no port: they probe its internal_port (./service-forms.ts drops one). */
 const httpCheck = table(httpCheckShape).transform(toHttpCheck);
-const serviceHttpCheck = table({ ...httpCheckShape, port: port.optional() }).transform(toHttpCheck);
-const tcpCheck = table({ ...timingShape, port: port.optional() }).transform(toTcpCheck);
+const tcpCheck = table(timingShape).transform(toTcpCheck);
 
 export const namedCheck = z
   .discriminatedUnion('type', [
@@ -193,7 +193,7 @@ export const service = table({
   internal_port: port,
   protocol: z.enum(['tcp', 'udp']).default('tcp'),
   ports: z.array(servicePort).default([]),
-  http_checks: z.array(serviceHttpCheck).default([]),
+  http_checks: z.array(httpCheck).default([]),
   tcp_checks: z.array(tcpCheck).default([]),
 }).transform(
   (s): ServiceDef => ({

@@ -24,8 +24,9 @@ const processName = z.string().regex(PROCESS_NAME, {
   error: 'process group names start with a lowercase letter and contain only a-z, 0-9, "_" and "-"',
 });
 
-const command = convert<ProcessCommand>('a non-empty command string or a non-empty array of strings', (v) => {
-  if (typeof v === 'string') return v.trim() === '' ? undefined : v;
+/** An empty string is allowed, as flyctl allows it: the group runs `[experimental] cmd` or the image's own command. */
+const command = convert<ProcessCommand>('a command string (empty for the image\'s own command) or a non-empty array of strings', (v) => {
+  if (typeof v === 'string') return v.trim() === '' ? '' : v;
   const ok = Array.isArray(v) && v.length > 0 && v.every((a) => typeof a === 'string') && v[0].trim() !== '';
   return ok ? (v as string[]) : undefined;
 });
