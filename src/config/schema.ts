@@ -11,7 +11,7 @@ import { RESTART_POLICIES, type RestartPolicy } from '../core/types.js';
 import { spellingVariant } from './diagnostics.js';
 import { argv, convert, duration, groupList, nonEmpty, positiveInt, stringMap, table } from './schema-parts.js';
 import { httpService, namedCheck, service, type ParsedNamedCheck } from './schema-services.js';
-import { DEPLOY_STRATEGIES, KILL_SIGNALS, type AppConfig, type ExperimentalConfig, type ProcessCommand, type VmSpec } from './types.js';
+import { DEPLOY_STRATEGIES, KILL_SIGNALS, type AppConfig, type ExperimentalConfig, type ProcessCommand, type ServiceDef, type VmSpec } from './types.js';
 import { parseMemoryMb, VM_PRESETS } from './vm-sizes.js';
 
 export { UNKNOWN_KEY } from './schema-parts.js';
@@ -186,7 +186,7 @@ export const configSchema = table({
   processes: z.record(processName, command).default({}),
   deploy: deploy.prefault({}),
   http_service: httpService.optional(),
-  services: z.array(service).default([]),
+  services: z.array(service).default([]).transform((list) => list.filter((s): s is ServiceDef => s !== undefined)),
   checks: z.record(z.string(), namedCheck).default({}),
   restart: z.array(restart).default([]),
   vm: z.array(vm).default([]),

@@ -2,7 +2,7 @@
  * fly.toml's older and alternative spellings inside `[http_service]` and `[[services]]`, rewritten in
  * place into the one form the schema knows (the tree is the loader's own copy). flyctl reads a single
  * `[services]` table (and a single `ports`, `tcp_checks` or `http_checks` table) as a one-entry list,
- * drops a `[[services]]` entry with no keys, turns string ports into numbers, reads
+ * accepts a `[[services]]` entry without `internal_port`, turns string ports into numbers, reads
  * `concurrency = "soft,hard"`, and ignores a `port` in a service's checks: those always probe the
  * service's `internal_port`. Each rewrite that changes meaning, or drops a key, warns.
  */
@@ -17,17 +17,20 @@ export function normalizeServices(tree: Tree, warnings: ConfigWarning[]): void {
   }
 }
 
-/** `[services]` as one table is one service; an entry without any key is dropped, as flyctl does. */
+/**
+ * `[services]` as one table is one service. An entry without `internal_port` (an empty `[[services]]`,
+ * or a stray `[services.concurrency]`) is one flyctl accepts and sends nowhere; the schema leaves it
+ * out, and this says so, by the entry's place in the file.
+ */
 function servicesList(tree: Tree, warnings: ConfigWarning[]): void {
   listOfTables(tree, 'services', '', warnings);
-  const services = tree.services;
-  if (!Array.isArray(services)) return;
-  const kept = services.filter((s, i) => {
-    const empty = isTable(s) && Object.keys(s).length === 0;
-    if (empty) warnings.push({ path: `services[${i}]`, message: 'an empty [[services]] entry is ignored, as flyctl ignores it' });
-    return !empty;
+  tablesAt(tree, 'services[]').forEach(({ table, path }) => {
+    if (table.internal_port !== undefined) return;
+    const message = Object.keys(table).length === 0
+      ? 'an empty [[services]] entry is ignored, as flyctl ignores it'
+      : 'a service without internal_port is ignored: it has nowhere to send traffic (flyctl accepts it, with internal_port 0)';
+    warnings.push({ path, message });
   });
-  tree.services = kept;
 }
 
 /**
