@@ -135,6 +135,17 @@ test('single tables where lists go are one-entry lists; an empty [[services]] en
   const empty = loadConfig(file('services-empty-entry.toml'));
   assert.deepEqual(empty.config.services.map((s) => s.internalPort), [8080]);
   assert.deepEqual(empty.warnings.map((w) => w.path), ['services[0]']);
+  assert.match(empty.warnings[0]!.message, /empty \[\[services\]\] entry is ignored/);
+});
+
+test('a service without internal_port is accepted, as flyctl accepts it, and left out with a warning', () => {
+  const { config, warnings } = loadConfig(file('service-without-port.toml'));
+  assert.deepEqual(config.services, []);
+  assert.equal(config.httpService!.internalPort, 8080);
+  assert.deepEqual(warnings.map((w) => w.path), ['services', 'services[0]']);
+  assert.match(warnings[1]!.message, /without internal_port is ignored/);
+  const typed = checkConfig('app = "x"\n[[services]]\ninternal_port = "eighty"\n', file('inline.toml'));
+  assert.deepEqual(typed.problems.map((p) => p.path), ['services[0].internal_port'], 'a wrong type is still an error');
 });
 
 test('an empty duration is unset where flyctl reads it so, and the default applies', () => {
