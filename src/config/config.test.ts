@@ -206,14 +206,14 @@ internal_port = 70000
 [[http_service.checks]]
 interval = "soon"
 [processes]
-web = ""
+web = 5
 `),
   );
   assert.match(err.message, /^hangar\.toml has 3 problems:/);
   assert.deepEqual(
     err.details.map((d) => [d.path, d.value]),
     [
-      ['processes.web', ''],
+      ['processes.web', 5],
       ['http_service.internal_port', 70000],
       ['http_service.checks[0].interval', 'soon'],
     ],

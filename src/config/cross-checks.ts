@@ -99,9 +99,12 @@ function warnSuspend(path: string, mode: AutoStopMode | undefined, warnings: Con
   });
 }
 
-/** As on Fly, a group's `[processes]` command wins over `[experimental] cmd`. */
+/**
+ * As on Fly, a group's `[processes]` command wins over `[experimental] cmd`, so the cmd is unused when
+ * every group has one. (`entrypoint` is used either way: it runs before the group's command.)
+ */
 function warnUnusedExperimental(cfg: ParsedConfig, warnings: ConfigWarning[]): void {
-  if (!cfg.experimental || Object.keys(cfg.processes).length === 0) return;
-  const keys = Object.keys(cfg.experimental).map((k) => `experimental.${k}`);
-  for (const path of keys) warnings.push({ path, message: 'not used: [processes] gives every process group its command' });
+  const commands = Object.values(cfg.processes);
+  if (!cfg.experimental?.cmd || commands.length === 0 || commands.some((c) => c === '')) return;
+  warnings.push({ path: 'experimental.cmd', message: 'not used: [processes] gives every process group its command' });
 }

@@ -79,7 +79,7 @@ test("Fly's size presets fill cpus, cpu_kind and memory; explicit keys override 
   assert.deepEqual(vm('size = "performance-1x"\nmemory = "4gb"\ncpus = 2'), { size: 'performance-1x', cpus: 2, cpuKind: 'performance', memoryMb: 4096 });
   const gpu = parse('app = "x"\n[[vm]]\nsize = "a10"\n');
   assert.equal(gpu.config.vm[0]!.cpus, 8);
-  assert.match(gpu.warnings[0]!.message, /GPU, which hangar does not provide/);
+  assert.match(gpu.warnings[0]!.message, /includes a GPU \(a10\), which hangar does not provide/);
   const [problem] = validationError(() => parse('app = "x"\n[[vm]]\nsize = "Shared-CPU-1X"\n')).details;
   assert.equal(problem!.path, 'vm[0].size');
   assert.match(problem!.message, /did you mean "shared-cpu-1x"/);

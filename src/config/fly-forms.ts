@@ -1,12 +1,14 @@
 /**
  * fly.toml has older and alternative spellings that flyctl still reads: `processes = []` from old
- * `fly launch` templates, `concurrency = "20,25"`, ports as strings, `[vm]` as one table, `[compute]`,
- * `build_target`, `[experimental] cmd`, headers as a list of name/value tables. This rewrites them into
- * the one form the schema knows, in place (the tree is the loader's own copy), and warns wherever the
- * meaning is reinterpreted rather than merely respelt.
+ * `fly launch` templates and `[[processes]]` lists, `[[env]]`, `[vm]` as one table, `[compute]`,
+ * `build_target`, `[experimental] cmd`, `[[checks]]` with names, headers as a list of name/value
+ * tables (and, in ./service-forms.ts, the forms inside services). This rewrites them into the one form
+ * the schema knows, in place (the tree is the loader's own copy), and warns wherever the meaning is
+ * reinterpreted rather than merely respelt.
  */
 import { toArgv } from './command.js';
-import { isTable, joinPath, tablesAt, type Tree } from './tree.js';
+import { headerList, normalizeServices } from './service-forms.js';
+import { isTable, tablesAt, type Tree } from './tree.js';
 import type { ConfigWarning } from './types.js';
 import { VM_PRESETS } from './vm-sizes.js';
 
@@ -17,25 +19,35 @@ export function normalizeFlyForms(tree: Tree): ConfigWarning[] {
   envList(tree, warnings);
   vmTables(tree, warnings);
   buildTarget(tree, warnings);
-  for (const { table, path } of [...tablesAt(tree, 'http_service'), ...tablesAt(tree, 'services[]')]) {
-    serviceForms(table, path, warnings);
-  }
+  normalizeServices(tree, warnings);
   checksList(tree, warnings);
   experimental(tree, warnings);
   return warnings;
 }
 
-/** `processes = []` (old `fly launch`) means no processes; a list of {name, command} is the API's form. */
+/**
+ * `processes = []` (old `fly launch`) means no processes. A list of `{name, command}` tables (the API's
+ * form) is read as `[processes]`; as in flyctl, an entry without a name is dropped, a missing command
+ * is the image's own command, and an entry's other keys are ignored.
+ */
 function processesList(tree: Tree, warnings: ConfigWarning[]): void {
   const list = tree.processes;
   if (!Array.isArray(list)) return;
-  if (list.length === 0) {
-    delete tree.processes;
-    return;
-  }
-  const named = list.filter((p): p is Tree => isTable(p) && typeof p.name === 'string');
-  if (named.length !== list.length) return; // not a form flyctl knows either: the schema reports it
-  tree.processes = Object.fromEntries(named.map((p) => [p.name as string, p.command ?? '']));
+  delete tree.processes;
+  const named: Tree = {};
+  list.forEach((entry, i) => {
+    const path = `processes[${i}]`;
+    if (!isTable(entry) || entry.name === undefined) {
+      warnings.push({ path, message: 'ignored, as flyctl ignores it: a processes list entry without a name' });
+      return;
+    }
+    for (const key of Object.keys(entry).filter((k) => k !== 'name' && k !== 'command')) {
+      warnings.push({ path: `${path}.${key}`, message: 'ignored: a processes list entry has only name and command' });
+    }
+    named[String(entry.name)] = entry.command ?? '';
+  });
+  if (Object.keys(named).length === 0) return;
+  tree.processes = named;
   warnings.push({ path: 'processes', message: 'processes is a list of {name, command} tables (an old form); read as [processes] name = command' });
 }
 
@@ -67,7 +79,7 @@ function vmWarnings(vm: Tree, path: string, warnings: ConfigWarning[]): void {
   }
   const preset = typeof vm.size === 'string' ? VM_PRESETS[vm.size] : undefined;
   if (preset?.gpuKind) {
-    warnings.push({ path: `${path}.size`, message: `size "${String(vm.size)}" includes a ${preset.gpuKind} GPU, which hangar does not provide; only its CPUs and memory are recorded` });
+    warnings.push({ path: `${path}.size`, message: `size "${String(vm.size)}" includes a GPU (${preset.gpuKind}), which hangar does not provide; only its CPUs and memory are recorded` });
   }
 }
 
@@ -82,53 +94,6 @@ function buildTarget(tree: Tree, warnings: ConfigWarning[]): void {
   delete build.build_target;
 }
 
-function serviceForms(service: Tree, path: string, warnings: ConfigWarning[]): void {
-  numericString(service, 'internal_port', path, warnings);
-  concurrencyString(service, path, warnings);
-  tablesAt(service, 'ports[]').forEach((p) => {
-    numericString(p.table, 'port', joinPath(path, p.path), warnings);
-    portRange(p.table, joinPath(path, p.path), warnings);
-  });
-  for (const checks of ['checks[]', 'http_checks[]']) {
-    tablesAt(service, checks).forEach((c) => headerList(c.table, joinPath(path, c.path), warnings));
-  }
-}
-
-/** flyctl converts `port = "443"` and `internal_port = "8080"` to numbers. */
-function numericString(table: Tree, key: string, path: string, warnings: ConfigWarning[]): void {
-  const v = table[key];
-  if (typeof v !== 'string' || !/^\s*\d+\s*$/.test(v)) return;
-  table[key] = Number(v);
-  warnings.push({ path: joinPath(path, key), message: `${key} = ${JSON.stringify(v)} is a string; read as the number ${Number(v)}` });
-}
-
-/** The old `concurrency = "soft,hard"` string means request limits, as flyctl reads it. */
-function concurrencyString(service: Tree, path: string, warnings: ConfigWarning[]): void {
-  const v = service.concurrency;
-  const m = typeof v === 'string' ? /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(v) : null;
-  if (!m) return; // a table is the normal form; any other string fails in the schema
-  service.concurrency = { type: 'requests', soft_limit: Number(m[1]), hard_limit: Number(m[2]) };
-  const message = `concurrency = ${JSON.stringify(v)} (an old form) is read as type = "requests", soft_limit = ${m[1]}, hard_limit = ${m[2]}`;
-  warnings.push({ path: joinPath(path, 'concurrency'), message });
-}
-
-/** hangar's proxy listens on one port per entry, so a Fly port range is accepted but not served. */
-function portRange(port: Tree, path: string, warnings: ConfigWarning[]): void {
-  if (port.start_port === undefined && port.end_port === undefined) return;
-  const range = `${String(port.start_port ?? 0)}-${String(port.end_port ?? 65535)}`;
-  const served = port.port === undefined ? 'this entry is not served' : `only port ${String(port.port)} is served`;
-  warnings.push({ path, message: `port range ${range}: hangar's proxy serves one port per entry, so ${served}` });
-}
-
-/** Check headers as a list of {name, value} tables (an old form) become a map. */
-function headerList(check: Tree, path: string, warnings: ConfigWarning[]): void {
-  const list = check.headers;
-  if (!Array.isArray(list)) return;
-  if (!list.every((h) => isTable(h) && typeof h.name === 'string')) return;
-  check.headers = Object.fromEntries((list as Tree[]).map((h) => [h.name as string, h.value ?? '']));
-  if (list.length > 0) warnings.push({ path: joinPath(path, 'headers'), message: 'headers as a list of {name, value} tables (an old form) are read as a map' });
-}
-
 /** `[[checks]]` with a `name` each (an old form) becomes `[checks.<name>]`. */
 function checksList(tree: Tree, warnings: ConfigWarning[]): void {
   const list = tree.checks;
@@ -139,17 +104,15 @@ function checksList(tree: Tree, warnings: ConfigWarning[]): void {
 }
 
 /**
- * `[experimental] cmd` / `entrypoint` set the command when there is no `[processes]`; its
- * `kill_timeout` is the top-level one when that is absent, as flyctl reads it. The table's other keys
- * are left for ./ignored-keys.ts to warn about.
+ * `[experimental] cmd` is the command of a group whose `[processes]` entry gives none, and
+ * `entrypoint` runs before every group's command, as flyctl builds a machine's init; its
+ * `kill_timeout` is the top-level one when that is absent. The table's other keys are left for
+ * ./ignored-keys.ts to warn about.
  */
 function experimental(tree: Tree, warnings: ConfigWarning[]): void {
   const exp = tree.experimental;
   if (!isTable(exp)) return;
-  for (const key of ['cmd', 'entrypoint']) {
-    const argv = toArgv(exp[key]);
-    if (argv) exp[key] = argv; // anything else stays as it is, for the schema to report
-  }
+  for (const key of ['cmd', 'entrypoint']) experimentalArgv(exp, key, warnings);
   if (exp.entrypoint !== undefined) {
     warnings.push({ path: 'experimental.entrypoint', message: "entrypoint is run as the start of the machine's command (entrypoint, then cmd); a Docker image's own ENTRYPOINT is not replaced" });
   }
@@ -159,4 +122,18 @@ function experimental(tree: Tree, warnings: ConfigWarning[]): void {
     warnings.push({ path: 'experimental.kill_timeout', message: used ? 'read as the top-level kill_timeout (an old place for it)' : 'ignored: the top-level kill_timeout is set' });
     delete exp.kill_timeout;
   }
+}
+
+/**
+ * flyctl turns a string `cmd` into a one-element list, so `cmd = "node server.js"` names a program
+ * called "node server.js" on Fly. hangar splits it like a `[processes]` command and says so.
+ */
+function experimentalArgv(exp: Tree, key: string, warnings: ConfigWarning[]): void {
+  const value = exp[key];
+  const argv = toArgv(value);
+  if (!argv) return; // anything else stays as it is, for the schema to report
+  exp[key] = argv;
+  if (typeof value !== 'string' || argv.length < 2) return;
+  const message = `${key} is one string: flyctl passes it as a single argument (a program named ${JSON.stringify(value)}); hangar splits it into a command line, as for [processes]`;
+  warnings.push({ path: `experimental.${key}`, message });
 }

@@ -15,6 +15,7 @@ import {
   type HttpService,
   type MachineCheckDef,
   type NamedCheck,
+  type ProcessCommand,
   type ServiceCommon,
   type ServiceDef,
   type TcpCheck,
@@ -75,14 +76,20 @@ function ruleFor<T extends { processes?: readonly string[] }>(rules: readonly T[
   return rules.find((r) => r.processes?.includes(group)) ?? rules.find((r) => r.processes === undefined);
 }
 
+/**
+ * As flyctl builds a machine's init: the group's own command, or `[experimental] cmd` when it has none
+ * (no `[processes]`, or an empty entry), with `[experimental] entrypoint` in front of either. With
+ * neither, the image's own entrypoint runs.
+ */
 function commandFor(cfg: AppConfig, group: string): MachineConfig['init'] {
-  const command = cfg.processes[group];
-  if (command !== undefined) return { cmd: typeof command === 'string' ? splitCommand(command) : [...command] };
-  // No [processes]: [experimental] cmd / entrypoint, else the image's own entrypoint runs, as on Fly.
+  const own = cfg.processes[group];
   const exp = cfg.experimental;
-  const cmd = [...(exp?.entrypoint ?? []), ...(exp?.cmd ?? [])];
+  const base = own !== undefined && own !== '' ? argvOf(own) : [...(exp?.cmd ?? [])];
+  const cmd = [...(exp?.entrypoint ?? []), ...base];
   return cmd.length > 0 ? { cmd } : {};
 }
+
+const argvOf = (command: ProcessCommand): string[] => (typeof command === 'string' ? splitCommand(command) : [...command]);
 
 function servicesFor(cfg: AppConfig, group: string): ServiceConfig[] {
   const out: ServiceConfig[] = [];

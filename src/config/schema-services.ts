@@ -91,9 +91,9 @@ const toHttpCheck = (c: HttpCheckIn): HttpCheck => ({
   tlsSkipVerify: c.tls_skip_verify,
 });
 
+/** A service's checks have no port: they probe its internal_port (./service-forms.ts drops one). */
 const httpCheck = table(httpCheckShape).transform(toHttpCheck);
-const serviceHttpCheck = table({ ...httpCheckShape, port: port.optional() }).transform(toHttpCheck);
-const tcpCheck = table({ ...timingShape, port: port.optional() }).transform(toTcpCheck);
+const tcpCheck = table(timingShape).transform(toTcpCheck);
 
 export const namedCheck = z
   .discriminatedUnion('type', [
@@ -188,19 +188,26 @@ const servicePort = table({
     p.port === undefined ? undefined : { port: p.port, handlers: p.handlers, forceHttps: p.force_https },
   );
 
+/**
+ * A `[[services]]` entry. One without `internal_port` routes nowhere; flyctl accepts it (with port 0),
+ * so it is accepted and left out: undefined here, dropped by the config schema (./service-forms.ts
+ * warns).
+ */
 export const service = table({
   ...serviceCommonShape,
-  internal_port: port,
+  internal_port: port.optional(),
   protocol: z.enum(['tcp', 'udp']).default('tcp'),
   ports: z.array(servicePort).default([]),
-  http_checks: z.array(serviceHttpCheck).default([]),
+  http_checks: z.array(httpCheck).default([]),
   tcp_checks: z.array(tcpCheck).default([]),
-}).transform(
-  (s): ServiceDef => ({
-    ...toServiceCommon(s),
-    protocol: s.protocol,
-    ports: s.ports.filter((p): p is ServicePortDef => p !== undefined),
-    httpChecks: s.http_checks,
-    tcpChecks: s.tcp_checks,
-  }),
+}).transform(({ internal_port, ...s }): ServiceDef | undefined =>
+  internal_port === undefined
+    ? undefined
+    : {
+        ...toServiceCommon({ ...s, internal_port }),
+        protocol: s.protocol,
+        ports: s.ports.filter((p): p is ServicePortDef => p !== undefined),
+        httpChecks: s.http_checks,
+        tcpChecks: s.tcp_checks,
+      },
 );

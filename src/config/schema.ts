@@ -11,7 +11,7 @@ import { RESTART_POLICIES, type RestartPolicy } from '../core/types.js';
 import { spellingVariant } from './diagnostics.js';
 import { argv, convert, duration, groupList, nonEmpty, positiveInt, stringMap, table } from './schema-parts.js';
 import { httpService, namedCheck, service, type ParsedNamedCheck } from './schema-services.js';
-import { DEPLOY_STRATEGIES, KILL_SIGNALS, type AppConfig, type ExperimentalConfig, type ProcessCommand, type VmSpec } from './types.js';
+import { DEPLOY_STRATEGIES, KILL_SIGNALS, type AppConfig, type ExperimentalConfig, type ProcessCommand, type ServiceDef, type VmSpec } from './types.js';
 import { parseMemoryMb, VM_PRESETS } from './vm-sizes.js';
 
 export { UNKNOWN_KEY } from './schema-parts.js';
@@ -24,8 +24,9 @@ const processName = z.string().regex(PROCESS_NAME, {
   error: 'process group names start with a lowercase letter and contain only a-z, 0-9, "_" and "-"',
 });
 
-const command = convert<ProcessCommand>('a non-empty command string or a non-empty array of strings', (v) => {
-  if (typeof v === 'string') return v.trim() === '' ? undefined : v;
+/** An empty string is allowed, as flyctl allows it: the group runs `[experimental] cmd` or the image's own command. */
+const command = convert<ProcessCommand>('a command string (empty for the image\'s own command) or a non-empty array of strings', (v) => {
+  if (typeof v === 'string') return v.trim() === '' ? '' : v;
   const ok = Array.isArray(v) && v.length > 0 && v.every((a) => typeof a === 'string') && v[0].trim() !== '';
   return ok ? (v as string[]) : undefined;
 });
@@ -185,7 +186,7 @@ export const configSchema = table({
   processes: z.record(processName, command).default({}),
   deploy: deploy.prefault({}),
   http_service: httpService.optional(),
-  services: z.array(service).default([]),
+  services: z.array(service).default([]).transform((list) => list.filter((s): s is ServiceDef => s !== undefined)),
   checks: z.record(z.string(), namedCheck).default({}),
   restart: z.array(restart).default([]),
   vm: z.array(vm).default([]),

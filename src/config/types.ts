@@ -18,7 +18,11 @@ export type AutoStopMode = (typeof AUTO_STOP_MODES)[number];
 /** The group every machine belongs to when `[processes]` is absent or empty (as on Fly). */
 export const DEFAULT_PROCESS_GROUP = 'app';
 
-/** A `[processes]` entry: a shell string (run with `/bin/sh -c`) or an argv array run as is. */
+/**
+ * A `[processes]` entry: a command line (split, or run with `/bin/sh -c` when it uses shell syntax) or
+ * an argv array run as is. `''` gives the group no command of its own: it runs `[experimental] cmd`, or
+ * the image's own command.
+ */
 export type ProcessCommand = string | readonly string[];
 
 /** Timing shared by every check kind. */
@@ -34,12 +38,12 @@ export interface HttpCheck extends CheckTiming {
   protocol: 'http' | 'https';
   headers: Readonly<Record<string, string>>;
   tlsSkipVerify: boolean;
-  /** Only `[[services.http_checks]]` may set it; otherwise the service's internal port is probed. */
+  /** Only a top-level `[checks.<name>]` sets it; a service's checks probe its internal port. */
   port?: number;
 }
 
 export interface TcpCheck extends CheckTiming {
-  /** Defaults to the service's internal port. */
+  /** Only a top-level `[checks.<name>]` sets it; a service's checks probe its internal port. */
   port?: number;
 }
 
