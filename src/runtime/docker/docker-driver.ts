@@ -152,6 +152,10 @@ export class DockerDriver implements RuntimeDriver {
       timer.abort();
       if (first === 'timeout') await this.kill(w.container, 'SIGKILL');
       return await w.exited;
+    } catch (err) {
+      // The stop failed: an exit from now on is not one anybody asked for, and must be reported as such.
+      w.stopRequested = false;
+      throw err;
     } finally {
       clearInterval(keepAlive);
     }
