@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EngineClient, engineEndpoint, describeEndpoint } from '../src/runtime/docker/engine.js';
 import { DOCKER_TOML, DOCKER_WORKER_TOML, dockerAppDir } from './fixtures/docker/app.js';
+import { engineSocketProxy } from './fixtures/docker/engine-proxy.js';
 import { startFakeRegistry } from './fixtures/fake-registry.js';
 import { inGroup, loadLoop, proxyGet, startDaemon, waitUntil, type TestDaemon } from './helpers.js';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -173,42 +173,6 @@ if (bareEngine || noBusybox) {
     assert.ok(m.events.some((e) => e.type === 'exit' && e.request?.exit_event?.exit_code === 3), 'exit code 3 recorded');
     assert.ok(m.events.some((e) => /crash loop/.test(e.message ?? '')), JSON.stringify(m.events));
   });
-}
-
-/**
- * A unix socket in front of the engine's that a test can take away and bring back: `away()` stops
- * accepting and cuts every open connection (as a stopping dockerd does), `back()` listens again.
- * Containers keep running meanwhile, as they do under dockerd's live-restore.
- */
-async function engineSocketProxy(path: string, target: string): Promise<{ away(): Promise<void>; back(): Promise<void>; close(): Promise<void> }> {
-  const open = new Set<Socket>();
-  let server: Server | undefined;
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      const s = createServer((client) => {
-        const upstream = connect(target);
-        for (const sock of [client, upstream]) {
-          open.add(sock);
-          sock.on('close', () => open.delete(sock));
-          sock.on('error', () => {
-            client.destroy();
-            upstream.destroy();
-          });
-        }
-        client.pipe(upstream).pipe(client);
-      });
-      s.once('error', reject);
-      s.listen(path, () => resolve());
-      server = s;
-    });
-  const away = async () => {
-    const s = server;
-    server = undefined;
-    for (const sock of open) sock.destroy();
-    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
-  };
-  await listen();
-  return { away, back: listen, close: away };
 }
 
 if (!bareEngine && !noBusybox && engine.endpoint.kind === 'unix') {

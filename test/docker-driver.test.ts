@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ulid } from 'ulid';
 import type { InstanceSpec } from '../src/runtime/driver.js';
+import { UserError } from '../src/core/errors.js';
+import { pullImage } from '../src/runtime/docker/distribution.js';
 import { DockerDriver } from '../src/runtime/docker/docker-driver.js';
+import { DockerImages } from '../src/runtime/docker/images.js';
 import { describeEndpoint, EngineClient, engineEndpoint } from '../src/runtime/docker/engine.js';
 import { busyboxImage } from './fixtures/docker/busybox-image.js';
 import { runtimeContract, waitUntil } from './runtime-contract.js';
@@ -67,6 +70,29 @@ if (!(await engine.ping())) {
       };
       return { root, spec, driver };
     };
+
+    test('a command the image does not have: the engine refuses the start, a container_start_failed UserError (400), nothing left', async (t) => {
+      const { root, spec } = await setup(t, ['/nonexistent-command']);
+      // Without docker-init the engine itself execs the command, so it refuses the start (with init, PID 1 starts and the command exits 127).
+      const d = track(new DockerDriver({ root, engine, init: false }));
+      t.after(() => d.dispose());
+      await assert.rejects(d.start(spec), (e: unknown) => {
+        assert.ok(e instanceof UserError, String(e));
+        assert.equal(e.code, 'container_start_failed');
+        assert.equal(e.kind, 'invalid');
+        assert.match(e.message, /nonexistent-command/);
+        return true;
+      });
+      assert.deepEqual(await d.status(spec), { state: 'missing' });
+    });
+
+    test('a name the engine refuses is invalid_image_ref (400) on lookup and on pull, not an engine failure', async () => {
+      const images = new DockerImages(engine, { pull: 'never' });
+      const invalid = (e: unknown) => e instanceof UserError && e.code === 'invalid_image_ref' && e.kind === 'invalid';
+      await assert.rejects(images.inspect('[::1]:5000/x:1'), invalid);
+      // The engine refuses the name before any registry is asked: nothing leaves this host.
+      await assert.rejects(pullImage(engine, '[::1]:5000/x:1'), invalid);
+    });
 
     test('containers are labelled, on the host network, without a Docker restart policy', async (t) => {
       const { spec, driver } = await setup(t, ['sleep', '30']);

@@ -105,6 +105,24 @@ export function runtimeContract(name: string, fx: DriverFixture): void {
       assert.equal((await d.status(s)).state, 'exited');
     });
 
+    test('a stop the runtime cannot carry out fails, leaves the instance running, and its later exit is not marked requested', async (t) => {
+      const { make, spec } = await setup(t);
+      const d = make();
+      const s = spec(['sh', '-c', 'while [ ! -f "$FLAG" ]; do sleep 0.05; done; exit 5']);
+      const flag = join(mkdtempSync(join(tmpdir(), 'hangar-flag-')), 'go');
+      t.after(() => rmSync(join(flag, '..'), { recursive: true, force: true }));
+      s.env.FLAG = flag;
+      await d.start(s);
+      // Not a signal either runtime can deliver: the process runtime's kill(2) and the engine both refuse it.
+      await assert.rejects(d.stop(s, { signal: 'SIGBOGUS' as NodeJS.Signals, timeoutMs: 1000 }));
+      assert.equal((await d.status(s)).state, 'running');
+      const exited = nextExit(d, s.instanceId);
+      (await import('node:fs')).writeFileSync(flag, '');
+      const e = await exited;
+      assert.equal(e.exitCode, 5);
+      assert.equal(e.requested, false, 'an exit after a failed stop is the instance’s own');
+    });
+
     test('two instances of one machine run side by side', async (t) => {
       const { make, spec } = await setup(t);
       const d = make();

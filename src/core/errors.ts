@@ -63,6 +63,18 @@ export class PreconditionError extends UserError {
   }
 }
 
+/**
+ * A runtime (a process group, the Docker Engine) could not carry out what a machine operation asked of
+ * it, for a reason the caller cannot fix: answered as a bug (500), with the runtime's error as its
+ * `cause`. The machine was put back in the state its instance is really in before this was thrown.
+ */
+export class RuntimeFailure extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'RuntimeFailure';
+  }
+}
+
 export function httpStatusFor(kind: UserErrorKind): number {
   switch (kind) {
     case 'invalid':

@@ -104,7 +104,7 @@ export class ImageCatalog implements ImageResolver {
       found = await this.dockerImages(ref).ensure(docker);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'docker_unavailable' || code === 'image_not_found' || code === 'image_pull_failed') throw notHere(ref, err as UserError);
+      if (code === 'docker_unavailable' || code === 'image_not_found' || code === 'image_pull_failed' || code === 'invalid_image_ref') throw notHere(ref, err as UserError);
       throw err;
     }
     const imageRef: ImageRef = { registry: docker.registry, repository: docker.repository, tag: docker.tag ?? '', digest: found.id };

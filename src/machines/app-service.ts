@@ -58,7 +58,11 @@ export class AppService {
     return { app, machineCount: counts.get(app.id) ?? 0 };
   }
 
-  /** Destroys every machine of the app (force), then the app. Without `force`, refuses while machines run. */
+  /**
+   * Destroys every machine of the app (force), then the app. Without `force`, refuses while machines
+   * run. A machine that cannot be destroyed now (its runtime does not answer) does not stop the others;
+   * the app stays, and its first such error is thrown, so the same call can be made again.
+   */
   async destroy(name: string, force: boolean): Promise<void> {
     const { app } = await this.get(name);
     const machines = await this.deps.machines.list(name);
@@ -66,7 +70,9 @@ export class AppService {
     if (live.length > 0 && !force) {
       throw new PreconditionError('app_has_running_machines', `app ${name} has ${live.length} running machine(s)`, 'stop them first, or pass --yes (API: ?force=true)');
     }
-    for (const m of machines) await this.deps.machines.destroy(name, m.id, true, undefined, { ignoreLease: true });
+    const failures: unknown[] = [];
+    for (const m of machines) await this.deps.machines.destroy(name, m.id, true, undefined, { ignoreLease: true }).catch((err: unknown) => failures.push(err));
+    if (failures.length > 0) throw failures[0];
     await this.deps.state.apps.delete(app.id);
   }
 }

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import { UserError } from '../core/errors.js';
+import { isUserError, RuntimeFailure, UserError } from '../core/errors.js';
 import { decideRestart } from '../core/restart.js';
-import type { Machine, MachineEvent, RuntimeKind } from '../core/types.js';
+import { isMachineSignal, type MachineSignal } from '../core/signals.js';
+import type { Machine, MachineEvent, MachineState, RuntimeKind } from '../core/types.js';
 import { isLiveState } from '../core/types.js';
-import type { InstanceExit, InstanceRef, RuntimeDriver } from '../runtime/driver.js';
+import type { InstanceExit, InstanceRef, InstanceStatus, RuntimeDriver, StopOptions } from '../runtime/driver.js';
 import type { State } from '../state/index.js';
 import type { MachineBus } from './bus.js';
 import { machineEnv, publishedPort } from './env.js';
@@ -11,7 +12,7 @@ import type { ImageResolver } from './images.js';
 import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { PortAllocator } from './ports.js';
 import { parseDuration } from '../core/duration.js';
-import { newInstanceId } from '../core/ids.js';
+import { requireSignal } from './signals.js';
 
 export interface LifecycleTiming {
   /** First restart delay; doubles per consecutive failure. */
@@ -66,7 +67,10 @@ export const refOf = (m: Machine): InstanceRef => ({ machineId: m.id, instanceId
 /**
  * Owns machine instances: starting, stopping, replacing, destroying, and what happens when an instance
  * exits on its own (Fly's restart policy). Each machine's operations run under its own lock, and every
- * state change is persisted (and announced on the bus) before the runtime is asked to act.
+ * state change is persisted (and announced on the bus) before the runtime is asked to act. When the
+ * runtime then fails half-way, the machine is not left in the state that was in progress: the runtime
+ * is asked what the instance really does, and that is stored (see `recover`), so the next operation
+ * starts from the truth.
  */
 export class MachineLifecycle {
   private readonly mutex = new KeyedMutex();
@@ -74,7 +78,7 @@ export class MachineLifecycle {
   private readonly unsubscribe: Array<() => void> = [];
   private stopped = false;
 
-  constructor(private readonly deps: LifecycleDeps) {
+  constructor(readonly deps: LifecycleDeps) {
     for (const d of deps.drivers.values()) this.unsubscribe.push(d.onExit((e) => void this.onExit(e)));
   }
 
@@ -104,17 +108,22 @@ export class MachineLifecycle {
     return next;
   }
 
-  /** Starts the machine's current instance. Lock held by the caller. */
+  /**
+   * Starts the machine's current instance; one that already runs (left by a stop that failed, or a
+   * daemon that died mid-start) is adopted, never started twice. Lock held by the caller.
+   */
   async startInstance(m: Machine, source: MachineEvent['source']): Promise<Machine> {
     this.cancelRestart(m.id);
     const before = m.state;
     m = await this.save(m, { state: 'starting' }, { type: 'start', status: 'starting', source });
+    const adopted = await this.adoptRunning(m, source);
+    if (adopted) return adopted;
+    let port: number | undefined;
     try {
       const img = await this.deps.images.verify(m.imageRef, m.runtime);
       const cmd = m.config.init.cmd ?? [];
       const secrets = await this.secretsFor(m.appName);
-      const port = await this.deps.ports.allocate();
-      this.deps.ports.release(m.port);
+      port = await this.deps.ports.allocate();
       await this.driver(m.runtime).start({
         ...refOf(m),
         appName: m.appName,
@@ -124,12 +133,66 @@ export class MachineLifecycle {
         port,
         publish: publishedPort(m),
       });
+      if (m.port !== port) this.deps.ports.release(m.port);
       return await this.save(m, { state: 'started', port, startedAt: new Date().toISOString(), config: withSecretsDigest(m.config, secrets.digest) }, { type: 'start', status: 'started', source });
     } catch (err) {
-      if ((err as { code?: string }).code === 'docker_unavailable') return this.startDeferred(m, before, source, err as Error);
-      await this.save(m, { state: 'failed' }, { type: 'start', status: 'failed', source: 'hangar', message: (err as Error).message });
-      throw err;
+      if ((err as { code?: string }).code === 'docker_unavailable') {
+        this.deps.ports.release(port);
+        return this.startDeferred(m, before, source, err as Error);
+      }
+      throw await this.recover(m, err, { op: 'start', source, gone: 'failed', unknown: 'failed', port: port ?? m.port });
     }
+  }
+
+  /** The machine's current instance, when it already runs: followed again and the machine marked `started`. */
+  private async adoptRunning(m: Machine, source: MachineEvent['source']): Promise<Machine | undefined> {
+    const st = await this.observe(m);
+    if (st?.state !== 'running') return undefined;
+    await this.driver(m.runtime).adopt(refOf(m));
+    if (m.port) this.deps.ports.claim(m.port);
+    const startedAt = m.startedAt ?? new Date(st.startedAt).toISOString();
+    return this.save(m, { state: 'started', startedAt }, { type: 'start', status: 'started', source, message: 'the instance was already running; adopted' });
+  }
+
+  /** What the runtime says of an instance (the machine's current one by default); undefined when it cannot be asked. */
+  async observe(m: Machine, ref: InstanceRef = refOf(m)): Promise<InstanceStatus | undefined> {
+    try {
+      return await this.driver(m.runtime).status(ref);
+    } catch (err) {
+      this.deps.log.debug({ err, machine: m.id, instance: ref.instanceId }, 'could not ask the runtime about an instance');
+      return undefined;
+    }
+  }
+
+  /**
+   * A runtime call failed half-way through `op`, with the machine stored as in progress. Stores the
+   * state the instance is really in — running: `started` (on `port`, the machine's own by default);
+   * not running: `gone`; the runtime does not answer: `unknown` — records the failure as an event, and
+   * returns the error to throw: the caller's own mistake (a UserError) as it is, anything else as a
+   * RuntimeFailure with the runtime's error as its cause.
+   */
+  async recover(m: Machine, err: unknown, o: { op: string; source: MachineEvent['source']; gone: MachineState; unknown: MachineState; port?: number | null }): Promise<Error> {
+    const port = o.port === undefined ? m.port : o.port;
+    const st = await this.observe(m);
+    const reason = err instanceof Error ? err.message : String(err);
+    let patch: Partial<Machine>;
+    let now: string;
+    if (st?.state === 'running') {
+      await this.driver(m.runtime).adopt(refOf(m)).catch(() => undefined);
+      if (port) this.deps.ports.claim(port);
+      patch = { state: 'started', port, startedAt: m.startedAt ?? new Date(st.startedAt).toISOString() };
+      now = 'the instance is still running';
+    } else if (st) {
+      this.deps.ports.release(port);
+      patch = { state: o.gone };
+      now = 'the instance is not running';
+    } else {
+      patch = { state: o.unknown };
+      now = 'the runtime could not say whether the instance runs';
+    }
+    this.deps.log.warn({ err, machine: m.id, op: o.op, state: patch.state }, 'machine operation failed half-way; state set to what the runtime reports');
+    await this.save(m, patch, { type: o.op, status: 'failed', source: o.source, message: `${o.op} failed: ${reason}; ${now}` });
+    return isUserError(err) ? err : new RuntimeFailure(`${o.op} of machine ${m.id} failed: ${reason}`, err);
   }
 
   /**
@@ -147,12 +210,24 @@ export class MachineLifecycle {
     throw err;
   }
 
-  /** Stops the current instance (kill_signal, then SIGKILL after kill_timeout). Lock held by the caller. */
+  /**
+   * Stops the current instance (kill_signal, then SIGKILL after kill_timeout). The signal is checked
+   * before anything is persisted; a stop the runtime fails half-way leaves the machine as its instance
+   * really is (still running: `started`). Lock held by the caller.
+   */
   async stopInstance(m: Machine, opts: { signal?: string; timeoutMs?: number; source: MachineEvent['source'] }): Promise<Machine> {
+    const stop = this.stopOptions(m, opts);
     const hadRestartPending = this.cancelRestart(m.id);
-    if (!isLiveState(m.state) && !hadRestartPending) return m;
+    // A machine stored as not running is asked about too: a stop must leave nothing running.
+    if (!isLiveState(m.state) && !hadRestartPending && (await this.observe(m))?.state !== 'running') return m;
+    const before = m.state;
     m = await this.save(m, { state: 'stopping' }, { type: 'stop', status: 'stopping', source: opts.source });
-    const exit = await this.drainAndStop(m, refOf(m), this.stopOptions(m, opts));
+    let exit: InstanceExit | undefined;
+    try {
+      exit = await this.drainAndStop(m, refOf(m), stop);
+    } catch (err) {
+      throw await this.recover(m, err, { op: 'stop', source: opts.source, gone: 'stopped', unknown: before });
+    }
     this.deps.ports.release(m.port);
     return this.save(
       m,
@@ -161,17 +236,29 @@ export class MachineLifecycle {
     );
   }
 
-  stopOptions(m: Machine, opts: { signal?: string; timeoutMs?: number }) {
-    const signal = (opts.signal ?? m.config.stop_config.signal ?? 'SIGINT') as NodeJS.Signals;
+  /** The signal and timeout of a stop: the caller's (checked), else the machine's stop_config. */
+  stopOptions(m: Machine, opts: { signal?: string; timeoutMs?: number }): StopOptions {
+    const signal = opts.signal !== undefined ? requireSignal(opts.signal, 'signal') : this.configSignal(m);
     const timeoutMs = opts.timeoutMs ?? parseDuration(m.config.stop_config.timeout) ?? 5000;
     return { signal, timeoutMs };
+  }
+
+  /**
+   * Configs are checked when they are stored; one stored before that may name a signal no machine can
+   * be sent. Hangar's own stops (updates, recovery) cannot ask anyone, so they use SIGTERM and say so.
+   */
+  private configSignal(m: Machine): MachineSignal {
+    const s = m.config.stop_config.signal ?? 'SIGINT';
+    if (isMachineSignal(s)) return s;
+    this.deps.log.warn({ machine: m.id, signal: s }, 'stop_config.signal is not a signal a machine can be sent; stopping with SIGTERM');
+    return 'SIGTERM';
   }
 
   /**
    * In-flight requests get up to the stop timeout to finish before the instance is signalled; then the
    * signal, and SIGKILL after the same timeout.
    */
-  async drainAndStop(m: Machine, ref: InstanceRef, opts: { signal: NodeJS.Signals; timeoutMs: number }): Promise<InstanceExit | undefined> {
+  async drainAndStop(m: Machine, ref: InstanceRef, opts: StopOptions): Promise<InstanceExit | undefined> {
     if (opts.signal !== 'SIGKILL') await this.deps.drainer?.drain(ref, opts.timeoutMs);
     const at = Date.now();
     const exit = await this.driver(m.runtime).stop(ref, opts);
@@ -180,51 +267,7 @@ export class MachineLifecycle {
     return exit;
   }
 
-  /**
-   * A rolling update of one machine: the new instance (same machine id, new instance id and port) starts
-   * next to the old one, `ready` must resolve (checks pass), and only then does the machine switch to it
-   * and the old instance drain and stop. If `ready` fails, the new instance is removed and the machine is
-   * left exactly as it was. Lock held by the caller.
-   */
-  async surgeReplace(m: Machine, next: { config: Machine['config']; imageRef: Machine['imageRef']; runtime: Machine['runtime'] }, ready: (ref: InstanceRef, port: number, exited: Promise<InstanceExit>) => Promise<void>): Promise<Machine> {
-    const secrets = await this.secretsFor(m.appName);
-    const candidate: Machine = { ...m, config: withSecretsDigest(next.config, secrets.digest), imageRef: next.imageRef, runtime: next.runtime, instanceId: newInstanceId() };
-    const ref = refOf(candidate);
-    const img = await this.deps.images.verify(candidate.imageRef, candidate.runtime);
-    const port = await this.deps.ports.allocate();
-    // The new instance may run on another runtime (an app that gained a Dockerfile); the old one is retired on its own.
-    const driver = this.driver(candidate.runtime);
-    const exited = new Promise<InstanceExit>((resolve) => {
-      const off = driver.onExit((e) => {
-        if (e.machineId === ref.machineId && e.instanceId === ref.instanceId) {
-          off();
-          resolve(e);
-        }
-      });
-    });
-    try {
-      await driver.start({ ...ref, appName: m.appName, image: { ref: img.fullRef, digest: img.ref.digest, rootfs: img.rootfs }, cmd: candidate.config.init.cmd ?? [], env: machineEnv(candidate, port, secrets.values), port, publish: publishedPort(candidate) });
-      await ready(ref, port, exited);
-    } catch (err) {
-      await driver.stop(ref, { signal: 'SIGKILL', timeoutMs: 1000 }).catch(() => undefined);
-      await driver.remove(ref).catch(() => undefined);
-      this.deps.ports.release(port);
-      throw err;
-    }
-    const oldRef = refOf(m);
-    const oldPort = m.port;
-    const switched = await this.save(
-      m,
-      { config: candidate.config, imageRef: next.imageRef, runtime: next.runtime, instanceId: ref.instanceId, port, state: 'started', startedAt: new Date().toISOString(), restartCount: 0 },
-      { type: 'update', status: 'started', source: 'user', message: `replaced instance ${oldRef.instanceId}${next.runtime !== m.runtime ? ` (runtime ${m.runtime} → ${next.runtime})` : ''}` },
-    );
-    if (isLiveState(m.state)) await this.retireInstance(m, oldRef);
-    await this.leaveRuntime(m, next.runtime);
-    this.deps.ports.release(oldPort);
-    return switched;
-  }
-
-  private async secretsFor(app: string): Promise<{ values: Record<string, string>; digest: string }> {
+  async secretsFor(app: string): Promise<{ values: Record<string, string>; digest: string }> {
     return this.deps.secrets ? this.deps.secrets.forApp(app) : { values: {}, digest: '' };
   }
 
@@ -337,13 +380,13 @@ export class MachineLifecycle {
   }
 }
 
-function exitFields(e: Pick<InstanceExit, 'exitCode' | 'signal'> | undefined): Partial<EventInput> {
+export function exitFields(e: Pick<InstanceExit, 'exitCode' | 'signal'> | undefined): Partial<EventInput> {
   if (!e) return {};
   return { ...(e.exitCode !== null ? { exitCode: e.exitCode } : {}), ...(e.signal ? { signal: e.signal } : {}) };
 }
 
 /** Records which version of the app's secrets an instance started with (metadata, no values). */
-function withSecretsDigest(config: Machine['config'], digest: string): Machine['config'] {
+export function withSecretsDigest(config: Machine['config'], digest: string): Machine['config'] {
   const { hangar_secrets_digest: _old, ...metadata } = config.metadata;
   return { ...config, metadata: digest ? { ...metadata, hangar_secrets_digest: digest } : metadata };
 }

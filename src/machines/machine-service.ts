@@ -6,7 +6,10 @@ import type { State } from '../state/index.js';
 import type { MachineBus } from './bus.js';
 import type { ImageResolver } from './images.js';
 import type { LeaseService } from './leases.js';
-import { refOf, type MachineLifecycle } from './lifecycle.js';
+import { destroyMachine } from './destroy.js';
+import type { MachineLifecycle } from './lifecycle.js';
+import { retireForUpdate, surgeReplace, type SurgeReady } from './replace.js';
+import { requireSignal } from './signals.js';
 
 export interface CreateMachineInput {
   name?: string;
@@ -51,6 +54,7 @@ export class MachineService {
 
   async create(appName: string, input: CreateMachineInput): Promise<Machine> {
     const app = await this.app(appName);
+    checkConfig(input.config);
     const image = await this.deps.images.resolve(appName, input.config.image);
     requireCommand(input.config, image.runtime);
     const name = input.name ?? newMachineName();
@@ -90,7 +94,11 @@ export class MachineService {
 
   async get(appName: string, id: string): Promise<Machine> {
     const m = await this.deps.state.machines.get(id);
-    if (!m || m.appName !== appName) throw new NotFoundError('machine', id, `list machines with: hangar machines list -a ${appName}`);
+    if (!m || m.appName !== appName) {
+      // The app missing is the more useful 404 of the two.
+      await this.app(appName);
+      throw new NotFoundError('machine', id, `list machines with: hangar machines list -a ${appName}`);
+    }
     return m;
   }
 
@@ -111,9 +119,13 @@ export class MachineService {
         case 'destroying':
           throw new PreconditionError('machine_destroyed', `machine ${id} is ${m.state} and cannot be started`, 'create a new machine with: hangar machines run');
         case 'started':
+          return m;
         case 'starting':
         case 'replacing':
-          return m;
+          // In backoff, a restart is on its way; otherwise (under the lock nothing else is starting it)
+          // the state is left from an operation that did not finish, and a start settles it.
+          if (this.deps.lifecycle.hasPendingRestart(m.id)) return m;
+          return this.deps.lifecycle.startInstance(m, 'user');
         default:
           return this.deps.lifecycle.startInstance({ ...m, restartCount: 0 }, 'user');
       }
@@ -121,6 +133,7 @@ export class MachineService {
   }
 
   async stop(appName: string, id: string, input: StopInput, nonce?: string): Promise<Machine> {
+    checkStopInput(input);
     return this.mutate(appName, id, nonce, async (m) => {
       if (m.state === 'destroyed') throw new PreconditionError('machine_destroyed', `machine ${id} is destroyed`);
       return this.deps.lifecycle.stopInstance(m, { ...input, source: 'user' });
@@ -128,6 +141,7 @@ export class MachineService {
   }
 
   async restart(appName: string, id: string, input: StopInput, nonce?: string): Promise<Machine> {
+    checkStopInput(input);
     return this.mutate(appName, id, nonce, async (m) => {
       if (m.state === 'destroyed') throw new PreconditionError('machine_destroyed', `machine ${id} is destroyed and cannot be restarted`);
       const stopped = await this.deps.lifecycle.stopInstance(m, { ...input, source: 'user' });
@@ -136,17 +150,19 @@ export class MachineService {
   }
 
   /**
-   * Replaces the machine's config and image. The new instance id is stored before anything is stopped,
-   * so a daemon that dies halfway finds the old instance unowned (stopped) and the new one to start.
+   * Replaces the machine's config and image. The machine is looked up before the new config is checked
+   * and its image resolved (a 404 before a 400). The new instance id is stored before anything is
+   * stopped, so a daemon that dies halfway finds the old instance unowned (stopped) and the new one to
+   * start; an old instance that will not stop undoes the update (see retireForUpdate).
    */
   async update(appName: string, id: string, input: UpdateMachineInput, nonce?: string): Promise<Machine> {
-    const image = await this.deps.images.resolve(appName, input.config.image);
-    requireCommand(input.config, image.runtime);
+    await this.get(appName, id);
+    const image = await this.checkedImage(appName, input.config);
     return this.mutate(appName, id, nonce, async (m) => {
       if (m.state === 'destroyed' || m.state === 'destroying') throw new PreconditionError('machine_destroyed', `machine ${id} is ${m.state} and cannot be updated`);
-      const wasLive = isLiveState(m.state) || this.deps.lifecycle.hasPendingRestart(m.id);
-      const oldRef = refOf(m);
-      const next = await this.deps.lifecycle.save(
+      const lc = this.deps.lifecycle;
+      const wasLive = isLiveState(m.state) || lc.hasPendingRestart(m.id);
+      const next = await lc.save(
         m,
         {
           config: { ...input.config, image: image.fullRef },
@@ -159,45 +175,40 @@ export class MachineService {
         },
         { type: 'update', status: wasLive ? 'replacing' : 'updated', source: 'user' },
       );
-      this.deps.lifecycle.cancelRestart(m.id);
-      if (wasLive) await this.deps.lifecycle.retireInstance(m, oldRef);
-      await this.deps.lifecycle.leaveRuntime(m, image.runtime);
-      if (!wasLive || input.skipLaunch) return wasLive ? this.deps.lifecycle.save(next, { state: 'stopped' }) : next;
-      return this.deps.lifecycle.startInstance(next, 'user');
+      lc.cancelRestart(m.id);
+      if (wasLive) await retireForUpdate(lc, m, next);
+      await lc.leaveRuntime(m, image.runtime);
+      if (!wasLive || input.skipLaunch) return wasLive ? lc.save(next, { state: 'stopped' }) : next;
+      return lc.startInstance(next, 'user');
     });
   }
 
   /**
    * Rolling update of a started machine: new instance next to the old, switched to only once `ready`
-   * resolves (see MachineLifecycle.surgeReplace). A machine that is not running is updated in place
-   * without being started.
+   * resolves (see surgeReplace). A machine that is not running is updated in place without being
+   * started.
    */
-  async surgeUpdate(appName: string, id: string, input: UpdateMachineInput, nonce: string | undefined, ready: Parameters<MachineLifecycle['surgeReplace']>[2]): Promise<Machine> {
-    const image = await this.deps.images.resolve(appName, input.config.image);
-    requireCommand(input.config, image.runtime);
+  async surgeUpdate(appName: string, id: string, input: UpdateMachineInput, nonce: string | undefined, ready: SurgeReady): Promise<Machine> {
     const m0 = await this.get(appName, id);
+    const image = await this.checkedImage(appName, input.config);
     if (m0.state !== 'started') return this.update(appName, id, input, nonce);
     return this.mutate(appName, id, nonce, async (m) => {
       if (m.state !== 'started') throw new PreconditionError('machine_not_started', `machine ${id} changed state to ${m.state} during the update`);
-      return this.deps.lifecycle.surgeReplace(m, { config: { ...input.config, image: image.fullRef }, imageRef: image.ref, runtime: image.runtime }, ready);
+      return surgeReplace(this.deps.lifecycle, m, { config: { ...input.config, image: image.fullRef }, imageRef: image.ref, runtime: image.runtime }, ready);
     });
   }
 
+  /** A config checked as a whole, then its image resolved (the command a process image needs included). */
+  private async checkedImage(appName: string, config: MachineConfig) {
+    checkConfig(config);
+    const image = await this.deps.images.resolve(appName, config.image);
+    requireCommand(config, image.runtime);
+    return image;
+  }
+
+  /** With `force`, whatever runs is killed; without, a running machine is refused (see destroyMachine). */
   async destroy(appName: string, id: string, force: boolean, nonce?: string, opts: { ignoreLease?: boolean } = {}): Promise<Machine> {
-    return this.mutate(appName, id, opts.ignoreLease ? null : nonce, async (m) => {
-      if (m.state === 'destroyed') return m;
-      const live = isLiveState(m.state) || this.deps.lifecycle.hasPendingRestart(m.id);
-      if (live && !force) {
-        throw new PreconditionError('machine_running', `machine ${id} is ${m.state}; stop it first or destroy with force`, 'use --force (API: ?force=true)');
-      }
-      const lc = this.deps.lifecycle;
-      lc.cancelRestart(m.id);
-      m = await lc.save(m, { state: 'destroying' }, { type: 'destroy', status: 'destroying', source: 'user' });
-      if (live) await lc.drainAndStop(m, refOf(m), force ? { signal: 'SIGKILL', timeoutMs: 1000 } : lc.stopOptions(m, {}));
-      await lc.driver(m.runtime).removeMachine(m.id);
-      await this.deps.state.leases.delete(m.id);
-      return lc.save(m, { state: 'destroyed', port: null }, { type: 'destroy', status: 'destroyed', source: 'user' });
-    });
+    return this.mutate(appName, id, opts.ignoreLease ? null : nonce, (m) => destroyMachine(this.deps.lifecycle, m, { force, source: 'user' }));
   }
 
   async setCordon(appName: string, id: string, cordoned: boolean, nonce?: string): Promise<Machine> {
@@ -241,6 +252,15 @@ export class MachineService {
     if (nonce !== null) await this.deps.leases.check(id, nonce);
     return this.deps.lifecycle.locked(id, fn);
   }
+}
+
+/** What a machine config holds beyond its schema: a stop signal a machine can really be sent. */
+function checkConfig(config: MachineConfig): void {
+  if (config.stop_config?.signal !== undefined) requireSignal(config.stop_config.signal, 'config.stop_config.signal');
+}
+
+function checkStopInput(input: StopInput): void {
+  if (input.signal !== undefined) requireSignal(input.signal, 'signal');
 }
 
 /** A process needs a command; a container may run its image's own CMD/ENTRYPOINT. */

@@ -1,13 +1,19 @@
 import type { Logger } from 'pino';
 import type { Machine, RuntimeKind } from '../core/types.js';
 import type { State } from '../state/index.js';
+import type { InstanceRef, RuntimeDriver } from '../runtime/driver.js';
+import { cleanUpDestroyed, destroyMachine } from './destroy.js';
 import { refOf, type MachineLifecycle } from './lifecycle.js';
 import type { PortAllocator } from './ports.js';
 
 /**
- * Run at daemon start (and again for a runtime that was unreachable then, once it answers): brings the stored machines and the runtimes back into agreement. Live
- * instances are adopted (never started twice), instances nobody owns are stopped, and machines whose
- * instance died while no daemon watched get their restart policy applied.
+ * Run at daemon start (and again for a runtime that was unreachable then, once it answers): brings the
+ * stored machines and the runtimes back into agreement. Live instances are adopted (never started
+ * twice), instances nobody owns are stopped, what destroyed machines left is removed, machines whose
+ * instance died while no daemon watched get their restart policy applied, and an operation a dying
+ * daemon left in progress (`starting`, `replacing`, `stopping`, `destroying`) is finished or, when
+ * the runtime fails it, settled in the state the instance is really in. One machine that cannot be
+ * recovered does not hold up the others.
  */
 export async function reconcile(deps: { state: State; lifecycle: MachineLifecycle; ports: PortAllocator; log: Logger }, kinds: readonly RuntimeKind[] = ['process', 'docker']): Promise<RuntimeKind[]> {
   const machines = await deps.state.machines.list();
@@ -41,22 +47,45 @@ async function stopStrays(deps: { state: State; lifecycle: MachineLifecycle; log
   } catch {
     return;
   }
+  const cleaned = new Set<string>();
   for (const ref of await driver.list()) {
     const owner = byId.get(ref.machineId);
-    if (owner && owner.instanceId === ref.instanceId) continue;
-    const st = await driver.status(ref);
-    if (st.state === 'running') deps.log.warn({ machine: ref.machineId, instance: ref.instanceId }, 'stopping an instance no machine owns');
-    // The stray may be on the runtime the machine left (an app that moved to Docker): retire it there.
-    if (owner) await deps.lifecycle.retireInstance({ ...owner, runtime: kind }, ref);
-    else {
-      await driver.stop(ref, { signal: 'SIGTERM', timeoutMs: 5000 });
-      await driver.removeMachine(ref.machineId);
+    if (owner?.state === 'destroyed' && owner.runtime === kind) {
+      if (cleaned.has(owner.id)) continue;
+      cleaned.add(owner.id);
+      await settleStray(deps, ref, () => cleanUpDestroyed(deps.lifecycle, owner));
+      continue;
     }
+    if (owner && owner.instanceId === ref.instanceId && owner.runtime === kind) continue;
+    await settleStray(deps, ref, () => retireStray(deps, driver, owner, ref, kind));
+  }
+}
+
+async function retireStray(deps: { lifecycle: MachineLifecycle; log: Logger }, driver: RuntimeDriver, owner: Machine | undefined, ref: InstanceRef, kind: RuntimeKind): Promise<void> {
+  const st = await driver.status(ref);
+  if (st.state === 'running') deps.log.warn({ machine: ref.machineId, instance: ref.instanceId }, 'stopping an instance no machine owns');
+  // The stray may be on the runtime the machine left (an app that moved to Docker): retire it there.
+  if (owner) await deps.lifecycle.retireInstance({ ...owner, runtime: kind }, ref);
+  else {
+    await driver.stop(ref, { signal: 'SIGTERM', timeoutMs: 5000 });
+    await driver.removeMachine(ref.machineId);
+  }
+}
+
+/** A stray that cannot be removed is logged and tried again at the next start; an engine that went away is the caller's to handle. */
+async function settleStray(deps: { log: Logger }, ref: InstanceRef, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'docker_unavailable') throw err;
+    deps.log.error({ err, machine: ref.machineId, instance: ref.instanceId }, 'could not remove what is left of an instance; trying again at the next daemon start');
   }
 }
 
 async function resume(deps: { lifecycle: MachineLifecycle; ports: PortAllocator; log: Logger }, m: Machine): Promise<void> {
   const lc = deps.lifecycle;
+  // What a destroyed machine left was removed with the strays; nothing of it is followed again.
+  if (m.state === 'destroyed') return;
   const st = await lc.driver(m.runtime).adopt(refOf(m));
   const running = st.state === 'running';
   if (running && m.port) deps.ports.claim(m.port);
@@ -70,17 +99,15 @@ async function resume(deps: { lifecycle: MachineLifecycle; ports: PortAllocator;
       else await lc.startInstance(m, 'hangar');
       return;
     case 'stopping':
+      // The stop a user asked for is finished (with the machine's own stop_config).
       await lc.stopInstance(m, { source: 'hangar' });
       return;
     case 'destroying':
-      await lc.driver(m.runtime).stop(refOf(m), { signal: 'SIGKILL', timeoutMs: 1000 });
-      await lc.driver(m.runtime).removeMachine(m.id);
-      await lc.save(m, { state: 'destroyed' }, { type: 'destroy', status: 'destroyed', source: 'hangar' });
+      await destroyMachine(lc, m, { force: true, source: 'hangar' });
       return;
     case 'created':
     case 'stopped':
     case 'failed':
-    case 'destroyed':
       if (running) await lc.stopInstance({ ...m, state: 'started' }, { source: 'hangar' });
       return;
   }

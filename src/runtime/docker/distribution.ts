@@ -89,7 +89,7 @@ async function runStream(
     res = await engine.stream('POST', path, { query, headers, signal: opts.signal });
   } catch (err) {
     // Not kept as the cause: the engine's text may quote a credential, and only its redacted form goes on.
-    if (err instanceof EngineError) throw failure(op, ref, err.engineMessage, opts.auth);
+    if (err instanceof EngineError) throw failure(op, ref, err.engineMessage, opts.auth, err.status);
     throw err;
   }
   const report = progressReporter(opts.onProgress);
@@ -154,11 +154,17 @@ function parseLine(line: string): ProgressMessage | undefined {
   }
 }
 
-/** Turns the engine's error text into the UserError a user can act on. */
-function failure(op: Operation, ref: string, engineText: string, auth: string | undefined): UserError {
+/**
+ * Turns the engine's error text into the UserError a user can act on. `status` is the engine's HTTP
+ * status when it refused the request outright (a 400 is a name it does not accept).
+ */
+function failure(op: Operation, ref: string, engineText: string, auth: string | undefined, status?: number): UserError {
   const registry = registryOf(ref);
   const message = `${op === 'push' ? 'push' : 'pull'} of ${ref} failed: ${redact(engineText, auth)}`;
   const login = `"docker login ${registry}"`;
+  if (status === 400) {
+    return new UserError({ code: 'invalid_image_ref', kind: 'invalid', message, hint: 'use registry/repository:tag with a lowercase repository, e.g. ghcr.io/acme/app:v1 or 127.0.0.1:5000/app:v1' });
+  }
   if (op === 'pull' && NOT_FOUND.test(engineText)) {
     return new UserError({ code: 'image_not_found', kind: 'not_found', message, hint: `check the image name and tag; if ${registry} requires authentication, run ${login} first` });
   }

@@ -6,7 +6,7 @@ import { UserError } from '../../core/errors.js';
 import { instanceDir, machineDir } from '../dirs.js';
 import type { InstanceExit, InstanceRef, InstanceSpec, InstanceStatus, RuntimeDriver, StopOptions } from '../driver.js';
 import { exitOf, instanceStatus, type ContainerJson } from './container-state.js';
-import { EngineClient, isEngineStatus } from './engine.js';
+import { EngineClient, isEngineStatus, type EngineError } from './engine.js';
 import { LogFollower } from './log-follower.js';
 
 const LABEL_MACHINE = 'hangar.machine';
@@ -90,7 +90,9 @@ export class DockerDriver implements RuntimeDriver {
     let id: string | undefined;
     try {
       id = await this.create(spec, name);
-      await this.engine.text('POST', `/containers/${id}/start`);
+      await this.engine.text('POST', `/containers/${id}/start`).catch((err: unknown) => {
+        throw startRefused(spec, err);
+      });
     } catch (err) {
       if (id) await this.engine.text('DELETE', `/containers/${id}`, { query: { force: true } }).catch(() => {});
       rmSync(dir, { recursive: true, force: true });
@@ -125,7 +127,7 @@ export class DockerDriver implements RuntimeDriver {
       const res = await this.engine.json<{ Id: string }>('POST', '/containers/create', { query: { name }, body });
       return res.Id;
     } catch (err) {
-      if (!isEngineStatus(err, 404)) throw err;
+      if (!isEngineStatus(err, 404) || !/no such image/i.test((err as EngineError).engineMessage)) throw err;
       throw new UserError({
         code: 'image_missing',
         kind: 'not_found',
@@ -152,6 +154,10 @@ export class DockerDriver implements RuntimeDriver {
       timer.abort();
       if (first === 'timeout') await this.kill(w.container, 'SIGKILL');
       return await w.exited;
+    } catch (err) {
+      // The stop failed: an exit from now on is not one anybody asked for, and must be reported as such.
+      w.stopRequested = false;
+      throw err;
     } finally {
       clearInterval(keepAlive);
     }
@@ -313,4 +319,21 @@ export class DockerDriver implements RuntimeDriver {
       throw err;
     }
   }
+}
+
+/**
+ * The engine refused to start a container it created (400: the command is not in the image; 404: the
+ * network is gone): a mistake in the machine's config or image, answered with the engine's reason.
+ * Anything else (the engine failing) stays what it is.
+ */
+function startRefused(spec: InstanceSpec, err: unknown): unknown {
+  if (!isEngineStatus(err, 400, 404)) return err;
+  const e = err as EngineError;
+  return new UserError({
+    code: 'container_start_failed',
+    kind: e.status === 404 ? 'not_found' : 'invalid',
+    message: `the Docker Engine could not start machine ${spec.machineId} from image ${spec.image.ref}: ${e.engineMessage}`,
+    hint: 'check the command (config.init.cmd, [processes]) and that it exists in the image',
+    cause: err,
+  });
 }

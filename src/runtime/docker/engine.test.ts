@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -35,6 +36,27 @@ test('no engine at the socket: a docker_unavailable UserError naming the socket,
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('an engine that does not answer in time, or cuts the connection, is docker_unavailable too', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hangar-mute-'));
+  const sockets = new Set<Socket>();
+  // Every second connection is cut at once; the others are held open without an answer.
+  let n = 0;
+  const server = createServer((s) => {
+    sockets.add(s);
+    if (n++ % 2 === 1) s.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(join(dir, 'docker.sock'), resolve));
+  t.after(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const engine = new EngineClient({ kind: 'unix', socketPath: join(dir, 'docker.sock') });
+  const unavailable = (why: RegExp) => (e: unknown) => e instanceof UserError && e.code === 'docker_unavailable' && e.kind === 'unavailable' && why.test(e.message);
+  await assert.rejects(engine.text('GET', '/images/x/json', { timeoutMs: 50 }), unavailable(/no answer to GET \/images\/x\/json within 50 ms/));
+  await assert.rejects(engine.text('GET', '/images/x/json', { timeoutMs: 5000 }), unavailable(/ECONNRESET|EPIPE/));
 });
 
 test('the demuxer splits stdout/stderr frames across arbitrary chunk boundaries', () => {

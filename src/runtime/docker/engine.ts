@@ -53,7 +53,12 @@ export function isEngineStatus(err: unknown, ...statuses: number[]): boolean {
   return err instanceof EngineError && statuses.includes(err.status);
 }
 
-const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK', 'EPERM']);
+/**
+ * Socket errors that mean no engine answered: nothing listens, the socket is not ours to use, or the
+ * connection was cut before an answer came (an engine going away). Anything the engine does answer,
+ * however unwelcome (a 404 for an image it does not have), is an EngineError instead.
+ */
+const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK', 'EPERM', 'ECONNRESET', 'EPIPE']);
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
@@ -124,7 +129,8 @@ export class EngineClient {
         },
       });
       if (opts.unref) req.on('socket', (s) => s.unref());
-      req.on('timeout', () => req.destroy(new Error(`docker engine did not answer ${method} ${path} within ${opts.timeoutMs} ms`)));
+      // An engine that does not answer in time is as unavailable as one that is not there.
+      req.on('timeout', () => req.destroy(dockerUnavailable(this.endpoint, `no answer to ${method} ${path} within ${opts.timeoutMs} ms`)));
       let bodyError: Error | undefined;
       // A file that could not be read is not an unreachable engine, whatever its errno says.
       req.on('error', (err) => reject(err === bodyError ? err : this.translate(err as NodeJS.ErrnoException)));

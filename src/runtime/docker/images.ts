@@ -1,7 +1,7 @@
 import { UserError } from '../../core/errors.js';
 import { formatImageReference, tryParseImageRef, type ParsedImageRef } from '../../core/image-ref.js';
 import type { ImageRef } from '../../core/types.js';
-import { describeEndpoint, EngineClient, isEngineStatus } from './engine.js';
+import { describeEndpoint, EngineClient, isEngineStatus, type EngineError } from './engine.js';
 
 /** What hangar keeps of an image the engine has. */
 export interface EngineImage {
@@ -33,6 +33,8 @@ export class DockerImages {
       return { id: j.Id, sizeBytes: j.Size ?? 0, created: j.Created ?? new Date().toISOString() };
     } catch (err) {
       if (isEngineStatus(err, 404)) return undefined;
+      // The engine refuses the name itself (an IPv6 registry host, say): the caller's to fix, not a bug.
+      if (isEngineStatus(err, 400)) throw refused(ref, (err as EngineError).engineMessage, err);
       throw err;
     }
   }
@@ -89,5 +91,16 @@ function missing(name: string, why: string): UserError {
     kind: 'not_found',
     message: `image ${name} was not found: ${why}`,
     hint: 'check the name and tag (docker image ls lists what the engine has); for a private registry, docker login to it first',
+  });
+}
+
+function refused(ref: string, engineMessage: string, cause: unknown): UserError {
+  return new UserError({
+    code: 'invalid_image_ref',
+    kind: 'invalid',
+    // The engine words it "no such image: <ref>: invalid reference format"; only the reason is news.
+    message: `the Docker Engine does not accept the name ${ref}: ${engineMessage.replace(/^no such image: \S+: /i, '')}`,
+    hint: 'use registry/repository:tag with a lowercase repository, e.g. ghcr.io/acme/app:v1 or 127.0.0.1:5000/app:v1',
+    cause,
   });
 }

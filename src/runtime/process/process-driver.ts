@@ -147,6 +147,10 @@ export class ProcessDriver implements RuntimeDriver {
     const keepAlive = setInterval(() => {}, 60_000);
     try {
       return await this.signalAndWait(w, pgid, opts);
+    } catch (err) {
+      // The stop failed: an exit from now on is not one anybody asked for, and must be reported as such.
+      w.stopRequested = false;
+      throw err;
     } finally {
       clearInterval(keepAlive);
     }
@@ -236,7 +240,11 @@ export class ProcessDriver implements RuntimeDriver {
     this.unwatch(key(w.ref));
     const exit: InstanceExit = { ...w.ref, ...this.readExit(w.ref), requested: w.stopRequested, at: Date.now() };
     // Leftover children of a command that exited on its own are not allowed to linger.
-    signalGroup(w.info.pid, 'SIGKILL');
+    try {
+      signalGroup(w.info.pid, 'SIGKILL');
+    } catch {
+      // EPERM: what is left of the group is not ours to kill; the exit is reported all the same.
+    }
     w.resolveExit(exit);
     this.events.emit('exit', exit);
   }
