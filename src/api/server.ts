@@ -96,8 +96,10 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   app.addHook('onRequest', async (req, reply) => {
     reply.raw.setHeader(REQUEST_ID_HEADER, req.id);
   });
-  // Image uploads are streamed straight into the store, never buffered.
+  // Image uploads are streamed straight into the store, never buffered. Bodies are JSON otherwise
+  // (fastify's text/plain parser would let a string reach the body schemas instead of a 415).
   app.addContentTypeParser(SNAPSHOT_CONTENT_TYPE, (_req, payload, done) => done(null, payload));
+  app.removeContentTypeParser('text/plain');
 
   const expected = Buffer.from(deps.token);
   app.addHook('onRequest', async (req, reply) => {

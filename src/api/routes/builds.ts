@@ -32,6 +32,8 @@ export interface BuildDeps {
   };
 }
 
+const REGISTRY_FORM = 'expected a registry host, optionally with a port and a namespace, such as "ghcr.io/myorg" or "127.0.0.1:5000"';
+
 /** The JSON a `build_args` query parameter carries. */
 const BuildArgs = z.record(z.string(), z.string());
 
@@ -64,7 +66,12 @@ export const BuildQuery = z.object({
     .meta({ 'x-json-content': z.toJSONSchema(BuildArgs, { target: 'draft-2020-12' }) })
     .optional(),
   /** Docker builds are tagged `<registry>/<app>:<tag>`; default `hangar.local`. */
-  registry: z.string().refine(isRegistryPrefix, { message: 'expected a registry host, optionally with a port and a namespace, such as "ghcr.io/myorg" or "127.0.0.1:5000"' }).optional(),
+  registry: z
+    .string()
+    .max(255)
+    .refine(isRegistryPrefix, { message: REGISTRY_FORM })
+    .meta({ description: `${REGISTRY_FORM} (a host needs a dot, a port or to be localhost)` })
+    .optional(),
 }).strict();
 
 
