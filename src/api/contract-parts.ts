@@ -54,7 +54,7 @@ export function queryInt(min: number, max: number) {
   return z
     .string()
     .transform((v, ctx) => {
-      if (/^-?\d{1,16}$/.test(v)) return Number(v);
+      if (/^-?\d+$/.test(v)) return Number(v);
       ctx.addIssue({ code: 'custom', message: 'expected a whole number', input: v });
       return z.NEVER;
     })
