@@ -66,10 +66,10 @@ export function queryInt(min: number, max: number) {
 /** `true` or `false` in a query string. */
 export const queryBool = z.enum(['true', 'false']);
 
-/** A comma-separated list of values from `values`, e.g. `started,stopped`. */
+/** A comma-separated list of values from `values`, e.g. `started,stopped` (`what` names them in the message). */
 export function csvOf(values: readonly string[], what: string) {
   const one = `(?:${values.map(escapeRegex).join('|')})`;
-  return z.string().regex(new RegExp(`^${one}(?:,${one})*$`), `comma-separated ${what}: ${values.join(', ')}`);
+  return z.string().regex(new RegExp(`^${one}(?:,${one})*$`), `${what} are: ${values.join(', ')}`);
 }
 
 function escapeRegex(s: string): string {

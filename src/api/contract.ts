@@ -85,7 +85,7 @@ export const ListMachinesQuery = z
   .object({
     include_deleted: queryBool.optional(),
     region: z.string().max(32).optional(),
-    state: csvOf(MACHINE_STATES, 'machine states').optional(),
+    state: csvOf(MACHINE_STATES, 'states').optional(),
   })
   .strict();
 
@@ -109,7 +109,7 @@ export const LogsQuery = z
     machine: z.string().min(1).max(63).optional(),
     region: z.string().max(32).optional(),
     /** Comma-separated sources (`runner,health`); all of them when absent. */
-    source: csvOf(LOG_SOURCES, 'log sources').optional(),
+    source: csvOf(LOG_SOURCES, 'sources').optional(),
     limit: queryInt(0, 100_000).default(100),
   })
   .strict();

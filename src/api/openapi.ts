@@ -63,7 +63,7 @@ const ERROR_MEANING: Record<number, string> = {
   401: 'The API token is missing or wrong',
   404: 'What the path names does not exist',
   405: 'The path exists, but not with this method; the `Allow` header lists its methods',
-  408: 'Timed out',
+  408: 'Timed out: the request did not arrive in time',
   409: 'Conflicts with the current state',
   412: 'A precondition does not hold',
   413: 'The body is larger than the daemon takes',
@@ -106,7 +106,7 @@ export function documentRoute(input: TransformInput): ReturnType<typeof jsonSche
 }
 
 function errorStatuses(doc: DocNotes, route: { hasParams: boolean; hasBody: boolean }): number[] {
-  const statuses = new Set([400, 405, 414, 431, 500]);
+  const statuses = new Set([400, 405, 408, 414, 431, 500]);
   if (!doc.open) statuses.add(401);
   if (route.hasParams) statuses.add(404);
   if (route.hasBody) {

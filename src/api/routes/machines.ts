@@ -115,7 +115,7 @@ export function machineRoutes(app: Api, deps: ApiDeps): void {
     });
   }
 
-  app.get('/v1/apps/:app/machines/:id/wait', { schema: route({ tags, summary: 'Wait for a state (408 on timeout)', params: MachineParams, querystring: WaitQuery, ok: { 200: WaitView }, errors: { 408: 'the machine did not reach the state within timeout seconds (wait_timeout)' } }) }, async (req) => {
+  app.get('/v1/apps/:app/machines/:id/wait', { schema: route({ tags, summary: 'Wait for a state (408 on timeout)', params: MachineParams, querystring: WaitQuery, ok: { 200: WaitView }, errors: { 408: 'or the machine did not reach the state within timeout seconds (wait_timeout)' } }) }, async (req) => {
     const m = await ms.wait(req.params.app, req.params.id, { state: req.query.state, timeoutMs: req.query.timeout * 1000, instanceId: req.query.instance_id });
     return { ok: true as const, state: m.state, instance_id: m.instanceId };
   });
