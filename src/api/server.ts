@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { ulid } from 'ulid';
 import type { Image } from '../core/types.js';
@@ -10,8 +10,12 @@ import type { ProxyMetrics } from '../proxy/metrics.js';
 import type { AppService } from '../machines/app-service.js';
 import type { LeaseService } from '../machines/leases.js';
 import type { MachineService } from '../machines/machine-service.js';
-import { REQUEST_ID_HEADER, type HealthView } from './contract.js';
+import { HealthView, REQUEST_ID_HEADER } from './contract.js';
+import { MAX_PARAM_LENGTH, NoQuery } from './contract-parts.js';
 import { errorHandler } from './errors.js';
+import { clientErrorHandler, frameworkErrors, RouteMethods, sendUnrouted } from './framework-errors.js';
+import { documentRoute, finishDocument, route } from './openapi.js';
+import { lookUpTargets } from './targets.js';
 import { SNAPSHOT_CONTENT_TYPE } from '../images/stream.js';
 import { appRoutes } from './routes/apps.js';
 import { buildRoutes, type BuildDeps } from './routes/builds.js';
@@ -55,6 +59,8 @@ export interface ApiDeps {
   /** Requests the proxy has in flight on a machine. */
   inflight: (app: string, machineId: string) => number;
   version: string;
+  /** Dedicated ports of the app the proxy could not open, with why (for its routing JSON). */
+  portsFailed?: (app: string) => Array<{ port: number; error: string }>;
   /** Where the proxy listens (for URLs in responses). */
   proxy?: { host: string; port: number };
   apiUrl: () => string;
@@ -68,18 +74,32 @@ const OPEN_PATHS = new Set(['/health']);
 
 /** Builds the REST API (not listening yet). */
 export async function buildApi(deps: ApiDeps): Promise<Api> {
+  const methods = new RouteMethods();
   // Request ids are ours (sortable, unguessable), never taken from the client: they key the daemon log.
-  const app = Fastify({ logger: false, bodyLimit: 4 * 1024 * 1024, forceCloseConnections: true, genReqId: () => ulid(), requestIdHeader: false }).withTypeProvider<ZodTypeProvider>();
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 4 * 1024 * 1024,
+    forceCloseConnections: true,
+    genReqId: () => ulid(),
+    requestIdHeader: false,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: frameworkErrors(deps.log),
+    clientErrorHandler: clientErrorHandler(methods, deps.log),
+  }).withTypeProvider<ZodTypeProvider>();
+  app.addHook('onRoute', (r) => methods.add(r.method, r.url));
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.setErrorHandler(errorHandler(deps.log));
-  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'route_not_found', details: [], request_id: req.id }));
+  const unrouted = (req: FastifyRequest, reply: FastifyReply) => sendUnrouted(methods, req, reply);
+  app.setErrorHandler(errorHandler(deps.log, unrouted));
+  app.setNotFoundHandler(unrouted);
   // On the raw response, so that streamed answers (which take the reply over) carry it too.
   app.addHook('onRequest', async (req, reply) => {
     reply.raw.setHeader(REQUEST_ID_HEADER, req.id);
   });
-  // Image uploads are streamed straight into the store, never buffered.
+  // Image uploads are streamed straight into the store, never buffered. Bodies are JSON otherwise
+  // (fastify's text/plain parser would let a string reach the body schemas instead of a 415).
   app.addContentTypeParser(SNAPSHOT_CONTENT_TYPE, (_req, payload, done) => done(null, payload));
+  app.removeContentTypeParser('text/plain');
 
   const expected = Buffer.from(deps.token);
   app.addHook('onRequest', async (req, reply) => {
@@ -98,23 +118,28 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     }
   });
 
+  // What a request names is looked up before its query and body are validated (404 first).
+  app.addHook('preValidation', lookUpTargets(deps));
+
   await app.register(swagger, {
     openapi: {
+      openapi: '3.1.0',
       info: { title: 'hangar API', version: deps.version, description: "hangar's daemon API, shaped like Fly's Machines API" },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: documentRoute,
+    transformObject: finishDocument,
   });
 
-  app.get('/health', async (): Promise<HealthView> => ({
-    ok: true,
+  app.get('/health', { schema: route({ tags: ['daemon'], summary: 'Is the daemon up (no token needed)', open: true, ok: { 200: HealthView } }) }, async () => ({
+    ok: true as const,
     version: deps.version,
     pid: process.pid,
     api: deps.apiUrl(),
     proxy: deps.proxy ? `http://${deps.proxy.host}:${deps.proxy.port}` : '',
   }));
-  app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
+  app.get(OPENAPI_PATH, { schema: { hide: true, querystring: NoQuery } }, async () => app.swagger());
 
   await app.register(async (scope) => {
     appRoutes(scope as Api, deps);

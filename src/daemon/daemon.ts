@@ -105,7 +105,15 @@ export class Daemon {
     cleanup.push(() => lifecycle.dispose());
     const leases = new LeaseService(state);
     const machines = new MachineService({ state, lifecycle, images, leases, bus });
-    const apps = new AppService({ state, machines, onRouting: (app, r) => routing.setAppRouting(app, r) });
+    const apps = new AppService({
+      state,
+      machines,
+      onRouting: (app, r) => routing.setAppRouting(app, r),
+      ports: {
+        reserved: () => new Map([[addresses.api.port, 'the hangar API'], [addresses.proxy.port, 'the hangar proxy']]),
+        open: (app, ports) => proxy.openAppPorts(app, ports),
+      },
+    });
     const metrics = new ProxyMetrics();
     const autoscaler = new Autoscaler({
       machines,
@@ -168,6 +176,7 @@ export class Daemon {
         images,
       },
       version: opts.version,
+      portsFailed: (app) => proxy.portsFailed(app),
       get proxy() {
         return addresses.proxy;
       },

@@ -1,5 +1,5 @@
 import { ulid } from 'ulid';
-import { ConflictError, NotFoundError, PreconditionError } from '../core/errors.js';
+import { ConflictError, NotFoundError, PreconditionError, UserError } from '../core/errors.js';
 import { ValidationError, type ErrorDetail } from '../core/errors.js';
 import type { App, AppRouting } from '../core/types.js';
 import type { State } from '../state/index.js';
@@ -10,9 +10,20 @@ export interface AppSummary {
   machineCount: number;
 }
 
+/**
+ * What a routing change needs from the proxy: the ports the daemon itself listens on, and the app's
+ * dedicated ports opened now (so a port that cannot be opened is refused, not just logged later).
+ */
+export interface DedicatedPorts {
+  /** The daemon's own ports, each with what listens there. */
+  reserved(): Map<number, string>;
+  /** Opens the ports the app does not hold yet; the ones that could not be opened, and why. */
+  open(app: string, ports: number[]): Promise<Array<{ port: number; reason: 'in_use' | 'privileged' | 'unavailable'; message: string }>>;
+}
+
 /** Apps: create, list, show, destroy (destroying an app destroys its machines first). */
 export class AppService {
-  constructor(private readonly deps: { state: State; machines: MachineService; onRouting?: (app: string, routing: AppRouting) => void }) {}
+  constructor(private readonly deps: { state: State; machines: MachineService; onRouting?: (app: string, routing: AppRouting) => void; ports?: DedicatedPorts }) {}
 
   /**
    * Merges `patch` into the app's routing (keys given replace; `null` clears) after checking it as a
@@ -27,9 +38,45 @@ export class AppService {
       else if (v !== undefined) (next as Record<string, unknown>)[k] = v;
     }
     checkRouting(next);
-    await this.deps.state.apps.setRouting(app.id, next);
+    if (patch.ports) await this.checkPorts(app, patch.ports);
+    try {
+      await this.deps.state.apps.setRouting(app.id, next);
+    } catch (err) {
+      // Ports opened for a change that was not stored close again.
+      if (patch.ports) this.deps.onRouting?.(name, app.routing);
+      throw err;
+    }
     this.deps.onRouting?.(name, next);
     return next;
+  }
+
+  /**
+   * Refuses dedicated ports the proxy cannot serve the app on: the daemon's own (409), another app's
+   * (409), one in use on the host (409), one that needs privileges the daemon lacks (400). The others
+   * are open when this returns.
+   */
+  private async checkPorts(app: App, ports: number[]): Promise<void> {
+    const repeated = ports.flatMap((port, i) => (ports.indexOf(port) !== i ? [{ path: `ports[${i}]`, message: 'repeats an earlier port', value: port }] : []));
+    if (repeated.length) throw new ValidationError(`invalid routing: ${describe(repeated)}`, repeated);
+    const reserved = this.deps.ports?.reserved() ?? new Map<number, string>();
+    const others = (await this.deps.state.apps.list()).filter((a) => a.id !== app.id);
+    const taken: ErrorDetail[] = [];
+    ports.forEach((port, i) => {
+      const own = reserved.get(port);
+      const other = others.find((a) => a.routing.ports?.includes(port));
+      if (own) taken.push({ path: `ports[${i}]`, message: `is ${own}'s port`, value: port });
+      else if (other) taken.push({ path: `ports[${i}]`, message: `is app ${other.name}'s dedicated port`, value: port });
+    });
+    if (taken.length === 0 && this.deps.ports) {
+      const refused = await this.deps.ports.open(app.name, ports);
+      const at = (port: number) => `ports[${ports.indexOf(port)}]`;
+      const privileged = refused.filter((r) => r.reason === 'privileged').map((r) => ({ path: at(r.port), message: 'needs privileges the daemon does not have (ports below 1024 need root)', value: r.port }));
+      if (privileged.length) throw new ValidationError(`invalid routing: ${describe(privileged)}`, privileged, 'pick a port of 1024 or above');
+      taken.push(...refused.map((r) => ({ path: at(r.port), message: r.message, value: r.port })));
+    }
+    if (taken.length) {
+      throw new UserError({ code: 'port_in_use', kind: 'conflict', message: `cannot serve app ${app.name} there: ${describe(taken)}`, hint: 'pick free ports (ss -ltn shows the ones in use)', details: taken });
+    }
   }
 
   async create(name: string): Promise<App> {
@@ -77,8 +124,13 @@ export class AppService {
   }
 }
 
+function describe(problems: ErrorDetail[]): string {
+  return problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+}
+
 function checkRouting(r: AppRouting): void {
   const problems: ErrorDetail[] = [];
+
   const names = new Set<string>();
   (r.sets ?? []).forEach((set, i) => {
     if (names.has(set.name)) problems.push({ path: `sets[${i}].name`, message: 'duplicate set name', value: set.name });
@@ -91,5 +143,5 @@ function checkRouting(r: AppRouting): void {
     if (!names.has(p.set)) problems.push({ path: `pins[${i}].set`, message: 'names no set in sets', value: p.set });
     if (!p.header && !p.cookie) problems.push({ path: `pins[${i}]`, message: 'needs a header or a cookie' });
   });
-  if (problems.length) throw new ValidationError(`invalid routing: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, problems);
+  if (problems.length) throw new ValidationError(`invalid routing: ${describe(problems)}`, problems);
 }

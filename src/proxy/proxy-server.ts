@@ -32,6 +32,30 @@ export interface ProxyError {
   machineId?: string;
 }
 
+interface Dedicated {
+  app: string;
+  server?: Server;
+}
+
+/** Why a dedicated port could not be opened: taken, needs privileges the daemon lacks, or anything else. */
+export interface PortRefusal {
+  port: number;
+  reason: 'in_use' | 'privileged' | 'unavailable';
+  message: string;
+}
+
+function portRefusal(port: number, err: unknown): PortRefusal {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return { port, reason: 'in_use', message: `port ${port} is in use on this host` };
+  if (code === 'EACCES' || code === 'EPERM') return { port, reason: 'privileged', message: `port ${port} needs privileges the daemon does not have` };
+  return { port, reason: 'unavailable', message: `port ${port} cannot be opened: ${(err as Error).message}` };
+}
+
+function closeServer(server: Server): void {
+  server.closeAllConnections();
+  server.close();
+}
+
 /**
  * hangar's proxy: one listener routing by Host to healthy machines of the app, holding requests while no
  * machine is routable (up to the hold window), retrying a refused connect once on another machine, and
@@ -41,8 +65,10 @@ export class ProxyServer {
   private server?: Server;
   private host = '127.0.0.1';
   private opts?: ProxyOptions;
-  /** Dedicated listeners: port → app. */
-  private readonly dedicated = new Map<number, { app: string; server: Server }>();
+  /** Dedicated listeners: port → app (no server yet while the port is being opened). */
+  private readonly dedicated = new Map<number, Dedicated>();
+  /** Dedicated ports that could not be opened when the routing asked for them, with why. */
+  private readonly failedPorts = new Map<number, { app: string; error: string }>();
 
   constructor(private readonly log?: Logger) {}
 
@@ -57,22 +83,75 @@ export class ProxyServer {
     return { host, port: (this.server.address() as AddressInfo).port };
   }
 
-  /** Opens (and closes) the app's dedicated ports, which route to it whatever the Host header says. */
-  setAppPorts(app: string, ports: number[]): void {
-    for (const [port, l] of this.dedicated) {
-      if (l.app === app && !ports.includes(port)) {
-        l.server.closeAllConnections();
-        l.server.close();
-        this.dedicated.delete(port);
+  /**
+   * Opens now the dedicated ports of `app` that it does not hold yet, and says which could not be
+   * opened and why; when one could not, none of those opened by this call stays open. A routing
+   * change checks its ports with this before it is stored; `setAppPorts` keeps what is open.
+   */
+  async openAppPorts(app: string, ports: number[]): Promise<PortRefusal[]> {
+    const refused: PortRefusal[] = [];
+    const opened: number[] = [];
+    for (const port of ports) {
+      const held = this.dedicated.get(port);
+      if (held?.app === app) continue;
+      if (held) refused.push({ port, reason: 'in_use', message: `the proxy serves app ${held.app} there` });
+      else if (port === this.port()) refused.push({ port, reason: 'in_use', message: "it is the proxy's own port" });
+      else {
+        const refusal = await this.open(app, port);
+        if (refusal) refused.push(refusal);
+        else opened.push(port);
       }
     }
+    if (refused.length) for (const port of opened) this.closePort(port);
+    return refused;
+  }
+
+  /** Opens (and closes) the app's dedicated ports, which route to it whatever the Host header says. */
+  setAppPorts(app: string, ports: number[]): void {
+    for (const [port, l] of this.dedicated) if (l.app === app && !ports.includes(port)) this.closePort(port);
+    for (const [port, f] of this.failedPorts) if (f.app === app && !ports.includes(port)) this.failedPorts.delete(port);
     for (const port of ports) {
-      if (this.dedicated.has(port) || !this.server) continue;
-      this.bind(this.host, port, app).then(
-        (server) => this.dedicated.set(port, { app, server }),
-        (err) => this.log?.error({ err, app, port }, 'could not open the dedicated port'),
-      );
+      const held = this.dedicated.get(port);
+      if (held && held.app !== app) this.failedPorts.set(port, { app, error: `port ${port} is app ${held.app}'s` });
+      if (held || !this.server) continue;
+      void this.open(app, port).then((refusal) => {
+        if (refusal) this.log?.error({ app, port, reason: refusal.reason, error: refusal.message }, 'could not open the dedicated port');
+      });
     }
+  }
+
+  /** The app's dedicated ports that are not open because opening them failed. */
+  portsFailed(app: string): Array<{ port: number; error: string }> {
+    return [...this.failedPorts].filter(([, f]) => f.app === app).map(([port, f]) => ({ port, error: f.error }));
+  }
+
+  /** Binds one dedicated port; a failure is kept for `portsFailed` and returned. */
+  private async open(app: string, port: number): Promise<PortRefusal | undefined> {
+    const entry: Dedicated = { app };
+    this.dedicated.set(port, entry);
+    try {
+      const server = await this.bind(this.host, port, app);
+      // Closed (or given to another app) while it was being opened.
+      if (this.dedicated.get(port) !== entry) closeServer(server);
+      else entry.server = server;
+      this.failedPorts.delete(port);
+      return undefined;
+    } catch (err) {
+      if (this.dedicated.get(port) === entry) this.dedicated.delete(port);
+      const refusal = portRefusal(port, err);
+      this.failedPorts.set(port, { app, error: refusal.message });
+      return refusal;
+    }
+  }
+
+  private closePort(port: number): void {
+    const l = this.dedicated.get(port);
+    this.dedicated.delete(port);
+    if (l?.server) closeServer(l.server);
+  }
+
+  private port(): number | undefined {
+    return (this.server?.address() as AddressInfo | null)?.port;
   }
 
   private async bind(host: string, port: number, app: string | undefined): Promise<Server> {
@@ -93,7 +172,7 @@ export class ProxyServer {
   }
 
   async close(): Promise<void> {
-    const all = [...(this.server ? [this.server] : []), ...[...this.dedicated.values()].map((d) => d.server)];
+    const all = [...(this.server ? [this.server] : []), ...[...this.dedicated.values()].flatMap((d) => (d.server ? [d.server] : []))];
     this.dedicated.clear();
     await Promise.all(
       all.map((s) => {

@@ -3,6 +3,8 @@ import type { FastifyReply } from 'fastify';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { parseDuration } from '../../core/duration.js';
+import { MAX_DURATION_MS, queryDuration } from '../contract-parts.js';
+import { route } from '../openapi.js';
 import { UserError } from '../../core/errors.js';
 import { isRegistryPrefix } from '../../core/image-ref.js';
 import { DEFAULT_REGISTRY, type Image } from '../../core/types.js';
@@ -10,7 +12,7 @@ import type { DockerBuildOptions, DockerBuildResult } from '../../images/docker-
 import type { BuildOptions } from '../../images/builder.js';
 import type { StoredImage } from '../../images/store.js';
 import { SNAPSHOT_CONTENT_TYPE } from '../../images/stream.js';
-import { AppParams, ImageUploadQuery } from '../contract.js';
+import { AppParams, BuildEvent, ImageTag } from '../contract.js';
 import { errorAnswer } from '../errors.js';
 import type { Api, ApiDeps } from '../server.js';
 import { imageView } from '../views.js';
@@ -30,18 +32,16 @@ export interface BuildDeps {
   };
 }
 
-/** setTimeout overflows past 2^31-1 ms (~24.8 days) and would fire at once; a day is plenty for a build. */
-const MAX_BUILD_TIMEOUT_MS = 24 * 3_600_000;
+const REGISTRY_FORM = 'expected a registry host, optionally with a port and a namespace, such as "ghcr.io/myorg" or "127.0.0.1:5000"';
+
+/** The JSON a `build_args` query parameter carries. */
+const BuildArgs = z.record(z.string(), z.string());
 
 export const BuildQuery = z.object({
-  tag: ImageUploadQuery.shape.tag,
+  tag: ImageTag,
   command: z.string().min(1).max(4096).optional(),
-  timeout: z
-    .string()
-    .refine((v) => {
-      const ms = parseDuration(v);
-      return ms !== undefined && ms > 0 && ms <= MAX_BUILD_TIMEOUT_MS;
-    }, { message: 'expected a duration between 1ms and 24h, such as "10m" or a number of seconds' })
+  /** setTimeout overflows past 2^31-1 ms (~24.8 days) and would fire at once; a day is plenty for a build. */
+  timeout: queryDuration(1, MAX_DURATION_MS)
     .default('10m')
     .transform((v) => parseDuration(v)!),
   /** `docker`: build the snapshot's Dockerfile through the engine; `process` (default): run `command` in it. */
@@ -54,7 +54,7 @@ export const BuildQuery = z.object({
     .max(65536)
     .transform((v, ctx) => {
       try {
-        const parsed = z.record(z.string(), z.string()).safeParse(JSON.parse(v));
+        const parsed = BuildArgs.safeParse(JSON.parse(v));
         if (parsed.success) return parsed.data;
       } catch {
         // reported below
@@ -62,17 +62,18 @@ export const BuildQuery = z.object({
       ctx.addIssue({ code: 'custom', message: 'expected a JSON object of string values, such as {"NODE_VERSION":"20"}' });
       return z.NEVER;
     })
+    // The document says what the string holds: a JSON object (see finishDocument).
+    .meta({ 'x-json-content': z.toJSONSchema(BuildArgs, { target: 'draft-2020-12' }) })
     .optional(),
   /** Docker builds are tagged `<registry>/<app>:<tag>`; default `hangar.local`. */
-  registry: z.string().refine(isRegistryPrefix, { message: 'expected a registry host, optionally with a port and a namespace, such as "ghcr.io/myorg" or "127.0.0.1:5000"' }).optional(),
-});
+  registry: z
+    .string()
+    .max(255)
+    .refine(isRegistryPrefix, { message: REGISTRY_FORM })
+    .meta({ description: `${REGISTRY_FORM} (a host needs a dot, a port or to be localhost)` })
+    .optional(),
+}).strict();
 
-/**
- * One NDJSON line of a build response: any number of `output` lines, then exactly one `image` or
- * `error` line. (Candidates for api/contract.ts; they live here while builds are new.)
- */
-export type { BuildEvent } from '../contract.js';
-import type { BuildEvent } from '../contract.js';
 
 /**
  * `POST /v1/apps/:app/builds`: the body is a snapshot stream; the daemon runs the build command in it
@@ -83,7 +84,13 @@ import type { BuildEvent } from '../contract.js';
  */
 export function buildRoutes(app: Api, deps: ApiDeps): void {
   const summary = `Build an image from a directory snapshot (${SNAPSHOT_CONTENT_TYPE}); streams NDJSON output, then the image or the error`;
-  app.post('/v1/apps/:app/builds', { schema: { tags: ['images'], summary, params: AppParams, querystring: BuildQuery } }, async (req, reply) => {
+  const raw = { mediaType: 'application/x-ndjson', schema: BuildEvent, description: 'One JSON object per line: `output` lines while building, then one `image` or `error` line (how the build ended)' };
+  const errors = {
+    400: `also when the body is JSON rather than ${SNAPSHOT_CONTENT_TYPE} (unsupported_media_type)`,
+    503: 'this daemon cannot build (builds_unavailable), or not a Dockerfile (docker_unavailable)',
+  };
+  const schema = route({ tags: ['images'], summary, params: AppParams, querystring: BuildQuery, upload: SNAPSHOT_CONTENT_TYPE, raw, errors });
+  app.post('/v1/apps/:app/builds', { schema }, async (req, reply) => {
     if (req.headers['content-type'] !== SNAPSHOT_CONTENT_TYPE) {
       throw new UserError({ code: 'unsupported_media_type', message: `build contexts must be sent as ${SNAPSHOT_CONTENT_TYPE}`, hint: 'use the hangar CLI (hangar deploy) to build a directory' });
     }

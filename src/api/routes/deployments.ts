@@ -1,7 +1,21 @@
 import type { FastifyRequest } from 'fastify';
 import { parseDuration } from '../../core/duration.js';
 import type { Deployment, Release } from '../../core/deploy.js';
-import { AppParams, ControlParams, DeployBody, DeploymentParams, EventsQuery, RetryBody, RollbackBody, type DeploymentView, type ReleaseView } from '../contract.js';
+import {
+  AppParams,
+  ControlParams,
+  DeployBody,
+  DeployEventLine,
+  DeploymentListView,
+  DeploymentParams,
+  DeploymentView,
+  EventsQuery,
+  ReleaseListView,
+  RetryBody,
+  RollbackBody,
+  type ReleaseView,
+} from '../contract.js';
+import { route } from '../openapi.js';
 import type { Api, ApiDeps } from '../server.js';
 
 export function deploymentView(d: Deployment): DeploymentView {
@@ -30,7 +44,22 @@ const userOf = (req: FastifyRequest, given?: string) => given ?? (req.headers['h
 /** Deploys, their event streams, releases and rollback. */
 export function deploymentRoutes(app: Api, deps: ApiDeps): void {
   const tags = ['deployments'];
-  app.post('/v1/apps/:app/deployments', { schema: { tags, summary: 'Start a deploy (runs in the daemon; follow its events)', params: AppParams, body: DeployBody } }, async (req, reply) => {
+  const eventsRaw = { mediaType: 'application/x-ndjson', schema: DeployEventLine, description: 'One event (JSON) per line, in order; with follow=true the stream ends after the `done` event' };
+  app.post('/v1/apps/:app/deployments', {
+      schema: route({
+        tags,
+        summary: 'Start a deploy (runs in the daemon; follow its events)',
+        params: AppParams,
+        body: DeployBody,
+        ok: { 201: DeploymentView },
+        errors: {
+          400: 'also when the config text is invalid (each problem named in details)',
+          404: 'also when the image is nowhere (image_not_found)',
+          409: 'another deploy of the app is running (deploy_in_progress)',
+          503: "the image's runtime (the Docker Engine) does not answer",
+        },
+      }),
+    }, async (req, reply) => {
     const b = req.body;
     const d = await deps.deploys.submit(req.params.app, {
       image: b.image,
@@ -55,11 +84,11 @@ export function deploymentRoutes(app: Api, deps: ApiDeps): void {
     return reply.status(201).send(deploymentView(d));
   });
 
-  app.get('/v1/apps/:app/deployments', { schema: { tags, summary: 'Deployments, newest first', params: AppParams } }, async (req) => (await deps.deploys.list(req.params.app)).map(deploymentView));
+  app.get('/v1/apps/:app/deployments', { schema: route({ tags, summary: 'Deployments, newest first', params: AppParams, ok: { 200: DeploymentListView } }) }, async (req) => (await deps.deploys.list(req.params.app)).map(deploymentView));
 
-  app.get('/v1/deployments/:id', { schema: { tags, summary: 'One deployment with per-machine outcomes', params: DeploymentParams } }, async (req) => deploymentView(await deps.deploys.get(req.params.id)));
+  app.get('/v1/deployments/:id', { schema: route({ tags, summary: 'One deployment with per-machine outcomes', params: DeploymentParams, ok: { 200: DeploymentView } }) }, async (req) => deploymentView(await deps.deploys.get(req.params.id)));
 
-  app.get('/v1/deployments/:id/events', { schema: { tags, summary: 'Progress events as NDJSON (replayed, then followed until done)', params: DeploymentParams, querystring: EventsQuery } }, async (req, reply) => {
+  app.get('/v1/deployments/:id/events', { schema: route({ tags, summary: 'Progress events as NDJSON (replayed, then followed until done)', params: DeploymentParams, querystring: EventsQuery, raw: eventsRaw }) }, async (req, reply) => {
     const d = await deps.deploys.get(req.params.id);
     reply.hijack();
     const res = reply.raw;
@@ -94,18 +123,27 @@ export function deploymentRoutes(app: Api, deps: ApiDeps): void {
     res.on('close', off);
   });
 
-  app.post('/v1/deployments/:id/:action', { schema: { tags, summary: 'promote, abort, pause or resume a running deploy', params: ControlParams } }, async (req) => {
+  app.post('/v1/deployments/:id/:action', { schema: route({ tags, summary: 'promote, abort, pause or resume a running deploy', params: ControlParams, ok: { 200: DeploymentView }, errors: { 409: 'the deploy is not running, or its strategy or phase does not take this action' } }) }, async (req) => {
     return deploymentView(await deps.deploys.control(req.params.id, req.params.action));
   });
 
-  app.post('/v1/deployments/:id/retry', { schema: { tags, summary: 'Retry the failed machines of a failed deploy (all, or one)', params: DeploymentParams, body: RetryBody } }, async (req, reply) => {
+  app.post('/v1/deployments/:id/retry', { schema: route({ tags, summary: 'Retry the failed machines of a failed deploy (all, or one)', params: DeploymentParams, body: RetryBody, ok: { 201: DeploymentView }, errors: { 409: 'the deploy did not fail, or its release is no longer the newest' } }) }, async (req, reply) => {
     const { d, fromSeq } = await deps.deploys.retry(req.params.id, req.body?.machine);
     return reply.status(201).send({ ...deploymentView(d), events_from: fromSeq });
   });
 
-  app.get('/v1/apps/:app/releases', { schema: { tags: ['releases'], summary: 'Releases, newest first', params: AppParams } }, async (req) => (await deps.deploys.releases(req.params.app)).map(releaseView));
+  app.get('/v1/apps/:app/releases', { schema: route({ tags: ['releases'], summary: 'Releases, newest first', params: AppParams, ok: { 200: ReleaseListView } }) }, async (req) => (await deps.deploys.releases(req.params.app)).map(releaseView));
 
-  app.post('/v1/apps/:app/releases/rollback', { schema: { tags: ['releases'], summary: 'Deploy an earlier release again (fast path: health-gated, no canary, no soak)', params: AppParams, body: RollbackBody } }, async (req, reply) => {
+  app.post('/v1/apps/:app/releases/rollback', {
+      schema: route({
+        tags: ['releases'],
+        summary: 'Deploy an earlier release again (fast path: health-gated, no canary, no soak)',
+        params: AppParams,
+        body: RollbackBody,
+        ok: { 201: DeploymentView },
+        errors: { 404: 'also when the app has no such release (release_not_found, no_stable_release)', 409: 'a deploy is running, or the release cannot be deployed again', 503: "the image's runtime does not answer" },
+      }),
+    }, async (req, reply) => {
     const b = req.body ?? {};
     const d = await deps.deploys.rollback(req.params.app, { version: b.version, user: userOf(req, b.user), strategy: b.strategy });
     return reply.status(201).send(deploymentView(d));

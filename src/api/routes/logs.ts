@@ -1,5 +1,6 @@
 import type { LogLine } from '../contract.js';
-import { AppParams, LogsQuery } from '../contract.js';
+import { AppParams, LogLineView, LogsQuery } from '../contract.js';
+import { route } from '../openapi.js';
 import type { Api, ApiDeps } from '../server.js';
 
 /**
@@ -9,7 +10,9 @@ import type { Api, ApiDeps } from '../server.js';
  * sources.
  */
 export function logRoutes(app: Api, deps: ApiDeps): void {
-  app.get('/v1/apps/:app/logs', { schema: { tags: ['logs'], summary: 'App logs (machine output and platform lines) as NDJSON', params: AppParams, querystring: LogsQuery } }, async (req, reply) => {
+  const raw = { mediaType: 'application/x-ndjson', schema: LogLineView, description: 'One log line (JSON) per line; with follow=true the stream stays open, with an empty line every 15s to keep it alive' };
+  const schema = route({ tags: ['logs'], summary: 'App logs (machine output and platform lines) as NDJSON', params: AppParams, querystring: LogsQuery, raw });
+  app.get('/v1/apps/:app/logs', { schema }, async (req, reply) => {
     const name = req.params.app;
     const q = req.query;
     const machines = await deps.machines.list(name, { includeDestroyed: true });

@@ -1,7 +1,8 @@
+import { z } from 'zod';
 import { parseDuration } from '../../core/duration.js';
-import { UserError } from '../../core/errors.js';
 import type { WindowStats } from '../../core/window-stats.js';
-import { AppParams, CompareBody, MetricsQuery } from '../contract.js';
+import { AppParams, CompareBody, CompareView, MetricsQuery, MetricsView } from '../contract.js';
+import { route } from '../openapi.js';
 import type { Api, ApiDeps } from '../server.js';
 
 function statsView(s: WindowStats) {
@@ -11,25 +12,23 @@ function statsView(s: WindowStats) {
 /** Prometheus text on /metrics; rolling windows of the proxy's own request metrics per app or machine set. */
 export function metricsRoutes(app: Api, deps: ApiDeps): void {
   const tags = ['metrics'];
-  const windowMs = (w: string) => {
-    const ms = parseDuration(w)!;
-    if (ms < 1000 || ms > 600_000) throw new UserError({ code: 'invalid_input', message: `window ${w} must be between 1s and 10m`, details: [{ path: 'window', message: 'out of range', value: w }] });
-    return ms;
-  };
+  // The schemas hold the window to [1s, 10m], the proxy's memory.
+  const windowMs = (w: string) => parseDuration(w)!;
+  const prometheus = { mediaType: deps.metrics.contentType, schema: z.string(), description: 'Prometheus text exposition format' };
 
-  app.get('/metrics', { schema: { tags, summary: 'Prometheus metrics of the proxy' } }, async (_req, reply) => {
+  app.get('/metrics', { schema: route({ tags, summary: 'Prometheus metrics of the proxy', raw: prometheus }) }, async (_req, reply) => {
     reply.header('content-type', deps.metrics.contentType);
     return deps.metrics.prometheus();
   });
 
-  app.get('/v1/apps/:app/metrics', { schema: { tags, summary: 'Request metrics over the last window, for the app or a set of its machines', params: AppParams, querystring: MetricsQuery } }, async (req) => {
+  app.get('/v1/apps/:app/metrics', { schema: route({ tags, summary: 'Request metrics over the last window, for the app or a set of its machines', params: AppParams, querystring: MetricsQuery, ok: { 200: MetricsView } }) }, async (req) => {
     await deps.apps.get(req.params.app);
     const ms = windowMs(req.query.window);
     const stats = req.query.machines ? deps.metrics.window(req.query.machines.split(','), ms) : deps.metrics.appWindow(req.params.app, ms);
     return { window_ms: ms, ...statsView(stats) };
   });
 
-  app.post('/v1/apps/:app/metrics/compare', { schema: { tags, summary: 'Compare two machine sets over the same window (error rate, p95)', params: AppParams, body: CompareBody } }, async (req) => {
+  app.post('/v1/apps/:app/metrics/compare', { schema: route({ tags, summary: 'Compare two machine sets over the same window (error rate, p95)', params: AppParams, body: CompareBody, ok: { 200: CompareView } }) }, async (req) => {
     await deps.apps.get(req.params.app);
     const ms = windowMs(req.body.window);
     return { window_ms: ms, a: statsView(deps.metrics.window(req.body.a, ms)), b: statsView(deps.metrics.window(req.body.b, ms)) };

@@ -1,15 +1,17 @@
 import type { AppRouting } from '../../core/types.js';
 import { parseDuration } from '../../core/duration.js';
-import { AppParams, RoutingPatch } from '../contract.js';
+import { AppParams, RoutingPatch, RoutingView } from '../contract.js';
+import { route } from '../openapi.js';
 import type { Api, ApiDeps } from '../server.js';
 
-/** The API's snake_case view of an app's routing. */
-export function routingView(r: AppRouting) {
+/** The API's snake_case view of an app's routing, with the dedicated ports the proxy could not open. */
+export function routingView(r: AppRouting, portsFailed: RoutingView['ports_failed'] = []): RoutingView {
   return {
     hostnames: r.hostnames ?? [],
     hold_timeout_ms: r.holdTimeoutMs ?? null,
     idle_timeout_ms: r.idleTimeoutMs ?? null,
     ports: r.ports ?? [],
+    ports_failed: portsFailed,
     sets: r.sets ?? [],
     pins: r.pins ?? [],
   };
@@ -17,11 +19,17 @@ export function routingView(r: AppRouting) {
 
 export function routingRoutes(app: Api, deps: ApiDeps): void {
   const tags = ['routing'];
-  app.get('/v1/apps/:app/routing', { schema: { tags, summary: "The app's routing: hostnames, hold window, dedicated ports, traffic sets and pins", params: AppParams } }, async (req) => {
-    return routingView((await deps.apps.get(req.params.app)).app.routing);
+  const failed = (name: string) => deps.portsFailed?.(name) ?? [];
+  const summary = "The app's routing: hostnames, hold window, dedicated ports (and those that could not be opened), traffic sets and pins";
+  app.get('/v1/apps/:app/routing', { schema: route({ tags, summary, params: AppParams, ok: { 200: RoutingView } }) }, async (req) => {
+    return routingView((await deps.apps.get(req.params.app)).app.routing, failed(req.params.app));
   });
 
-  app.patch('/v1/apps/:app/routing', { schema: { tags, summary: 'Change routing (keys given replace, null clears)', params: AppParams, body: RoutingPatch } }, async (req) => {
+  const errors = {
+    400: 'also when ports repeat, or a port needs privileges the daemon lacks (each named in details)',
+    409: "a port is the API's or the proxy's own, another app's, or in use on the host (port_in_use)",
+  };
+  app.patch('/v1/apps/:app/routing', { schema: route({ tags, summary: 'Change routing (keys given replace, null clears)', params: AppParams, body: RoutingPatch, ok: { 200: RoutingView }, errors }) }, async (req) => {
     const b = req.body;
     const patch: { [K in keyof AppRouting]?: AppRouting[K] | null } = {
       hostnames: b.hostnames === null ? null : b.hostnames?.map((h) => h.toLowerCase()),
@@ -31,6 +39,6 @@ export function routingRoutes(app: Api, deps: ApiDeps): void {
       sets: b.sets,
       pins: b.pins,
     };
-    return routingView(await deps.apps.setRouting(req.params.app, patch));
+    return routingView(await deps.apps.setRouting(req.params.app, patch), failed(req.params.app));
   });
 }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { AppView, MachineView } from '../../api/contract.js';
+import type { AppView, MachineView, RoutingView } from '../../api/contract.js';
 import { action, common, enc, machinesPath } from '../common.js';
 import { ago, colorState, printJson, say, table, warn } from '../output.js';
 import { staleSecrets } from './secrets.js';
@@ -8,12 +8,18 @@ export function statusCommand(): Command {
   return common(new Command('status').description('show the app, its URL and every machine')).action(
     action(async (ctx) => {
       const app = ctx.appName();
-      const [info, machines] = await Promise.all([ctx.api.get<AppView>(`/v1/apps/${enc(app)}`), ctx.api.get<MachineView[]>(machinesPath(app))]);
+      const [info, machines, routing] = await Promise.all([
+        ctx.api.get<AppView>(`/v1/apps/${enc(app)}`),
+        ctx.api.get<MachineView[]>(machinesPath(app)),
+        ctx.api.get<RoutingView>(`/v1/apps/${enc(app)}/routing`),
+      ]);
       const secrets = await staleSecrets(ctx, app, machines);
-      if (ctx.opts.json) return printJson({ ...info, machines, secrets_digest: secrets.digest, stale_secrets: [...secrets.stale] });
+      if (ctx.opts.json) return printJson({ ...info, machines, secrets_digest: secrets.digest, stale_secrets: [...secrets.stale], ports: routing.ports, ports_failed: routing.ports_failed });
       say(`App       ${info.name}`);
       say(`Hostname  ${info.hostname}`);
       if (info.url) say(`URL       ${info.url}`);
+      if (routing.ports.length) say(`Ports     ${routing.ports.join(', ')}`);
+      for (const f of routing.ports_failed) warn(`dedicated port ${f.port} is not open: ${f.error}; free it, then restart the daemon or set the ports again (PATCH /v1/apps/${app}/routing)`);
       say(`Machines  ${machines.length}`);
       if (machines.length === 0) return;
       const versions = [...new Set(machines.map((m) => m.release_version ?? 'none'))];
