@@ -87,7 +87,12 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     clientErrorHandler: clientErrorHandler(methods, deps.log),
   }).withTypeProvider<ZodTypeProvider>();
   app.addHook('onRoute', (r) => methods.add(r.method, r.url));
-  app.setValidatorCompiler(validatorCompiler);
+  // fastify hands a request without a body to the validator as null; to the schemas it is an omitted
+  // body, which optional bodies (stop, rollback, retry, lease) default.
+  app.setValidatorCompiler((route) => {
+    const validate = validatorCompiler(route as Parameters<typeof validatorCompiler>[0]);
+    return route.httpPart === 'body' ? (data: unknown) => validate(data === null ? undefined : data) : validate;
+  });
   app.setSerializerCompiler(serializerCompiler);
   const unrouted = (req: FastifyRequest, reply: FastifyReply) => sendUnrouted(methods, req, reply);
   app.setErrorHandler(errorHandler(deps.log, unrouted));

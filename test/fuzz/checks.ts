@@ -136,7 +136,9 @@ function documented(op: Operation, status: number, a: Answer, json: unknown, v: 
   return errs.length ? [{ kind: 'schema', message: `${status} body does not match the documented schema: ${errs.slice(0, 3).join('; ')}` }] : [];
 }
 
-function mediaMatches(documented: string, actual: string): boolean {
+function mediaMatches(documentedType: string, actual: string): boolean {
+  // Parameters (charset, version) are not part of the media type itself.
+  const documented = documentedType.split(';')[0]!.trim();
   if (documented === actual || documented === '*/*') return true;
   const [t, s] = documented.split('/');
   return s === '*' && actual.startsWith(`${t}/`);

@@ -1,5 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { parseDuration } from '../../src/core/duration.js';
 
 /**
  * Reads the daemon's OpenAPI document into the operations a fuzzer needs, and validates values
@@ -112,6 +113,16 @@ export class DocValidator {
       const ajv: Ajv = is31 ? (new Ajv2020(opts) as unknown as Ajv) : new Ajv(opts);
       ajv.addFormat('date-time', { type: 'string', validate: (s: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i.test(s) && !Number.isNaN(Date.parse(s)) });
       ajv.addFormat('uri', { type: 'string', validate: (s: string) => URL.canParse(s) });
+      // The document states each duration's range in this extension (a pattern cannot say "at most 24h").
+      ajv.addKeyword({
+        keyword: 'x-duration-ms',
+        schemaType: 'object',
+        validate: (range: { minimum: number; maximum: number }, data: unknown) => {
+          if (typeof data !== 'string' && typeof data !== 'number') return true;
+          const ms = parseDuration(data);
+          return ms !== undefined && ms >= range.minimum && ms <= range.maximum;
+        },
+      });
       // A document-wide schema, so `doc#/components/schemas/X` references resolve.
       ajv.addSchema({ $id: 'doc', components: this.doc.components ?? {}, paths: {} }, undefined, undefined, false);
       return ajv;

@@ -26,6 +26,8 @@ export function logRoutes(app: Api, deps: ApiDeps): void {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    // A follower with nothing to read yet still learns at once that the stream is open.
+    res.flushHeaders();
     for (const l of deps.logs.history({ machineIds: [...ids], app: only ? undefined : name, matches }, q.limit)) res.write(JSON.stringify(l) + '\n');
     if (q.follow !== 'true') {
       res.end();
