@@ -272,3 +272,16 @@ test('dedicated ports the daemon cannot serve are refused; one that fails later 
   assert.deepEqual(again.body.ports_failed, []);
   assert.doesNotMatch(d2.cli(['status', '-a', 'x']).stderr, /not open/);
 });
+
+test('a NUL byte in a command or the environment is a 400 naming the field, not a failed start', async (t) => {
+  const d = await startDaemon(t);
+  assert.equal((await d.api('POST', '/v1/apps', { app_name: 'nul' })).status, 201);
+  const image = await uploadEcho(d, 'nul');
+  const cmd = await d.api('POST', '/v1/apps/nul/machines', { config: { ...echoConfig(image), init: { cmd: ['node', 'server.js', 'a\u0000b'] } } });
+  assert.equal(cmd.status, 400);
+  assert.equal(cmd.body.details[0].path, 'body.config.init.cmd.2');
+  const env = await d.api('POST', '/v1/apps/nul/machines', { config: { ...echoConfig(image), env: { A: 'x\u0000y' } } });
+  assert.equal(env.status, 400);
+  assert.equal(env.body.details[0].path, 'body.config.env.A');
+  assert.deepEqual((await d.api('GET', '/v1/apps/nul/machines')).body, [], 'no machine was made');
+});

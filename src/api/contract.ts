@@ -40,10 +40,13 @@ export const ServiceSchema = z.object({
   min_machines_running: z.number().int().min(0).optional(),
 });
 
+/** What reaches a process's argv or environment: no runtime can pass a NUL byte there. */
+const processText = z.string().regex(/^[^\u0000]*$/, 'must not contain a NUL byte');
+
 export const MachineConfigSchema = z.object({
   image: z.string().min(1),
-  env: z.record(z.string(), z.string()).default({}),
-  init: z.object({ cmd: z.array(z.string()).min(1).optional() }).default({}),
+  env: z.record(z.string().min(1).regex(/^[^\u0000=]*$/, 'must not contain "=" or a NUL byte'), processText).default({}),
+  init: z.object({ cmd: z.array(processText).min(1).optional() }).default({}),
   services: z.array(ServiceSchema).default([]),
   checks: z.record(z.string(), CheckConfigSchema).default({}),
   restart: z.object({ policy: z.enum(RESTART_POLICIES), max_retries: z.number().int().min(0).optional() }).default({ policy: 'on-failure' }),
