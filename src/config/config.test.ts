@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError, ValidationError } from '../core/errors.js';
+import { validationError } from './test-support.js';
 import { findConfigFile, loadConfig, machineConfigFor, parseConfig, processGroups, splitCommand, type AppConfig } from './index.js';
 
 const FULL_FLY_TOML = `
@@ -88,16 +89,6 @@ source = "data"
 destination = "/data"
 `;
 
-/** Runs `fn`, asserts it throws a ValidationError, and returns it for closer inspection. */
-function validationError(fn: () => unknown): ValidationError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ValidationError, `expected ValidationError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a ValidationError');
-}
 
 const parse = (text: string) => parseConfig(text, '/apps/shop/hangar.toml');
 const config = (text: string): AppConfig => parse(text).config;

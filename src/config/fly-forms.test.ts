@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ValidationError } from '../core/errors.js';
+import { validationError } from './test-support.js';
 import { machineConfigFor, parseConfig, processGroups } from './index.js';
 
 const parse = (text: string) => parseConfig(text, '/apps/x/fly.toml');
@@ -163,15 +163,6 @@ headers = [{ name = "X-Probe", value = "hangar" }]
   assert.deepEqual(paths(warnings), ['env', 'services[0].http_checks[0].headers', 'checks']);
 });
 
-function validationError(fn: () => unknown): ValidationError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ValidationError, `expected ValidationError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a ValidationError');
-}
 
 function assertProblems(text: string): string[] {
   return validationError(() => parse(text)).details.map((d) => d.path);

@@ -29,3 +29,9 @@ export function newMachineName(): string {
 
 /** App and machine names: lowercase letters, digits and dashes, starting with a letter. */
 export const NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** What runs in a temporary machine of a deploy: the release command, or one of a service's machine checks. */
+export type TaskKind = 'release_command' | 'machine_check';
+
+/** Temporary machines' ids start with their kind's prefix, so logs can name them by it. */
+export const TASK_PREFIX: Record<TaskKind, string> = { release_command: 'release-', machine_check: 'check-' };

@@ -1,15 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../core/errors.js';
-import { newInstanceId } from '../core/ids.js';
+import { newInstanceId, TASK_PREFIX, type TaskKind } from '../core/ids.js';
 import type { LogCollector } from '../logs/collector.js';
 import type { ResolvedImage } from '../machines/images.js';
 import type { InstanceExit, RuntimeDriver, StopOptions } from '../runtime/driver.js';
 
-/** What runs in a temporary machine: the release command, or one of a service's machine checks. */
-export type TaskKind = 'release_command' | 'machine_check';
-
-/** Machine ids of temporary machines start with their kind's prefix (logs name them by it). */
-export const TASK_PREFIX: Record<TaskKind, string> = { release_command: 'release-', machine_check: 'check-' };
 
 export interface TaskRun {
   app: string;

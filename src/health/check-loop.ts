@@ -23,7 +23,7 @@ export interface CheckLoopDeps {
  * Until a check has passed once, it is probed this often (for at most STARTUP_WINDOW_MS), so a deploy
  * sees a new instance ready within a few ms of it being ready instead of at the next interval.
  */
-const STARTUP_PROBE_MS = 25;
+export const STARTUP_PROBE_MS = 25;
 const STARTUP_WINDOW_MS = 30_000;
 
 export class CheckLoop {

@@ -4,15 +4,16 @@
  * ready once its port accepts a TCP connection (so a request holds while the app boots instead of
  * being refused); one without either must stay up for `minUpMs`.
  */
-import { connect } from 'node:net';
 import { UserError } from '../core/errors.js';
 import type { Machine } from '../core/types.js';
 import type { HealthMonitor } from './monitor.js';
-import { checkSpecsFor } from './specs.js';
+import { STARTUP_PROBE_MS } from './check-loop.js';
+import { runTcpCheck } from './runner.js';
+import { checkSpecsFor, type CheckSpec } from './specs.js';
 import type { HealthChange } from './state.js';
 
-/** How often a port is tried until it accepts, and checks are looked at until they first pass. */
-export const READINESS_PROBE_MS = 25;
+/** How often a port is tried until it accepts: as often as a check is probed until it first passes. */
+export const READINESS_PROBE_MS = STARTUP_PROBE_MS;
 
 export interface InstanceExit {
   exitCode: number | null;
@@ -33,18 +34,10 @@ export interface ReadinessDeps {
   host?: string;
 }
 
-/** Whether something accepts TCP connections on host:port right now. */
-export function portAccepts(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port, timeout: timeoutMs });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.once('connect', () => done(true));
-    s.once('timeout', () => done(false));
-    s.once('error', () => done(false));
-  });
+/** Whether something accepts TCP connections on host:port right now (one TCP check). */
+export async function portAccepts(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  const spec: CheckSpec = { name: 'port', type: 'tcp', port, intervalMs: READINESS_PROBE_MS, timeoutMs, gracePeriodMs: 0, method: 'GET', path: '/', protocol: 'http', headers: {}, gatesRouting: false };
+  return (await runTcpCheck(spec, host)).ok;
 }
 
 /**

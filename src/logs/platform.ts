@@ -1,4 +1,5 @@
 import type { Deployment, DeployEvent } from '../core/deploy.js';
+import { TASK_PREFIX } from '../core/ids.js';
 import type { LogSource } from '../core/log-line.js';
 import type { Machine, MachineEvent } from '../core/types.js';
 import { GRACE_OUTPUT, type HealthChange } from '../health/index.js';
@@ -175,7 +176,7 @@ export class PlatformLog implements ReleaseCommandObserver {
 
 /** Temporary machines are named by what they run (see deploy/release-command.ts). */
 function taskOf(spec: InstanceSpec): { source: 'release_command' | 'machine_check'; name: string; Name: string; limit: string } {
-  if (spec.machineId.startsWith('check-')) return { source: 'machine_check', name: 'machine check', Name: 'Machine check', limit: 'the deploy wait timeout' };
+  if (spec.machineId.startsWith(TASK_PREFIX.machine_check)) return { source: 'machine_check', name: 'machine check', Name: 'Machine check', limit: 'the deploy wait timeout' };
   return { source: 'release_command', name: 'release command', Name: 'Release command', limit: 'release_command_timeout' };
 }
 
