@@ -77,7 +77,9 @@ export const MachineView = z.object({
   state: z.string(),
   region: z.string(),
   instance_id: z.string(),
-  private_ip: z.string(),
+  private_ip: z.string().describe("the advertised address of the machine's host"),
+  host_id: z.string().describe('the host whose node runs the machine'),
+  host: z.string().describe("the host's name"),
   image_ref: z.object({ registry: z.string(), repository: z.string(), tag: z.string(), digest: z.string() }),
   config: MachineConfigView,
   checks: z.array(z.object({ name: z.string(), status: z.string(), output: z.string(), updated_at: timestamp })),
@@ -85,7 +87,7 @@ export const MachineView = z.object({
   created_at: timestamp,
   updated_at: timestamp,
   cordoned: z.boolean(),
-  host_status: z.literal('ok'),
+  host_status: z.enum(['ok', 'unreachable']).describe("unreachable while the machine's host is down"),
   runtime: z.string(),
   process_group: z.string(),
   release_version: z.number().int().nullable(),
@@ -99,6 +101,25 @@ export const MachineView = z.object({
 });
 export type MachineView = z.infer<typeof MachineView>;
 export const MachineListView = z.array(MachineView);
+
+export const HostView = z.object({
+  id: z.string(),
+  name: z.string(),
+  region: z.string(),
+  address: z.string().describe('the address other nodes reach this host at'),
+  state: z.enum(['ready', 'draining', 'down']),
+  machines: count.describe('live machines on the host'),
+  cpus: count,
+  memory_mb: count,
+  runtimes: z.array(z.enum(['process', 'docker'])),
+  api_port: z.number().int(),
+  proxy_port: z.number().int(),
+  version: z.string(),
+  last_seen: timestamp.describe('when the answering node last saw the host heartbeat'),
+  started_at: timestamp,
+});
+export type HostView = z.infer<typeof HostView>;
+export const HostListView = z.array(HostView);
 
 export const AppView = z.object({
   id: z.string(),

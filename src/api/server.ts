@@ -1,3 +1,4 @@
+import { hostRoutes, type HostsApi } from './routes/hosts.js';
 import { timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -64,6 +65,8 @@ export interface ApiDeps {
   /** Where the proxy listens (for URLs in responses). */
   proxy?: { host: string; port: number };
   apiUrl: () => string;
+  /** The cluster's hosts (one, on a single node). */
+  hosts: HostsApi;
 }
 
 export type Api = FastifyInstance<any, any, any, any, ZodTypeProvider>;
@@ -156,6 +159,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     metricsRoutes(scope as Api, deps);
     deploymentRoutes(scope as Api, deps);
     secretsRoutes(scope as Api, deps);
+    hostRoutes(scope as Api, deps);
   });
   return app;
 }

@@ -1,7 +1,17 @@
 import type { App, Image, Lease, Machine, MachineEvent } from '../core/types.js';
 import type { AppView, ImageView, LeaseView, MachineView } from './contract.js';
 
-export function machineView(m: Machine, events: MachineEvent[] = [], checks: Array<{ name: string; status: string; output: string; updatedAt: string }> = [], inflight = 0): MachineView {
+/** Where a machine runs, as the API shows it: its host, whether that host's node answers, its address. */
+export interface MachineHostView {
+  id: string;
+  name: string;
+  status: 'ok' | 'unreachable';
+  address: string;
+}
+
+const UNKNOWN_HOST: MachineHostView = { id: '', name: '', status: 'unreachable', address: '127.0.0.1' };
+
+export function machineView(m: Machine, events: MachineEvent[] = [], checks: Array<{ name: string; status: string; output: string; updatedAt: string }> = [], inflight = 0, host: MachineHostView = UNKNOWN_HOST): MachineView {
   const live = m.state === 'started' && m.port !== null;
   const release = m.config.metadata.fly_release_version;
   return {
@@ -10,7 +20,9 @@ export function machineView(m: Machine, events: MachineEvent[] = [], checks: Arr
     state: m.state,
     region: m.region,
     instance_id: m.instanceId,
-    private_ip: '127.0.0.1',
+    private_ip: host.address,
+    host_id: m.hostId,
+    host: host.name,
     image_ref: m.imageRef,
     config: m.config as MachineView['config'],
     checks: checks.map((c) => ({ name: c.name, status: c.status, output: c.output, updated_at: c.updatedAt })),
@@ -18,7 +30,7 @@ export function machineView(m: Machine, events: MachineEvent[] = [], checks: Arr
     created_at: m.createdAt,
     updated_at: m.updatedAt,
     cordoned: m.cordoned,
-    host_status: 'ok',
+    host_status: host.status,
     runtime: m.runtime,
     process_group: m.config.metadata.fly_process_group ?? 'app',
     release_version: release !== undefined && /^\d+$/.test(release) ? Number(release) : null,

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { hostsCommand } from './commands/hosts.js';
 import { Command } from 'commander';
 import { appsCommand } from './commands/apps.js';
 import { configCommand } from './commands/config.js';
@@ -22,7 +23,7 @@ export function buildProgram(): Command {
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions();
-  for (const c of [serverCommand(), appsCommand(), launchCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand(), secretsCommand(), configCommand()]) program.addCommand(c);
+  for (const c of [serverCommand(), appsCommand(), launchCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand(), secretsCommand(), configCommand(), hostsCommand()]) program.addCommand(c);
   return program;
 }
 

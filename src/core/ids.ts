@@ -35,3 +35,8 @@ export type TaskKind = 'release_command' | 'machine_check';
 
 /** Temporary machines' ids start with their kind's prefix, so logs can name them by it. */
 export const TASK_PREFIX: Record<TaskKind, string> = { release_command: 'release-', machine_check: 'check-' };
+
+/** A host's id: 12 lowercase hex characters, kept in its node's HANGAR_HOME across restarts. */
+export function newHostId(): string {
+  return randomBytes(6).toString('hex');
+}

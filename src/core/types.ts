@@ -108,6 +108,8 @@ export interface Machine {
   name: string;
   state: MachineState;
   region: string;
+  /** The host whose node runs this machine: every operation on it is carried out there. */
+  hostId: string;
   instanceId: string;
   imageRef: ImageRef;
   config: MachineConfig;
@@ -120,6 +122,32 @@ export interface Machine {
   lastExitCode: number | null;
   createdAt: string;
   updatedAt: string;
+}
+
+/** A host's liveness as the cluster sees it: `down` once its node stops heartbeating. */
+export type HostState = 'ready' | 'draining' | 'down';
+
+/** One host of the cluster, as its node registered it. */
+export interface Host {
+  id: string;
+  name: string;
+  region: string;
+  /** The address other nodes reach this host's API and proxy at. */
+  address: string;
+  apiPort: number;
+  proxyPort: number;
+  cpus: number;
+  memoryMb: number;
+  runtimes: RuntimeKind[];
+  /** No new machines are placed here. */
+  draining: boolean;
+  version: string;
+  /** Bumped by the host's node on every heartbeat. */
+  heartbeat: number;
+  /** When the node last heartbeat, by its own clock (ms since the epoch). */
+  lastSeenAt: number;
+  startedAt: string;
+  createdAt: string;
 }
 
 export interface App {

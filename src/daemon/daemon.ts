@@ -29,15 +29,22 @@ import { pullImage, registryOf } from '../runtime/docker/distribution.js';
 import { encodeRegistryAuth, registryAuthFor } from '../runtime/docker/registry-auth.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
-import type { RuntimeKind } from '../core/types.js';
+import type { Host, RuntimeKind } from '../core/types.js';
 import { openState, type State } from '../state/index.js';
 import { KEY_FILE, SecretsService, SecretVault } from '../secrets/index.js';
 import { Routing } from './routing.js';
-import { acquireHomeLock, ensureHome, HOME_FILES, loadOrCreateToken, removeDaemonInfo, writeDaemonInfo } from './home.js';
+import { DEFAULT_HOST_TIMING, HostRegistry, type HostTiming, type NodeIdentity } from '../cluster/host-registry.js';
+import { nodeIdentity } from './node-identity.js';
+import { acquireHomeLock, ensureHome, HOME_FILES, loadOrCreateToken, removeDaemonInfo, writeDaemonInfo, writeToken } from './home.js';
 import { formatUrl, listenError, type ListenAddress } from './listen.js';
 
 export interface DaemonOptions {
   home: string;
+  /** A PostgreSQL URL: the state is shared with the cluster's other nodes. Absent: SQLite in `home`. */
+  database?: string;
+  /** This node's host: its name (default: the machine's hostname), region and advertised address. */
+  host?: Partial<Pick<NodeIdentity, 'name' | 'region' | 'address'>>;
+  hostTiming?: Partial<HostTiming>;
   listen: ListenAddress;
   proxyListen: ListenAddress;
   /** When a default port is taken, fall back to an ephemeral one (used by auto-started daemons). */
@@ -58,11 +65,16 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
+    private readonly parts: { hosts: HostRegistry; api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
   ) {}
 
   get apiUrl(): string {
     return formatUrl(this.apiAddress);
+  }
+
+  /** This node's host as it registered. */
+  get host(): Host {
+    return this.parts.hosts.host;
   }
 
   get proxyUrl(): string {
@@ -83,9 +95,19 @@ export class Daemon {
 
   private static async build(opts: DaemonOptions, unlock: () => void, cleanup: Array<() => unknown>): Promise<Daemon> {
     const log = opts.logger ?? pino({ level: process.env.HANGAR_LOG_LEVEL ?? 'info' }, pino.destination({ dest: join(opts.home, HOME_FILES.log), mkdir: true, sync: false }));
-    const token = loadOrCreateToken(opts.home);
-    const state = await openState(join(opts.home, HOME_FILES.state));
+    const state = await openState(opts.database ? { kind: 'postgres', url: opts.database } : join(opts.home, HOME_FILES.state));
     cleanup.push(() => state.close());
+    const token = await sharedToken(state, opts.home);
+    const hosts = new HostRegistry({ state, home: opts.home, log, timing: { ...DEFAULT_HOST_TIMING, ...envHostTiming(), ...opts.hostTiming } });
+    cleanup.push(() => hosts.stop());
+    const localHost = {
+      get hostId() {
+        return hosts.host.id;
+      },
+      get region() {
+        return hosts.host.region;
+      },
+    };
     const vault = await SecretVault.open({ state, keyFile: join(opts.home, KEY_FILE), log });
     const store = new ImageStore(join(opts.home, 'images'));
     await store.cleanTemp();
@@ -104,7 +126,7 @@ export class Daemon {
     const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing, drainer: { drain: (ref, ms) => routing.table.drain(ref.machineId, ref.instanceId, ms) }, secrets: vault, onSignal: (m, s) => platform.signal(m, s) });
     cleanup.push(() => lifecycle.dispose());
     const leases = new LeaseService(state);
-    const machines = new MachineService({ state, lifecycle, images, leases, bus });
+    const machines = new MachineService({ state, lifecycle, images, leases, bus, host: localHost });
     const apps = new AppService({
       state,
       machines,
@@ -181,12 +203,17 @@ export class Daemon {
         return addresses.proxy;
       },
       apiUrl: () => formatUrl(addresses.api),
+      hosts,
     });
     api.addHook('onRequest', async () => readyP);
     cleanup.push(() => api.close());
     addresses.api = await bind(opts.listen, opts.portFallback, '--listen', (a) => api.listen({ host: a.host, port: a.port }).then(() => ({ host: a.host, port: (api.server.address() as { port: number }).port })));
     cleanup.push(() => proxy.close());
     addresses.proxy = await bind(opts.proxyListen, opts.portFallback, '--proxy-listen', (a) => proxy.listen(a.host, a.port));
+    const self = await hosts.register(nodeIdentity({ opts: opts.host, listen: addresses.api, proxy: addresses.proxy, runtimes: [...drivers.keys()], version: opts.version, clustered: state.dialect === 'postgres' }));
+    // Machines stored before hosts existed are this single node's.
+    if (state.dialect === 'sqlite') await state.machines.claimUnowned(self.id);
+    hosts.start();
 
     const track = (m: { id: string; appName: string; region: string; runtime: RuntimeKind; state: string }) => {
       if (m.state === 'destroyed') {
@@ -197,7 +224,7 @@ export class Daemon {
     };
     const unsubs = [bus.onMachine(track), bus.onMachine((m) => platform.machine(m)), bus.onEvent((e, m) => platform.machineEvent(e, m)), routing.onHealth((e) => platform.health(e))];
     const unsub = () => unsubs.forEach((u) => u());
-    const initial = await state.machines.list();
+    const initial = await state.machines.list({ hostId: self.id });
     for (const m of initial) {
       track(m);
       platform.machine(m);
@@ -205,7 +232,7 @@ export class Daemon {
     logs.start();
     routing.start(initial, await state.apps.list(), await state.machines.checks());
     cleanup.push(() => routing.stop());
-    const down = await reconcile({ state, lifecycle, ports, log });
+    const down = await reconcile({ state, lifecycle, ports, log, hostId: self.id });
     if (down.includes('docker') && docker.engine) {
       // Machines on an engine that was down at start are adopted once it answers.
       const engine = docker.engine;
@@ -214,7 +241,7 @@ export class Daemon {
       void waitForEngine(engine, Number.MAX_SAFE_INTEGER, retry.signal).then(async (back) => {
         if (!back) return;
         log.info({ engine: docker.engine?.endpoint }, 'Docker Engine answers; recovering its machines');
-        await reconcile({ state, lifecycle, ports, log }, ['docker']).catch((err) => log.error({ err }, 'recovering Docker machines failed'));
+        await reconcile({ state, lifecycle, ports, log, hostId: self.id }, ['docker']).catch((err) => log.error({ err }, 'recovering Docker machines failed'));
       });
       stopDockerRetry = () => retry.abort();
     }
@@ -225,8 +252,8 @@ export class Daemon {
     cleanup.push(() => clearInterval(recycler));
     ready();
     writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), version: opts.version, started_at: new Date().toISOString() });
-    log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
+    log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home, host: self.name, region: self.region, state: state.dialect }, 'daemon started');
+    return new Daemon(addresses.api, addresses.proxy, { hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */
@@ -237,6 +264,7 @@ export class Daemon {
     p.autoscaler.stop();
     clearInterval(p.recycler);
     p.stopDockerRetry();
+    p.hosts.stop();
     await p.api.close();
     await p.proxy.close();
     p.unsub();
@@ -298,6 +326,28 @@ async function waitForEngine(engine: EngineClient, timeoutMs: number, signal: Ab
     await delay(500, undefined, { signal, ref: false }).catch(() => undefined);
   }
   return false;
+}
+
+/**
+ * The API token. On one host it is HANGAR_HOME/token; in a cluster every node answers the same token,
+ * so the first node's is stored in the database and each node writes it to its own HANGAR_HOME/token.
+ */
+async function sharedToken(state: State, home: string): Promise<string> {
+  const local = loadOrCreateToken(home);
+  if (state.dialect === 'sqlite') return local;
+  const shared = await state.hosts.settingOr('api_token', local);
+  if (shared !== local) writeToken(home, shared);
+  return shared;
+}
+
+/** Heartbeat and down-detection intervals from the environment (tests shorten them). */
+function envHostTiming(): Partial<HostTiming> {
+  const out: Partial<HostTiming> = {};
+  const beat = parseDuration(process.env.HANGAR_HEARTBEAT_INTERVAL);
+  const down = parseDuration(process.env.HANGAR_HOST_DOWN_AFTER);
+  if (beat !== undefined) out.heartbeatMs = beat;
+  if (down !== undefined) out.downAfterMs = down;
+  return out;
 }
 
 /** Tuning knobs for restart backoff, mostly so tests of crash loops run in milliseconds. */

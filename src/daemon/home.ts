@@ -53,10 +53,16 @@ export function loadOrCreateToken(home: string): string {
     if (t.length >= 32) return t;
   }
   const token = randomBytes(32).toString('base64url');
+  writeToken(home, token);
+  return token;
+}
+
+/** Writes the token file (mode 0600) in one rename, so a reader never sees half of it. */
+export function writeToken(home: string, token: string): void {
+  const file = join(home, HOME_FILES.token);
   writeFileSync(`${file}.tmp`, token + '\n', { mode: 0o600 });
   chmodSync(`${file}.tmp`, 0o600);
   renameSync(`${file}.tmp`, file);
-  return token;
 }
 
 interface LockBody {

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { RuntimeFailure, UserError } from '../core/errors.js';
 import { PortAllocator } from './ports.js';
 import { reconcile } from './reconcile.js';
-import { alive, APP, config, errno, harness, refOf } from './test-support.js';
+import { alive, APP, config, errno, harness, refOf, TEST_HOST } from './test-support.js';
 
 const eperm = () => errno('EPERM', 'kill');
 
@@ -147,7 +147,7 @@ test('destroy --force: once nothing runs, files that cannot be removed do not st
   assert.match((await lastEvent(h, m.id)).message ?? '', /could not be removed \(rmdir EPERM\); they are removed at the next daemon start/);
   assert.ok(existsSync(join(h.root, m.id)), 'the files are still there');
   const next = await h.restart();
-  await reconcile({ state: h.state, lifecycle: next.lifecycle, ports: new PortAllocator(), log: pino({ level: 'silent' }) }, ['process']);
+  await reconcile({ state: h.state, lifecycle: next.lifecycle, ports: new PortAllocator(), log: pino({ level: 'silent' }), hostId: TEST_HOST }, ['process']);
   assert.equal(existsSync(join(h.root, m.id)), false, 'removed at the next start');
   assert.equal((await h.get(m.id)).state, 'destroyed', 'and the machine stays destroyed');
 });
@@ -225,7 +225,7 @@ test('reconcile: machines a dead daemon left stopping, destroying, starting or r
   await h.lifecycle.save(starting, { state: 'starting' });
   await h.lifecycle.save(replacing, { state: 'replacing' });
   const next = await h.restart();
-  await reconcile({ state: h.state, lifecycle: next.lifecycle, ports: new PortAllocator(), log: pino({ level: 'silent' }) }, ['process']);
+  await reconcile({ state: h.state, lifecycle: next.lifecycle, ports: new PortAllocator(), log: pino({ level: 'silent' }), hostId: TEST_HOST }, ['process']);
   assert.equal((await h.get(stopping.id)).state, 'stopped');
   assert.equal(alive(pids.stopping), false);
   assert.equal((await h.get(destroying.id)).state, 'destroyed');
@@ -245,7 +245,7 @@ test('reconcile: a stop the runtime fails after a daemon restart settles on what
   await h.lifecycle.save(b, { state: 'stopping' });
   const next = await h.restart();
   next.driver.failNext('stop', eperm());
-  await reconcile({ state: h.state, lifecycle: next.lifecycle, ports: new PortAllocator(), log: pino({ level: 'silent' }) }, ['process']);
+  await reconcile({ state: h.state, lifecycle: next.lifecycle, ports: new PortAllocator(), log: pino({ level: 'silent' }), hostId: TEST_HOST }, ['process']);
   const states = [(await h.get(a.id)).state, (await h.get(b.id)).state].sort();
   assert.deepEqual(states, ['started', 'stopped'], 'the failed one is started (its instance runs), the other stopped');
 });

@@ -35,7 +35,11 @@ export interface ListFilter {
   includeDestroyed?: boolean;
 }
 
-const DEFAULT_REGION = 'local';
+/** The host this node runs machines on: new machines are created here, in its region unless asked otherwise. */
+export interface LocalHost {
+  hostId: string;
+  region: string;
+}
 
 /**
  * The machine operations the API exposes (Fly's Machines API): validation, leases and lookups here;
@@ -43,7 +47,7 @@ const DEFAULT_REGION = 'local';
  */
 export class MachineService {
   constructor(
-    private readonly deps: { state: State; lifecycle: MachineLifecycle; images: ImageResolver; leases: LeaseService; bus: MachineBus },
+    private readonly deps: { state: State; lifecycle: MachineLifecycle; images: ImageResolver; leases: LeaseService; bus: MachineBus; host: LocalHost },
   ) {}
 
   async app(name: string): Promise<App> {
@@ -66,7 +70,8 @@ export class MachineService {
       appName,
       name,
       state: 'created',
-      region: input.region ?? DEFAULT_REGION,
+      region: input.region ?? this.deps.host.region,
+      hostId: this.deps.host.hostId,
       instanceId: newInstanceId(),
       imageRef: image.ref,
       config: { ...input.config, image: image.fullRef },

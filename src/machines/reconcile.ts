@@ -15,9 +15,12 @@ import type { PortAllocator } from './ports.js';
  * the runtime fails it, settled in the state the instance is really in. One machine that cannot be
  * recovered does not hold up the others.
  */
-export async function reconcile(deps: { state: State; lifecycle: MachineLifecycle; ports: PortAllocator; log: Logger }, kinds: readonly RuntimeKind[] = ['process', 'docker']): Promise<RuntimeKind[]> {
-  const machines = await deps.state.machines.list();
-  const byId = new Map(machines.map((m) => [m.id, m]));
+export async function reconcile(deps: { state: State; lifecycle: MachineLifecycle; ports: PortAllocator; log: Logger; hostId: string }, kinds: readonly RuntimeKind[] = ['process', 'docker']): Promise<RuntimeKind[]> {
+  // Every machine of the cluster is known (an engine shared by two hosts' nodes lists both hosts'
+  // containers, and another host's instance is never a stray here), but only this host's are resumed.
+  const all = await deps.state.machines.list();
+  const byId = new Map(all.map((m) => [m.id, m]));
+  const machines = all.filter((m) => m.hostId === deps.hostId);
   const down: RuntimeKind[] = [];
   for (const kind of kinds) {
     try {
@@ -40,7 +43,8 @@ export async function reconcile(deps: { state: State; lifecycle: MachineLifecycl
   return down;
 }
 
-async function stopStrays(deps: { state: State; lifecycle: MachineLifecycle; log: Logger }, byId: Map<string, Machine>, kind: RuntimeKind): Promise<void> {
+async function stopStrays(deps: { state: State; lifecycle: MachineLifecycle; log: Logger; hostId: string }, byId: Map<string, Machine>, kind: RuntimeKind): Promise<void> {
+  const { hostId } = deps;
   let driver;
   try {
     driver = deps.lifecycle.driver(kind);
@@ -50,6 +54,7 @@ async function stopStrays(deps: { state: State; lifecycle: MachineLifecycle; log
   const cleaned = new Set<string>();
   for (const ref of await driver.list()) {
     const owner = byId.get(ref.machineId);
+    if (owner && owner.hostId !== hostId) continue;
     if (owner?.state === 'destroyed' && owner.runtime === kind) {
       if (cleaned.has(owner.id)) continue;
       cleaned.add(owner.id);

@@ -30,6 +30,9 @@ interface Fault {
 }
 
 /** Delegates to a real driver; `failNext` makes the next call(s) of one method throw. */
+/** The host id the harness's machines are created on. */
+export const TEST_HOST = '000000000001';
+
 export class FaultyDriver implements RuntimeDriver {
   readonly kind = 'process' as const;
   private readonly faults = new Map<Method, Fault>();
@@ -121,7 +124,7 @@ export async function harness(t: { after(fn: () => unknown): void }): Promise<Ha
   });
   const first = make();
   const leases = new LeaseService(state);
-  const machines = new MachineService({ state, lifecycle: first.lifecycle, images, leases, bus });
+  const machines = new MachineService({ state, lifecycle: first.lifecycle, images, leases, bus, host: { hostId: TEST_HOST, region: 'local' } });
   const apps = new AppService({ state, machines });
   await apps.create(APP);
   const h: Harness = {

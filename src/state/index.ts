@@ -1,11 +1,13 @@
 /**
  * The state layer: one repository per aggregate over a Kysely database. Callers get core types back and
- * never see SQL or the dialect; `openState` is where a PostgreSQL dialect would be chosen.
+ * never see SQL or the dialect; `openState` picks SQLite (one host) or PostgreSQL (a cluster).
  */
 import { AppsRepo } from './apps-repo.js';
 import { DeploymentsRepo } from './deployments-repo.js';
 import { ReleasesRepo } from './releases-repo.js';
-import { openSqlite, type Db } from './db.js';
+import { openDb, type Db, type StateLocation } from './db.js';
+import type { Dialect } from './migrations.js';
+import { HostsRepo } from './hosts-repo.js';
 import { ImagesRepo } from './images-repo.js';
 import { LeasesRepo } from './leases-repo.js';
 import { MachinesRepo } from './machines-repo.js';
@@ -13,6 +15,7 @@ import { SecretsRepo } from './secrets-repo.js';
 
 export interface State {
   db: Db;
+  dialect: Dialect;
   apps: AppsRepo;
   machines: MachinesRepo;
   leases: LeasesRepo;
@@ -20,12 +23,14 @@ export interface State {
   releases: ReleasesRepo;
   deployments: DeploymentsRepo;
   secrets: SecretsRepo;
+  hosts: HostsRepo;
   close(): Promise<void>;
 }
 
-export function stateFrom(db: Db): State {
+export function stateFrom(db: Db, dialect: Dialect = 'sqlite', close: () => Promise<void> = () => db.destroy()): State {
   return {
     db,
+    dialect,
     apps: new AppsRepo(db),
     machines: new MachinesRepo(db),
     leases: new LeasesRepo(db),
@@ -33,15 +38,19 @@ export function stateFrom(db: Db): State {
     releases: new ReleasesRepo(db),
     deployments: new DeploymentsRepo(db),
     secrets: new SecretsRepo(db),
-    close: () => db.destroy(),
+    hosts: new HostsRepo(db),
+    close,
   };
 }
 
-export async function openState(file: string): Promise<State> {
-  return stateFrom(await openSqlite(file));
+/** Opens the state: a path is a SQLite file; a location object may name a PostgreSQL database. */
+export async function openState(where: string | StateLocation): Promise<State> {
+  const o = await openDb(typeof where === 'string' ? { kind: 'sqlite', file: where } : where);
+  return stateFrom(o.db, o.dialect, o.close);
 }
 
-export type { Db } from './db.js';
+export type { Db, StateLocation } from './db.js';
+export type { Dialect } from './migrations.js';
 export type { MachineFilter } from './machines-repo.js';
 export type { StoredSecret } from './secrets-repo.js';
-export { AppsRepo, DeploymentsRepo, ImagesRepo, LeasesRepo, MachinesRepo, ReleasesRepo, SecretsRepo };
+export { AppsRepo, DeploymentsRepo, HostsRepo, ImagesRepo, LeasesRepo, MachinesRepo, ReleasesRepo, SecretsRepo };

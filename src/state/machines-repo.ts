@@ -12,6 +12,7 @@ function toMachine(r: MachineRow): Machine {
     name: r.name,
     state: r.state as MachineState,
     region: r.region,
+    hostId: r.host_id ?? '',
     instanceId: r.instance_id,
     imageRef: JSON.parse(r.image_ref),
     config: JSON.parse(r.config),
@@ -33,6 +34,7 @@ function toRow(m: Machine, appId: string): MachinesTable {
     name: m.name,
     state: m.state,
     region: m.region,
+    host_id: m.hostId || null,
     instance_id: m.instanceId,
     image_ref: JSON.stringify(m.imageRef),
     config: JSON.stringify(m.config),
@@ -63,6 +65,7 @@ function toEvent(r: Selectable<MachineEventsTable>): MachineEvent {
 
 export interface MachineFilter {
   appId?: string;
+  hostId?: string;
   includeDestroyed?: boolean;
   states?: MachineState[];
 }
@@ -97,10 +100,28 @@ export class MachinesRepo {
   async list(filter: MachineFilter = {}): Promise<Machine[]> {
     let q = this.base();
     if (filter.appId) q = q.where('machines.app_id', '=', filter.appId);
+    if (filter.hostId) q = q.where('machines.host_id', '=', filter.hostId);
     if (filter.states?.length) q = q.where('machines.state', 'in', filter.states);
     else if (!filter.includeDestroyed) q = q.where('machines.state', '!=', 'destroyed');
     const rows = await q.orderBy('machines.created_at').orderBy('machines.id').execute();
     return rows.map(toMachine);
+  }
+
+  /** Rows written before hosts existed belong to the host of the single node that wrote them. */
+  async claimUnowned(hostId: string): Promise<number> {
+    const r = await this.db.updateTable('machines').set({ host_id: hostId }).where('host_id', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  /** Live machines per host (destroyed ones are history, not load). */
+  async countByHost(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('machines')
+      .select(['host_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('state', '!=', 'destroyed')
+      .groupBy('host_id')
+      .execute();
+    return new Map(rows.filter((r) => r.host_id !== null).map((r) => [r.host_id!, Number(r.n)]));
   }
 
   /** Latest check results of a machine's current instance (replaces what was stored). */

@@ -1,10 +1,21 @@
 import type { Kysely, Migration } from 'kysely';
 
+/** The SQL engines the state layer runs on. */
+export type Dialect = 'sqlite' | 'postgres';
+
 /**
  * Numbered schema migrations, applied in order at daemon start. Never edit a migration that has
- * shipped: add the next number. Written with Kysely's schema builder so they run on PostgreSQL too.
+ * shipped: add the next number. Written with Kysely's schema builder so the same list runs on SQLite
+ * and PostgreSQL; the only dialect difference is how an auto-numbered key is declared.
  */
-export const MIGRATIONS: Record<string, Migration> = {
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  return { ...base(dialect), ...cluster() };
+}
+
+function base(dialect: Dialect): Record<string, Migration> {
+  // SQLite numbers an INTEGER PRIMARY KEY AUTOINCREMENT; PostgreSQL has no such keyword and uses serial.
+  const serialKey = dialect === 'sqlite' ? (['integer', (c: any) => c.primaryKey().autoIncrement()] as const) : (['serial', (c: any) => c.primaryKey()] as const);
+  return {
   '0001_initial': {
     async up(db: Kysely<any>) {
       await db.schema
@@ -36,7 +47,7 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.createIndex('machines_by_app').on('machines').columns(['app_id', 'state']).execute();
       await db.schema
         .createTable('machine_events')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('id', serialKey[0], serialKey[1])
         .addColumn('machine_id', 'text', (c) => c.notNull().references('machines.id').onDelete('cascade'))
         .addColumn('type', 'text', (c) => c.notNull())
         .addColumn('status', 'text', (c) => c.notNull())
@@ -157,3 +168,43 @@ export const MIGRATIONS: Record<string, Migration> = {
     },
   },
 };
+}
+
+/** The cluster's tables: hosts with their heartbeats, which host runs a machine, shared settings. */
+function cluster(): Record<string, Migration> {
+  return {
+    '0008_hosts': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('hosts')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('region', 'text', (c) => c.notNull())
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('api_port', 'integer', (c) => c.notNull())
+          .addColumn('proxy_port', 'integer', (c) => c.notNull())
+          .addColumn('cpus', 'integer', (c) => c.notNull())
+          .addColumn('memory_mb', 'integer', (c) => c.notNull())
+          .addColumn('runtimes', 'text', (c) => c.notNull())
+          .addColumn('draining', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('version', 'text', (c) => c.notNull())
+          // A counter the node bumps on every heartbeat: others judge liveness by its moving, on their own clock.
+          .addColumn('heartbeat', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.alterTable('machines').addColumn('host_id', 'text').execute();
+        await db.schema.createIndex('machines_by_host').on('machines').columns(['host_id', 'state']).execute();
+        await db.schema
+          .createTable('cluster_settings')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+        // Which node runs a deploy, and until when its claim holds without renewal.
+        await db.schema.alterTable('deployments').addColumn('runner', 'text').execute();
+        await db.schema.alterTable('deployments').addColumn('runner_until', 'bigint').execute();
+      },
+    },
+  };
+}

@@ -23,6 +23,8 @@ export interface MachinesTable {
   name: string;
   state: string;
   region: string;
+  /** Null only on rows from before hosts existed; the single node claims them at start. */
+  host_id: string | null;
   instance_id: string;
   image_ref: string;
   config: string;
@@ -97,6 +99,9 @@ export interface DeploymentsTable {
   extra: Generated<string>;
   /** 1 while the user has the deploy paused. */
   paused: Generated<number>;
+  /** The host whose node runs the deploy, and until when (ms) its claim holds without renewal. */
+  runner: string | null;
+  runner_until: number | null;
 }
 
 export interface DeploymentEventsTable {
@@ -117,7 +122,34 @@ export interface SecretsTable {
   updated_at: string;
 }
 
+export interface HostsTable {
+  id: string;
+  name: string;
+  region: string;
+  address: string;
+  api_port: number;
+  proxy_port: number;
+  cpus: number;
+  memory_mb: number;
+  /** JSON array of runtime kinds. */
+  runtimes: string;
+  draining: Generated<number>;
+  version: string;
+  heartbeat: Generated<number>;
+  last_seen_at: number;
+  started_at: string;
+  created_at: string;
+}
+
+/** Settings every node shares: the API token, the cluster secret (unless given by file). */
+export interface ClusterSettingsTable {
+  name: string;
+  value: string;
+}
+
 export interface Database {
+  hosts: HostsTable;
+  cluster_settings: ClusterSettingsTable;
   apps: AppsTable;
   machines: MachinesTable;
   machine_events: MachineEventsTable;

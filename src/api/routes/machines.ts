@@ -43,7 +43,7 @@ export function machineRoutes(app: Api, deps: ApiDeps): void {
   const ms = deps.machines;
   const view = async (appName: string, id: string) => {
     const m = await ms.get(appName, id);
-    return machineView(m, await ms.events(appName, id, 20), deps.checks(m.id), deps.inflight(appName, m.id));
+    return machineView(m, await ms.events(appName, id, 20), deps.checks(m.id), deps.inflight(appName, m.id), deps.hosts.machineHost(m.hostId));
   };
 
   app.get('/v1/apps/:app/machines', { schema: route({ tags, summary: 'List machines', params: AppParams, querystring: ListMachinesQuery, ok: { 200: MachineListView } }) }, async (req) => {
@@ -53,7 +53,7 @@ export function machineRoutes(app: Api, deps: ApiDeps): void {
       state: req.query.state?.split(',') as MachineState[] | undefined,
     });
     const events = await deps.machines.recentEvents(list.map((m) => m.id));
-    return list.map((m) => machineView(m, events.get(m.id), deps.checks(m.id), deps.inflight(m.appName, m.id)));
+    return list.map((m) => machineView(m, events.get(m.id), deps.checks(m.id), deps.inflight(m.appName, m.id), deps.hosts.machineHost(m.hostId)));
   });
 
   app.post('/v1/apps/:app/machines', {

@@ -4,6 +4,32 @@ import { DEFAULT_API_PORT, DEFAULT_PROXY_PORT } from '../../daemon/defaults.js';
 import { parseListen } from '../../daemon/listen.js';
 import { version } from '../version.js';
 import { reportError, say } from '../output.js';
+import { parseDuration } from '../../core/duration.js';
+import { UserError } from '../../core/errors.js';
+
+interface ServerOpts {
+  listen: string;
+  proxyListen: string;
+  stateDir?: string;
+  portFallback?: boolean;
+  debug?: boolean;
+  database?: string;
+  region?: string;
+  hostName?: string;
+  advertise?: string;
+  hostDownAfter: string;
+}
+
+/** Only PostgreSQL URLs: anything else is refused before the daemon starts. */
+function checkDatabaseUrl(url: string): void {
+  let ok = false;
+  try {
+    ok = ['postgres:', 'postgresql:'].includes(new URL(url).protocol);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new UserError({ code: 'invalid_database_url', message: 'the database URL must be a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB)', hint: 'check --database or HANGAR_DATABASE_URL; without either, the state is SQLite in the state directory' });
+}
 
 export function serverCommand(): Command {
   return new Command('server')
@@ -12,10 +38,19 @@ export function serverCommand(): Command {
     .option('--proxy-listen <addr>', 'proxy address', `127.0.0.1:${DEFAULT_PROXY_PORT}`)
     .option('--state-dir <dir>', 'state directory (default: $HANGAR_HOME, else ~/.hangar)')
     .option('--port-fallback', 'if a default port is taken, use a free one instead of failing')
+    .option('--database <url>', 'keep the state in PostgreSQL, shared with the other nodes of a cluster (default: $HANGAR_DATABASE_URL, else SQLite in the state directory)')
+    .option('--region <code>', "this host's region (default: $HANGAR_REGION, else local)")
+    .option('--host-name <name>', "this host's name in the cluster (default: the machine's hostname)")
+    .option('--advertise <ip>', 'the address other nodes reach this host at (default: the --listen address)')
+    .option('--host-down-after <duration>', 'a host whose node has not heartbeat for this long is down', '10s')
     .option('--debug', 'show stack traces for errors')
-    .action(async (opts: { listen: string; proxyListen: string; stateDir?: string; portFallback?: boolean; debug?: boolean }) => {
+    .action(async (opts: ServerOpts) => {
       try {
         const home = resolveHome(opts.stateDir);
+        const database = opts.database ?? process.env.HANGAR_DATABASE_URL;
+        if (database !== undefined) checkDatabaseUrl(database);
+        const downAfterMs = parseDuration(opts.hostDownAfter);
+        if (downAfterMs === undefined || downAfterMs < 1000) throw new UserError({ code: 'invalid_duration', message: `--host-down-after ${JSON.stringify(opts.hostDownAfter)} is not a duration of at least 1s`, hint: 'e.g. --host-down-after 10s' });
         // Loaded only here: every other command stays light (no SQLite, fastify, kysely at start-up).
         const { Daemon } = await import('../../daemon/daemon.js');
         const daemon = await Daemon.start({
@@ -24,8 +59,11 @@ export function serverCommand(): Command {
           proxyListen: parseListen(opts.proxyListen, '--proxy-listen'),
           portFallback: opts.portFallback,
           version: version(),
+          database: database || undefined,
+          host: { name: opts.hostName, region: opts.region ?? process.env.HANGAR_REGION, address: opts.advertise },
+          hostTiming: { downAfterMs },
         });
-        say(`hangar daemon ${version()} (pid ${process.pid}): API ${daemon.apiUrl}, proxy ${daemon.proxyUrl}, state in ${home}`);
+        say(`hangar daemon ${version()} (pid ${process.pid}): API ${daemon.apiUrl}, proxy ${daemon.proxyUrl}, state in ${database ? 'PostgreSQL' : home}, host ${daemon.host.name} (${daemon.host.region})`);
         let stopping = false;
         const shutdown = (sig: string) => {
           if (stopping) return;
