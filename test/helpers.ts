@@ -86,39 +86,12 @@ export async function startDaemon(t: TestContext, opts: { env?: Record<string, s
     token,
     proc,
     env,
-    async api(method, path, body, headers = {}) {
-      const res = await fetch(info.api + path, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-        body: body !== undefined ? JSON.stringify(body) : undefined,
-      });
-      const text = await res.text();
-      let parsed: any = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON
-      }
-      return { status: res.status, body: parsed };
-    },
+    api: (method, path, body, headers = {}) => apiCall(info.api, token, method, path, body, headers),
     cli(args, o = {}) {
       const r = spawnSync(process.execPath, [BIN, ...args], { env, cwd: o.cwd ?? ROOT, input: o.input, encoding: 'utf8', timeout: 60_000 });
       return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     },
-    cliAsync(args, o = {}) {
-      return new Promise((resolve) => {
-        const p = spawn(process.execPath, [BIN, ...args], { env, cwd: o.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        p.stdout!.on('data', (c) => (stdout += c));
-        p.stderr!.on('data', (c) => (stderr += c));
-        const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
-        p.on('exit', (code) => {
-          clearTimeout(timer);
-          resolve({ status: code ?? -1, stdout, stderr });
-        });
-      });
-    },
+    cliAsync: (args, o = {}) => cliAsync(env, args, o.cwd),
     async kill9() {
       proc.kill('SIGKILL');
       if (proc.exitCode === null && proc.signalCode === null) await new Promise((r) => proc.once('exit', r));
@@ -130,6 +103,40 @@ export async function startDaemon(t: TestContext, opts: { env?: Record<string, s
     },
   };
   return d;
+}
+
+/** One API call with the token; the body parsed when it is JSON. */
+export async function apiCall<T = any>(base: string, token: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+  const res = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(120_000),
+  });
+  const text = await res.text();
+  let parsed: any = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body: parsed };
+}
+
+/** Runs the CLI without blocking the test's event loop; killed after two minutes. */
+export function cliAsync(env: NodeJS.ProcessEnv, args: string[], cwd = ROOT): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (c) => (stdout += c));
+    p.stderr!.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? -1, stdout, stderr });
+    });
+  });
 }
 
 const DAEMONS = new Map<string, ChildProcess[]>();
@@ -175,7 +182,7 @@ export function echoConfig(image: string, extra: Record<string, unknown> = {}) {
 }
 
 /** Uploads a directory (the echo fixture by default) as an image through the API; returns its ref. */
-export async function uploadEcho(d: TestDaemon, app: string, dir = FIXTURE_APP, tag = `t-${Date.now()}`): Promise<string> {
+export async function uploadEcho(d: Pick<TestDaemon, 'url' | 'token'>, app: string, dir = FIXTURE_APP, tag = `t-${Date.now()}`): Promise<string> {
   const packed = packDirectory(dir);
   const res = await fetch(`${d.url}/v1/apps/${app}/images?tag=${tag}`, {
     method: 'POST',

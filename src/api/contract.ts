@@ -220,7 +220,7 @@ export const SecretsBody = z.object({
 /** The header carrying registry credentials for a push, as the Docker Engine takes them (base64url JSON). */
 export const REGISTRY_AUTH_HEADER = 'x-registry-auth';
 
-const hostRef = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a host name or id');
+const hostRef = z.string().min(1).max(63).regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a host name or id');
 export const HostParams = z.object({ host: hostRef });
 /** Removing a host: refused while its node runs or it has machines, unless forced. */
 export const RemoveHostQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();

@@ -1,4 +1,5 @@
 import { hostRoutes, type HostsApi } from './routes/hosts.js';
+import { internalRoutes, type InternalApi } from './routes/internal.js';
 import { timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -10,7 +11,7 @@ import type { LogCollector } from '../logs/collector.js';
 import type { ProxyMetrics } from '../proxy/metrics.js';
 import type { AppService } from '../machines/app-service.js';
 import type { LeaseService } from '../machines/leases.js';
-import type { MachineService } from '../machines/machine-service.js';
+import type { MachineOps } from '../machines/ops.js';
 import { HealthView, REQUEST_ID_HEADER } from './contract.js';
 import { MAX_PARAM_LENGTH, NoQuery } from './contract-parts.js';
 import { errorHandler } from './errors.js';
@@ -43,7 +44,7 @@ export interface ImageApi {
 export interface ApiDeps {
   token: string;
   apps: AppService;
-  machines: MachineService;
+  machines: MachineOps;
   leases: LeaseService;
   images: ImageApi;
   /** Daemon-side builds (`POST /v1/apps/{app}/builds`); without it that route answers 503. */
@@ -67,6 +68,8 @@ export interface ApiDeps {
   apiUrl: () => string;
   /** The cluster's hosts (one, on a single node). */
   hosts: HostsApi;
+  /** In a cluster: the routes other nodes call. */
+  internal?: InternalApi;
 }
 
 export type Api = FastifyInstance<any, any, any, any, ZodTypeProvider>;
@@ -160,6 +163,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     deploymentRoutes(scope as Api, deps);
     secretsRoutes(scope as Api, deps);
     hostRoutes(scope as Api, deps);
+    if (deps.internal) internalRoutes(scope as Api, deps.internal);
   });
   return app;
 }

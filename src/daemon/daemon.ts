@@ -35,6 +35,12 @@ import { KEY_FILE, SecretsService, SecretVault } from '../secrets/index.js';
 import { Routing } from './routing.js';
 import { DEFAULT_HOST_TIMING, HostRegistry, type HostTiming, type NodeIdentity } from '../cluster/host-registry.js';
 import { nodeIdentity } from './node-identity.js';
+import { clusterSecret } from '../cluster/secret.js';
+import { ClusterSync } from '../cluster/sync.js';
+import { ClusterMachines, type RemoteOp } from '../cluster/machines.js';
+import { NodeClient } from '../cluster/node-client.js';
+import { clusterImageSource } from '../cluster/images.js';
+import { PgFeed } from '../state/feed.js';
 import { acquireHomeLock, ensureHome, HOME_FILES, loadOrCreateToken, removeDaemonInfo, writeDaemonInfo, writeToken } from './home.js';
 import { formatUrl, listenError, type ListenAddress } from './listen.js';
 
@@ -45,6 +51,8 @@ export interface DaemonOptions {
   /** This node's host: its name (default: the machine's hostname), region and advertised address. */
   host?: Partial<Pick<NodeIdentity, 'name' | 'region' | 'address'>>;
   hostTiming?: Partial<HostTiming>;
+  /** A file holding the secret nodes authenticate each other with (default: one kept in the database). */
+  clusterSecretFile?: string;
   listen: ListenAddress;
   proxyListen: ListenAddress;
   /** When a default port is taken, fall back to an ephemeral one (used by auto-started daemons). */
@@ -65,7 +73,7 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { hosts: HostRegistry; api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
+    private readonly parts: { sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
   ) {}
 
   get apiUrl(): string {
@@ -98,6 +106,9 @@ export class Daemon {
     const state = await openState(opts.database ? { kind: 'postgres', url: opts.database } : join(opts.home, HOME_FILES.state));
     cleanup.push(() => state.close());
     const token = await sharedToken(state, opts.home);
+    const clustered = state.dialect === 'postgres';
+    const secret = clustered ? await clusterSecret(state, opts.clusterSecretFile) : undefined;
+    let sync: ClusterSync | undefined;
     const hosts = new HostRegistry({ state, home: opts.home, log, timing: { ...DEFAULT_HOST_TIMING, ...envHostTiming(), ...opts.hostTiming } });
     cleanup.push(() => hosts.stop());
     const localHost = {
@@ -120,17 +131,33 @@ export class Daemon {
     const ports = new PortAllocator();
     const images = new ImageCatalog(state, store, docker.images, docker.problem);
     const timing = { ...DEFAULT_TIMING, ...envTiming(), ...opts.timing };
-    const routing = new Routing({ bus, log, saveChecks: (id, c) => state.machines.saveChecks(id, c), onPorts: (app, ports) => proxy.setAppPorts(app, ports) });
+    const routing = new Routing({ bus, log, saveChecks: (id, c) => state.machines.saveChecks(id, c), onPorts: (app, ports) => proxy.setAppPorts(app, ports), onHealthy: (id, instance, routable) => sync?.healthChanged(id, instance, routable) });
     const logs = new LogCollector({ dir: join(opts.home, 'logs') });
     const platform = new PlatformLog({ store: (l) => logs.append(l), onError: (err) => log.warn({ err }, 'could not store a platform log line') });
     const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing, drainer: { drain: (ref, ms) => routing.table.drain(ref.machineId, ref.instanceId, ms) }, secrets: vault, onSignal: (m, s) => platform.signal(m, s) });
     cleanup.push(() => lifecycle.dispose());
     const leases = new LeaseService(state);
-    const machines = new MachineService({ state, lifecycle, images, leases, bus, host: localHost });
+    const local = new MachineService({ state, lifecycle, images, leases, bus, host: localHost });
+    const node = secret ? new NodeClient({ apiToken: token, clusterToken: secret }) : undefined;
+    const machines = new ClusterMachines({
+      local,
+      state,
+      hosts,
+      images,
+      node,
+      readiness: {
+        waitReady: (m, ref, port, exited, o) => routing.waitReady(m, ref, port, exited, o),
+        waitHealthy: (m, o) => routing.waitHealthy(m, lifecycle.exitOf(m), o),
+      },
+    });
+    if (node) images.fetchFrom(clusterImageSource(hosts, node));
     const apps = new AppService({
       state,
       machines,
-      onRouting: (app, r) => routing.setAppRouting(app, r),
+      onRouting: (app, r) => {
+        routing.setAppRouting(app, r);
+        sync?.appChanged(app);
+      },
       ports: {
         reserved: () => new Map([[addresses.api.port, 'the hangar API'], [addresses.proxy.port, 'the hangar proxy']]),
         open: (app, ports) => proxy.openAppPorts(app, ports),
@@ -144,7 +171,7 @@ export class Daemon {
       log,
       intervalMs: parseDuration(process.env.HANGAR_AUTOSTOP_INTERVAL) ?? 5000,
     });
-    proxy.attach({ table: routing.table, appForHost: (h) => routing.appForHost(h), metrics, onNoCapacity: (app) => autoscaler.wake(app), onProxyError: (app, e) => platform.proxyError(app, e) });
+    proxy.attach({ table: routing.table, appForHost: (h) => routing.appForHost(h), metrics, onNoCapacity: (app) => autoscaler.wake(app), onProxyError: (app, e) => platform.proxyError(app, e), relay: secret ? { token: secret } : undefined });
     cleanup.push(() => autoscaler.stop());
     const addresses = { api: opts.listen, proxy: opts.proxyListen };
     let stopDockerRetry = () => {};
@@ -156,8 +183,9 @@ export class Daemon {
       secrets: vault,
       readiness: {
         waitReady: (m, ref, port, exited, o) => routing.waitReady(m, ref, port, exited, o),
-        waitHealthy: (m, exited, o) => routing.waitHealthy(m, exited, o),
-        exitOf: (m) => lifecycle.exitOf(m),
+        // Another host's machine is waited for by its own node, which also sees it exit.
+        waitHealthy: (m, exited, o) => (machines.isLocal(m) ? routing.waitHealthy(m, exited, o) : machines.waitHealthy(m, o)),
+        exitOf: (m) => (machines.isLocal(m) ? lifecycle.exitOf(m) : new Promise(() => {})),
         allPassing: (id) => routing.checksOf(id).every((c) => c.status === 'passing'),
       },
       // Deploys use a driver only for the release command, so its starts and exits are release-command lines.
@@ -204,6 +232,9 @@ export class Daemon {
       },
       apiUrl: () => formatUrl(addresses.api),
       hosts,
+      internal: secret
+        ? { clusterToken: secret, machineOp: (op) => machines.runLocal(op as RemoteOp), image: (digest) => store.exportStream(digest) }
+        : undefined,
     });
     api.addHook('onRequest', async () => readyP);
     cleanup.push(() => api.close());
@@ -213,6 +244,7 @@ export class Daemon {
     const self = await hosts.register(nodeIdentity({ opts: opts.host, listen: addresses.api, proxy: addresses.proxy, runtimes: [...drivers.keys()], version: opts.version, clustered: state.dialect === 'postgres' }));
     // Machines stored before hosts existed are this single node's.
     if (state.dialect === 'sqlite') await state.machines.claimUnowned(self.id);
+    routing.table.home = self.region;
     hosts.start();
 
     const track = (m: { id: string; appName: string; region: string; runtime: RuntimeKind; state: string }) => {
@@ -245,6 +277,11 @@ export class Daemon {
       });
       stopDockerRetry = () => retry.abort();
     }
+    if (clustered) {
+      sync = new ClusterSync({ state, feed: new PgFeed({ db: state.db, url: opts.database!, hostId: () => self.id, onError: (err) => log.warn({ err }, 'change feed') }), routing, hosts, bus, log });
+      cleanup.push(() => sync?.stop());
+      await sync.start();
+    }
     await deploys.resumeAll();
     autoscaler.start();
     const recycleIdle = parseDuration(process.env.HANGAR_RECYCLE_IDLE) ?? 10_000;
@@ -253,7 +290,7 @@ export class Daemon {
     ready();
     writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), version: opts.version, started_at: new Date().toISOString() });
     log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home, host: self.name, region: self.region, state: state.dialect }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
+    return new Daemon(addresses.api, addresses.proxy, { sync, hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */
@@ -265,6 +302,7 @@ export class Daemon {
     clearInterval(p.recycler);
     p.stopDockerRetry();
     p.hosts.stop();
+    await p.sync?.stop();
     await p.api.close();
     await p.proxy.close();
     p.unsub();

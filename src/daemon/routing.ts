@@ -22,6 +22,15 @@ export interface RoutingDeps {
   saveChecks: (machineId: string, checks: CheckStatus[]) => Promise<void>;
   /** The proxy's dedicated listeners per app changed. */
   onPorts?: (app: string, ports: number[]) => void;
+  /** Whether one of this host's instances takes traffic changed (the cluster tells the other nodes). */
+  onHealthy?: (machineId: string, instanceId: string, routable: boolean) => void;
+}
+
+/** Where another host's machines are reached: that host's node's proxy. */
+export interface RemoteHost {
+  id: string;
+  address: string;
+  proxyPort: number;
 }
 
 export class Routing {
@@ -36,6 +45,8 @@ export class Routing {
   /** Machines without routing checks whose port is being tried before they take traffic. */
   private readonly probes = new Map<string, () => void>();
   private readonly readiness: ReadinessWaiter;
+  /** Other hosts' machines in the table: machine id → its host and current instance. */
+  private readonly remote = new Map<string, { hostId: string; instanceId: string; app: string }>();
   private unsub?: () => void;
 
   constructor(private readonly deps: RoutingDeps) {
@@ -43,7 +54,7 @@ export class Routing {
     this.monitor = new HealthMonitor({
       onChange: (e) => {
         this.checks.set(e.machineId, e.checks.map(({ gatesRouting: _g, ...c }) => c));
-        this.table.setHealthy(e.machineId, e.instanceId, e.routable);
+        this.setHealthy(e.machineId, e.instanceId, e.routable);
         this.deps.saveChecks(e.machineId, this.checks.get(e.machineId)!).catch((err) => this.deps.log.warn({ err, machine: e.machineId }, 'could not store check results'));
         this.health.emit('change', e);
       },
@@ -124,7 +135,7 @@ export class Routing {
       this.stopProbe(m.id);
       this.watching.set(m.id, key);
       const gated = this.specsOf(m).some((x) => x.gatesRouting);
-      this.table.setHealthy(m.id, m.instanceId, gated ? this.monitor.isRoutable(m.id, m.instanceId) : true);
+      this.setHealthy(m.id, m.instanceId, gated ? this.monitor.isRoutable(m.id, m.instanceId) : true);
       return;
     }
     if (started && watched !== key) {
@@ -139,7 +150,7 @@ export class Routing {
       this.monitor.unwatch(m.id);
       this.stopProbe(m.id);
       this.watching.delete(m.id);
-      this.table.setHealthy(m.id, m.instanceId, false);
+      this.setHealthy(m.id, m.instanceId, false);
     }
   }
 
@@ -169,14 +180,57 @@ export class Routing {
   /** No check gates routing: the instance becomes routable once its port accepts connections. */
   private probeThenRoute(m: Machine): void {
     const { id, instanceId } = m;
-    this.table.setHealthy(id, instanceId, false);
+    this.setHealthy(id, instanceId, false);
     this.probes.set(
       id,
       probeUntilOpen('127.0.0.1', m.port!, () => {
         this.probes.delete(id);
-        this.table.setHealthy(id, instanceId, true);
+        this.setHealthy(id, instanceId, true);
       }),
     );
+  }
+
+  /**
+   * A machine of another host, as the cluster reports it: in the table with that host's node as its
+   * address, its health as that host's checks decide (see `setRemoteHealth`).
+   */
+  applyRemote(m: Machine, via: RemoteHost): void {
+    if (m.state === 'destroyed' || !serves(m)) {
+      if (this.remote.delete(m.id) || this.table.backends(m.appName).some((b) => b.machineId === m.id)) this.table.remove(m.appName, m.id);
+      return;
+    }
+    this.remote.set(m.id, { hostId: via.id, instanceId: m.instanceId, app: m.appName });
+    const started = m.state === 'started' && m.port !== null;
+    const limits = m.config.services.find((s) => s.concurrency)?.concurrency;
+    this.table.upsert({ machineId: m.id, instanceId: m.instanceId, app: m.appName, region: m.region, host: via.address, port: started ? via.proxyPort : null, inService: started && !m.cordoned, softLimit: limits?.soft_limit, hardLimit: limits?.hard_limit, remote: true });
+  }
+
+  /** Whether another host's instance takes traffic, as its node reported. */
+  setRemoteHealth(machineId: string, instanceId: string, routable: boolean): void {
+    this.table.setHealthy(machineId, instanceId, routable);
+  }
+
+  /** A host went down: none of its machines takes traffic until its node reports them again. */
+  hostDown(hostId: string): void {
+    for (const [id, r] of this.remote) if (r.hostId === hostId) this.table.setHealthy(id, r.instanceId, false);
+  }
+
+  /** Other hosts' machines this node routes to (for a full resync). */
+  remoteMachines(): string[] {
+    return [...this.remote.keys()];
+  }
+
+  /** Drops another host's machine that no longer exists. */
+  forgetRemote(machineId: string): void {
+    const r = this.remote.get(machineId);
+    if (!r) return;
+    this.remote.delete(machineId);
+    this.table.remove(r.app, machineId);
+  }
+
+  private setHealthy(machineId: string, instanceId: string, routable: boolean): void {
+    this.table.setHealthy(machineId, instanceId, routable);
+    this.deps.onHealthy?.(machineId, instanceId, routable);
   }
 
   private stopProbe(machineId: string): void {

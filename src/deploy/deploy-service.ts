@@ -137,8 +137,9 @@ export class DeployService {
         const config = machineConfigFor(cfg, { group: groupOf(m), image: rel.imageRef, releaseVersion: rel.version });
         config.metadata = { ...config.metadata, primary_region: cfg.primaryRegion };
         this.deps.log.info({ app: app.name, machine: m.id, ageMs: age, from: version, to: rel.version }, 'recycling a machine past max_machine_age');
+        const wait = { timeoutMs: cfg.deploy.waitTimeoutMs, minUpMs: 1000 };
         await this.deps.machines
-          .surgeUpdate(app.name, m.id, { config }, undefined, (ref, port, exited) => this.deps.readiness.waitReady({ ...m, config }, ref, port, exited, { timeoutMs: cfg.deploy.waitTimeoutMs, minUpMs: 1000 }))
+          .surgeUpdate(app.name, m.id, { config }, undefined, (ref, port, exited) => this.deps.readiness.waitReady({ ...m, config }, ref, port, exited, wait), wait)
           .catch((err) => this.deps.log.warn({ err: (err as Error).message, machine: m.id }, 'could not recycle the machine'));
       }
     }

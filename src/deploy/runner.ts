@@ -5,7 +5,7 @@ import type { DeployEvent, Deployment, DeploymentPhase, MachineOutcome, MachineP
 import type { Machine, MachineConfig, RuntimeKind } from '../core/types.js';
 import { formatDuration } from '../core/duration.js';
 import type { State } from '../state/index.js';
-import type { MachineService } from '../machines/machine-service.js';
+import type { MachineOps } from '../machines/ops.js';
 import type { ImageResolver } from '../machines/images.js';
 import type { InstanceExit, InstanceRef, RuntimeDriver } from '../runtime/driver.js';
 import type { LogCollector } from '../logs/collector.js';
@@ -39,7 +39,7 @@ export interface RunnerDeps {
   traffic: TrafficControl;
   controls: (deploymentId: string) => ControlChannel;
   state: State;
-  machines: MachineService;
+  machines: MachineOps;
   images: ImageResolver;
   readiness: Readiness;
   /** The driver for a runtime (the release command runs on the new image's). */
@@ -290,9 +290,8 @@ export class DeploymentRunner {
       await this.deps.readiness.waitHealthy(updated, this.deps.readiness.exitOf(updated), { timeoutMs: d.options.waitTimeoutMs, minUpMs });
       return;
     }
-    await this.deps.machines.surgeUpdate(d.appName, m.id, { config }, nonce, (ref, port, exited) =>
-      this.deps.readiness.waitReady({ ...cur, config }, ref, port, exited, { timeoutMs: d.options.waitTimeoutMs, minUpMs }),
-    );
+    const wait = { timeoutMs: d.options.waitTimeoutMs, minUpMs };
+    await this.deps.machines.surgeUpdate(d.appName, m.id, { config }, nonce, (ref, port, exited) => this.deps.readiness.waitReady({ ...cur, config }, ref, port, exited, wait), wait);
   }
 
   /** The service's machine checks against a machine now on the new release (skipped while it is stopped). */

@@ -13,7 +13,13 @@ import type { ImageStore, StoredImage } from './store.js';
  * in the engine. Uploads, lookups, and checks before a start. A reference the database does not know
  * is looked up on the Docker Engine (and pulled, if allowed): that is how `--image nginx:1.25` runs.
  */
+/** Where a process image this host lacks is fetched from (another node of the cluster), by digest. */
+export type ImageSource = (digest: string) => Promise<Readable>;
+
 export class ImageCatalog implements ImageResolver {
+  private source?: ImageSource;
+  private readonly fetching = new Map<string, Promise<void>>();
+
   constructor(
     private readonly state: State,
     private readonly store: ImageStore,
@@ -116,8 +122,34 @@ export class ImageCatalog implements ImageResolver {
       await this.dockerImages(formatImageRef(ref)).ensureExact(ref);
       return { ref, fullRef: formatImageRef(ref), runtime };
     }
+    await this.ensureLocal(ref.digest);
     await this.store.verify(ref.digest);
     return { ref, fullRef: formatImageRef(ref), runtime, rootfs: this.store.rootfsPath(ref.digest) };
+  }
+
+  /** In a cluster: process images this host lacks are fetched from `source` when a machine needs them. */
+  fetchFrom(source: ImageSource): void {
+    this.source = source;
+  }
+
+  /**
+   * Makes sure this host stores the image, fetching it once (concurrent needs share one fetch) and
+   * checking that what arrived has the digest asked for.
+   * @throws UserError `image_unavailable` (no node has it), `image_digest_mismatch`
+   */
+  private async ensureLocal(digest: string): Promise<void> {
+    if (!this.source || (await this.store.has(digest))) return;
+    let p = this.fetching.get(digest);
+    if (!p) {
+      p = (async () => {
+        const stored = await this.store.importStream(await this.source!(digest));
+        if (stored.digest !== digest) {
+          throw new UserError({ code: 'image_digest_mismatch', kind: 'unavailable', message: `image ${digest} fetched from another node arrived as ${stored.digest}`, hint: 'push or upload the image again' });
+        }
+      })().finally(() => this.fetching.delete(digest));
+      this.fetching.set(digest, p);
+    }
+    await p;
   }
 
   /**

@@ -16,7 +16,7 @@ import { isUserError } from '../core/errors.js';
 import type { IgnoreMatcher } from './ignore.js';
 import { imageCorrupt, imageMissing, invalidDigest } from './image-errors.js';
 import { DIGEST_PATTERN, digestOf, hashFile, manifestStats, parseManifest, type Manifest, type ManifestEntry } from './manifest.js';
-import { packDirectory, unpackStream } from './stream.js';
+import { packDirectory, packEntries, unpackStream } from './stream.js';
 
 /** An image as stored on disk. */
 export interface StoredImage {
@@ -87,6 +87,13 @@ export class ImageStore {
   /** Where the image's root directory is (whether or not it exists). @throws `invalid_image_digest` */
   rootfsPath(digest: string): string {
     return path.join(this.imageDir(digest), 'rootfs');
+  }
+
+  /** The stored image as a snapshot stream (for another node that needs it), or undefined if absent. */
+  async exportStream(digest: string): Promise<Readable | undefined> {
+    if (!(await this.has(digest))) return undefined;
+    const manifest = await this.readManifest(digest);
+    return packEntries(this.rootfsPath(digest), manifest.entries.map(({ sha256: _s, ...e }) => e));
   }
 
   /** @throws UserError `image_missing`, `image_corrupt` (unreadable manifest) */

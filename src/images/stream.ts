@@ -65,6 +65,16 @@ export function packDirectory(dir: string, opts: PackOptions = {}): PackResult {
   return { stream, warnings, entries };
 }
 
+/**
+ * Streams stored content as a snapshot again, entries as they were recorded (the store's own files are
+ * read-only, so their modes on disk are not the recorded ones). Another node imports the stream and
+ * gets the same digest.
+ */
+export function packEntries(dir: string, entries: SnapshotEntry[]): Readable {
+  const gzip = createGzip({ level: 1 });
+  return pipeline(records(path.resolve(dir), entries), gzip, () => {});
+}
+
 async function* records(root: string, entries: SnapshotEntry[]): AsyncGenerator<Buffer> {
   yield Buffer.from(HEADER_LINE);
   for (const entry of entries) {

@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError, PreconditionError, UserError } from '../c
 import { ValidationError, type ErrorDetail } from '../core/errors.js';
 import type { App, AppRouting } from '../core/types.js';
 import type { State } from '../state/index.js';
-import type { MachineService } from './machine-service.js';
+import type { MachineOps } from './ops.js';
 
 export interface AppSummary {
   app: App;
@@ -23,7 +23,7 @@ export interface DedicatedPorts {
 
 /** Apps: create, list, show, destroy (destroying an app destroys its machines first). */
 export class AppService {
-  constructor(private readonly deps: { state: State; machines: MachineService; onRouting?: (app: string, routing: AppRouting) => void; ports?: DedicatedPorts }) {}
+  constructor(private readonly deps: { state: State; machines: MachineOps; onRouting?: (app: string, routing: AppRouting) => void; ports?: DedicatedPorts }) {}
 
   /**
    * Merges `patch` into the app's routing (keys given replace; `null` clears) after checking it as a

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Machine } from '../core/types.js';
-import type { MachineService } from './machine-service.js';
+import type { MachineOps } from './ops.js';
 
 /** What autoscaling needs from the proxy: how long a machine has been idle, and per-app idle windows. */
 export interface TrafficView {
@@ -9,7 +9,7 @@ export interface TrafficView {
 }
 
 export interface AutoscalerOptions {
-  machines: MachineService;
+  machines: MachineOps;
   traffic: TrafficView;
   apps: () => Promise<string[]>;
   log: Logger;

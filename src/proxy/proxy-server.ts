@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { forward, forwardedHeaders } from './forward.js';
+import { timingSafeEqual } from 'node:crypto';
+import { forward, forwardedHeaders, RELAY_HEADER, RELAY_REFUSED_HEADER, RELAY_TOKEN_HEADER, type RelayAuth } from './forward.js';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from './metrics.js';
 import type { Backend, RoutingTable } from './routing-table.js';
@@ -20,6 +21,8 @@ export interface ProxyOptions {
   appForHost: (host: string) => string | undefined;
   /** The proxy answered a request of `app` with its own 502/503 (for `hangar logs`). */
   onProxyError?: (app: string, e: ProxyError) => void;
+  /** In a cluster: the token relayed requests carry between nodes (and must carry to be served). */
+  relay?: RelayAuth;
 }
 
 /**
@@ -190,6 +193,7 @@ export class ProxyServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse, fixed?: string): Promise<void> {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
+    if (req.headers[RELAY_HEADER] !== undefined) return this.relayed(req, res, requestId);
     const app = this.appOf(req, fixed);
     if (!app) return plain(res, 404, `hangar proxy: no app is served at ${req.headers.host ?? '(no Host header)'}\n`, requestId);
     const tried = new Set<string>();
@@ -203,7 +207,7 @@ export class ProxyServer {
       table.acquire(b);
       this.opts!.metrics?.setInflight(app, b.machineId, b.inflight);
       const t0 = performance.now();
-      const r = await forward(req, res, b, requestId).finally(() => {
+      const r = await forward(req, res, b, requestId, { auth: this.opts!.relay }).finally(() => {
         table.release(b);
         this.opts!.metrics?.setInflight(app, b.machineId, b.inflight);
       });
@@ -215,6 +219,33 @@ export class ProxyServer {
     }
     for (const id of tried) this.opts!.onProxyError?.(app, { kind: 'connect_failed', machineId: id, message: `Could not connect to machine ${id} (connection refused or reset): 502` });
     plain(res, 502, `hangar proxy: could not connect to a machine of ${app}\n`, requestId);
+  }
+
+  /**
+   * A request another node's proxy relayed here for one of this host's machines: handed to it on
+   * loopback (or to another machine of the app here), or refused so the relaying node picks again.
+   */
+  private async relayed(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    if (!this.relayAllowed(req)) return plain(res, 403, 'hangar proxy: relayed request without a valid cluster token\n', requestId);
+    const table = this.opts!.table;
+    const b = table.relayTarget(String(req.headers[RELAY_HEADER]));
+    if (!b) {
+      res.setHeader(RELAY_REFUSED_HEADER, '1');
+      return plain(res, 503, 'hangar proxy: no routable machine on this host\n', requestId);
+    }
+    table.acquire(b);
+    this.opts!.metrics?.setInflight(b.app, b.machineId, b.inflight);
+    await forward(req, res, b, requestId, { relayed: true }).finally(() => {
+      table.release(b);
+      this.opts!.metrics?.setInflight(b.app, b.machineId, b.inflight);
+    });
+  }
+
+  private relayAllowed(req: IncomingMessage): boolean {
+    const want = this.opts?.relay?.token;
+    const got = req.headers[RELAY_TOKEN_HEADER];
+    if (!want || typeof got !== 'string' || got.length !== want.length) return false;
+    return timingSafeEqual(Buffer.from(got), Buffer.from(want));
   }
 
   /** A request that waited the whole hold window (not one whose client gave up first). */
@@ -255,11 +286,13 @@ export class ProxyServer {
 
   private async upgrade(req: IncomingMessage, client: Socket, head: Buffer, fixed?: string): Promise<void> {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-    const app = this.appOf(req, fixed);
-    const b = app ? await this.target(app, req, new Set()) : undefined;
+    const relayed = req.headers[RELAY_HEADER] !== undefined;
+    if (relayed && !this.relayAllowed(req)) return void client.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    const app = relayed ? undefined : this.appOf(req, fixed);
+    const b = relayed ? this.opts!.table.relayTarget(String(req.headers[RELAY_HEADER])) : app ? await this.target(app, req, new Set()) : undefined;
     if (app && !b) this.noHealthy(app, req);
     if (!b) {
-      client.end(`HTTP/1.1 ${app ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      client.end(`HTTP/1.1 ${app || relayed ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
     const table = this.opts!.table;
@@ -272,7 +305,8 @@ export class ProxyServer {
       }
     };
     const up = connect(b.port, b.host, () => {
-      const headers = { ...forwardedHeaders(req, requestId), connection: 'Upgrade', upgrade: String(req.headers.upgrade ?? 'websocket') };
+      const headers: Record<string, string | string[]> = { ...forwardedHeaders(req, requestId, relayed), connection: 'Upgrade', upgrade: String(req.headers.upgrade ?? 'websocket') };
+      if (b.remote && this.opts!.relay) Object.assign(headers, { [RELAY_HEADER]: b.machineId, [RELAY_TOKEN_HEADER]: this.opts!.relay.token });
       let head0 = `${req.method} ${req.url} HTTP/1.1\r\n`;
       for (const [k, v] of Object.entries(headers)) for (const val of Array.isArray(v) ? v : [v]) head0 += `${k}: ${val}\r\n`;
       up.write(head0 + '\r\n');

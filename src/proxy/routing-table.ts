@@ -20,6 +20,8 @@ export interface Backend {
   hardLimit?: number;
   /** Last time a request started or ended here (or when it joined), for autostop. */
   lastActivity: number;
+  /** On another host: `host:port` is that host's node, which hands the request to the machine. */
+  remote?: boolean;
 }
 
 /** Per-app settings the proxy applies (from the app's stored routing). */
@@ -50,6 +52,8 @@ export interface BackendUpdate {
   inService: boolean;
   softLimit?: number;
   hardLimit?: number;
+  /** The machine runs on another host, reached through that host's node at `host:port`. */
+  remote?: boolean;
 }
 
 /**
@@ -64,6 +68,8 @@ export class RoutingTable {
   private readonly drainWaiters = new Map<string, Array<() => void>>();
   private readonly traffic = new Map<string, AppTraffic>();
   private readonly ee = new EventEmitter();
+  /** This node's region: after this host's own machines, machines of its region are preferred. */
+  home?: string;
 
   constructor(private readonly defaultHoldMs = 5000) {
     this.ee.setMaxListeners(0);
@@ -97,7 +103,7 @@ export class RoutingTable {
       b = { machineId: u.machineId, instanceId: u.instanceId, app: u.app, region: u.region, host: u.host, port: u.port, routable: false, inflight: 0, lastActivity: Date.now() };
       apps.set(key, b);
     }
-    Object.assign(b, { region: u.region, host: u.host, port: u.port, softLimit: u.softLimit, hardLimit: u.hardLimit });
+    Object.assign(b, { region: u.region, host: u.host, port: u.port, softLimit: u.softLimit, hardLimit: u.hardLimit, remote: u.remote });
     this.inService.set(key, u.inService);
     this.refresh(b, key);
     this.ee.emit('changed', u.app);
@@ -165,7 +171,8 @@ export class RoutingTable {
   /**
    * Chooses a backend: a pinned request goes to its set whatever the weights; otherwise a set is drawn by
    * weight (when the app has sets); then, among routable machines under their hard limit, those under the
-   * soft limit and in the preferred region win, and least outstanding requests decides (random among equals).
+   * soft limit win, then those in the region the request prefers, then this host's own, then those of
+   * this host's region; least outstanding requests decides among what is left (random among equals).
    */
   pick(app: string, opts: PickOptions = {}): Backend | undefined {
     const t = this.traffic.get(app);
@@ -174,8 +181,13 @@ export class RoutingTable {
     if (pool.length === 0) return undefined;
     const underSoft = pool.filter((b) => b.softLimit === undefined || b.inflight < b.softLimit);
     if (underSoft.length) pool = underSoft;
-    const local = opts.region ? pool.filter((b) => b.region === opts.region) : [];
-    if (local.length) pool = local;
+    const narrow = (keep: (b: Backend) => boolean) => {
+      const kept = pool.filter(keep);
+      if (kept.length) pool = kept;
+    };
+    if (opts.region) narrow((b) => b.region === opts.region);
+    narrow((b) => !b.remote);
+    if (this.home) narrow((b) => b.region === this.home);
     let best: Backend[] = [];
     for (const b of pool) {
       if (best.length === 0 || b.inflight < best[0]!.inflight) best = [b];
@@ -199,6 +211,22 @@ export class RoutingTable {
       if (r < 0) return x.m;
     }
     return live.at(-1)?.m ?? [];
+  }
+
+  /**
+   * For a request another node relayed to this host for `machineId`: that machine's routable instance
+   * here, else another routable machine of the app here (the relaying node's view may be a moment old).
+   */
+  relayTarget(machineId: string): Backend | undefined {
+    for (const [app, apps] of this.byApp) {
+      const own = [...apps.values()].filter((b) => b.machineId === machineId);
+      if (own.length === 0) continue;
+      const ready = own.find((b) => b.routable && !b.remote && (b.hardLimit === undefined || b.inflight < b.hardLimit));
+      if (ready) return ready;
+      const others = this.backends(app).filter((b) => b.routable && !b.remote && (b.hardLimit === undefined || b.inflight < b.hardLimit));
+      return others.sort((a, b) => a.inflight - b.inflight)[0];
+    }
+    return undefined;
   }
 
   acquire(b: Backend): void {

@@ -124,6 +124,22 @@ export class MachinesRepo {
     return new Map(rows.filter((r) => r.host_id !== null).map((r) => [r.host_id!, Number(r.n)]));
   }
 
+  /** Records whether an instance takes traffic, for the other nodes' proxies. */
+  async saveHealth(machineId: string, instanceId: string, routable: boolean): Promise<void> {
+    const row = { instance_id: instanceId, routable: routable ? 1 : 0, updated_at: Date.now() };
+    await this.db
+      .insertInto('machine_health')
+      .values({ machine_id: machineId, ...row })
+      .onConflict((oc) => oc.column('machine_id').doUpdateSet(row))
+      .execute();
+  }
+
+  /** Every machine's recorded health: machine id → its instance and whether it takes traffic. */
+  async health(): Promise<Map<string, { instanceId: string; routable: boolean }>> {
+    const rows = await this.db.selectFrom('machine_health').selectAll().execute();
+    return new Map(rows.map((r) => [r.machine_id, { instanceId: r.instance_id, routable: r.routable === 1 }]));
+  }
+
   /** Latest check results of a machine's current instance (replaces what was stored). */
   async saveChecks(machineId: string, checks: CheckStatus[]): Promise<void> {
     await this.db.transaction().execute(async (tx) => {

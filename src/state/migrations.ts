@@ -201,6 +201,14 @@ function cluster(): Record<string, Migration> {
           .addColumn('name', 'text', (c) => c.primaryKey())
           .addColumn('value', 'text', (c) => c.notNull())
           .execute();
+        // Whether each machine's current instance takes traffic, as its own host's checks decide.
+        await db.schema
+          .createTable('machine_health')
+          .addColumn('machine_id', 'text', (c) => c.primaryKey().references('machines.id').onDelete('cascade'))
+          .addColumn('instance_id', 'text', (c) => c.notNull())
+          .addColumn('routable', 'integer', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
         // Which node runs a deploy, and until when its claim holds without renewal.
         await db.schema.alterTable('deployments').addColumn('runner', 'text').execute();
         await db.schema.alterTable('deployments').addColumn('runner_until', 'bigint').execute();

@@ -147,7 +147,16 @@ export interface ClusterSettingsTable {
   value: string;
 }
 
+/** Whether a machine's current instance passes the checks that gate its traffic (its host decides). */
+export interface MachineHealthTable {
+  machine_id: string;
+  instance_id: string;
+  routable: number;
+  updated_at: number;
+}
+
 export interface Database {
+  machine_health: MachineHealthTable;
   hosts: HostsTable;
   cluster_settings: ClusterSettingsTable;
   apps: AppsTable;

@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,6 +22,8 @@ export interface StartPostgresOptions {
   listen?: string[];
   /** The superuser's password; default: a random one. */
   password?: string;
+  /** Client networks (CIDR) allowed to connect over TCP with the password, beyond loopback. */
+  allow?: string[];
 }
 
 /** A running (or stopped) throwaway server. Its superuser is `hangar`. */
@@ -140,7 +142,7 @@ export async function startPostgres(t: PgTestContext, opts: StartPostgresOptions
   if (listen.length === 0) throw new Error('startPostgres: listen needs at least one address');
   const server = new ThrowawayServer(found, listen, opts.password ?? randomBytes(12).toString('hex'));
   t.after(() => server.destroy());
-  await server.init();
+  await server.init(opts.allow ?? []);
   await server.startOnFreePort();
   return server;
 }
@@ -193,7 +195,7 @@ class ThrowawayServer implements PgServer {
   }
 
   /** Creates the directories (owned by postgres under root) and the cluster. */
-  async init(): Promise<void> {
+  async init(allow: string[]): Promise<void> {
     mkdirSync(this.socketDir, { mode: 0o700 });
     const pwfile = join(this.dir, 'pwfile');
     writeFileSync(pwfile, this.password + '\n', { mode: 0o600 });
@@ -202,6 +204,7 @@ class ThrowawayServer implements PgServer {
     const r = await run(...this.asServerUser('initdb', [...args, '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']), { cwd: this.dir, env: this.env, timeoutMs: 60_000 });
     rmSync(pwfile, { force: true });
     if (r.code !== 0) throw new Error(`initdb failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
+    if (allow.length) appendFileSync(join(this.data, 'pg_hba.conf'), allow.map((cidr) => `host all all ${cidr} scram-sha-256\n`).join(''));
   }
 
   /** Finds a port free on every listen address and starts there; tries again if another process wins it. */

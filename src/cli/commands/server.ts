@@ -18,6 +18,7 @@ interface ServerOpts {
   hostName?: string;
   advertise?: string;
   hostDownAfter: string;
+  clusterSecretFile?: string;
 }
 
 /** Only PostgreSQL URLs: anything else is refused before the daemon starts. */
@@ -42,6 +43,7 @@ export function serverCommand(): Command {
     .option('--region <code>', "this host's region (default: $HANGAR_REGION, else local)")
     .option('--host-name <name>', "this host's name in the cluster (default: the machine's hostname)")
     .option('--advertise <ip>', 'the address other nodes reach this host at (default: the --listen address)')
+    .option('--cluster-secret-file <file>', 'the secret nodes authenticate each other with, the same file on every host (default: one kept in the database)')
     .option('--host-down-after <duration>', 'a host whose node has not heartbeat for this long is down', '10s')
     .option('--debug', 'show stack traces for errors')
     .action(async (opts: ServerOpts) => {
@@ -62,6 +64,7 @@ export function serverCommand(): Command {
           database: database || undefined,
           host: { name: opts.hostName, region: opts.region ?? process.env.HANGAR_REGION, address: opts.advertise },
           hostTiming: { downAfterMs },
+          clusterSecretFile: opts.clusterSecretFile,
         });
         say(`hangar daemon ${version()} (pid ${process.pid}): API ${daemon.apiUrl}, proxy ${daemon.proxyUrl}, state in ${database ? 'PostgreSQL' : home}, host ${daemon.host.name} (${daemon.host.region})`);
         let stopping = false;

@@ -1,0 +1,37 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { FastifyRequest } from 'fastify';
+import { UserError } from '../../core/errors.js';
+import type { Machine } from '../../core/types.js';
+import type { Api } from '../server.js';
+
+/** The header other nodes prove themselves with (see cluster/node-client.ts). */
+const CLUSTER_TOKEN_HEADER = 'hangar-cluster-token';
+
+/** What the node-to-node routes carry out: machine operations for this host, image content by digest. */
+export interface InternalApi {
+  clusterToken: string;
+  machineOp(op: unknown): Promise<Machine>;
+  /** The snapshot stream of a process image this node stores, or undefined. */
+  image(digest: string): Promise<Readable | undefined>;
+}
+
+/**
+ * Node-to-node routes, under /internal/: refused without the cluster token (on top of the API token),
+ * and left out of the API document, since only hangar's own nodes call them.
+ */
+export function internalRoutes(app: Api, internal: InternalApi): void {
+  const expected = Buffer.from(internal.clusterToken);
+  const guard = async (req: FastifyRequest) => {
+    const given = Buffer.from(String(req.headers[CLUSTER_TOKEN_HEADER] ?? ''));
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new UserError({ code: 'cluster_token_invalid', kind: 'unauthorized', message: 'internal call without a valid cluster token', hint: 'only the nodes of the cluster call /internal/ routes' });
+    }
+  };
+  app.post('/internal/v1/machine-op', { schema: { hide: true }, preHandler: guard }, async (req) => internal.machineOp(req.body));
+  app.get<{ Params: { digest: string } }>('/internal/v1/images/:digest', { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
+    const stream = await internal.image(req.params.digest);
+    if (!stream) throw new UserError({ code: 'image_not_found', kind: 'not_found', message: `image ${req.params.digest} is not stored on this host` });
+    return reply.type('application/vnd.hangar.snapshot.v1+gzip').send(stream);
+  });
+}

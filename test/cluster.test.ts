@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { writeFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { clusterSupport, startCluster, type ClusterNode } from './cluster/cluster.js';
+import { echoConfig, FIXTURE_APP, uploadEcho, waitUntil } from './helpers.js';
+
+const support = clusterSupport();
+const skip = support.ok ? false : support.reason;
+
+const checks = [{ type: 'http', path: '/health', interval: '100ms', timeout: '1s', grace_period: '0s' }];
+
+test('a cluster of three hosts in two regions: placement, operations on the owner, relayed traffic, health everywhere within 1 s', { skip, timeout: 180_000 }, async (t) => {
+  const c = await startCluster(t, [
+    { name: 'fra-1', region: 'fra' },
+    { name: 'fra-2', region: 'fra' },
+    { name: 'ams-1', region: 'ams' },
+  ]);
+  const [fra1, fra2, ams1] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
+
+  // Every node answers the same token and sees the same three hosts.
+  assert.equal(fra2.token, fra1.token);
+  assert.equal(ams1.token, fra1.token);
+  const listed = await ams1.cli(['hosts', 'list', '--json']);
+  assert.equal(listed.status, 0, listed.stderr);
+  const hosts = JSON.parse(listed.stdout) as Array<{ name: string; region: string; state: string; address: string }>;
+  assert.deepEqual(hosts.map((h) => [h.name, h.region, h.state]).sort(), [['ams-1', 'ams', 'ready'], ['fra-1', 'fra', 'ready'], ['fra-2', 'fra', 'ready']]);
+  assert.equal(hosts.find((h) => h.name === 'fra-2')!.address, fra2.host.address);
+
+  assert.equal((await fra1.api('POST', '/v1/apps', { app_name: 'web' })).status, 201);
+  const image = await uploadEcho(fra1, 'web', FIXTURE_APP, 't1');
+  const flag = mkdtempSync(join(tmpdir(), 'hangar-cluster-flag-'));
+  t.after(() => rmSync(flag, { recursive: true, force: true }));
+  const config = (name: string) => echoConfig(image, { env: { MESSAGE: name, HEALTH_FAIL_FILE: join(flag, name) }, services: [{ internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], checks }] });
+
+  // Two fra machines asked of the ams node: placed on the fra hosts, one each; fra-2 fetches the image from fra-1.
+  const a = await ams1.api('POST', '/v1/apps/web/machines', { name: 'fa', region: 'fra', config: config('fa') });
+  assert.equal(a.status, 201, JSON.stringify(a.body));
+  const b = await ams1.api('POST', '/v1/apps/web/machines', { name: 'fb', region: 'fra', config: config('fb') });
+  assert.equal(b.status, 201, JSON.stringify(b.body));
+  assert.deepEqual([a.body.host, b.body.host].sort(), ['fra-1', 'fra-2']);
+  assert.equal(a.body.private_ip, a.body.host === 'fra-1' ? fra1.host.address : fra2.host.address);
+  const m = await fra1.api('POST', '/v1/apps/web/machines', { name: 'am', region: 'ams', config: config('am') });
+  assert.equal(m.status, 201, JSON.stringify(m.body));
+  assert.equal(m.body.host, 'ams-1');
+
+  // A region without a host: one clear error naming the regions that have them.
+  const dfw = await fra2.api('POST', '/v1/apps/web/machines', { region: 'dfw', config: config('x') });
+  assert.equal(dfw.status, 412);
+  assert.equal(dfw.body.code, 'no_host_in_region');
+  assert.match(dfw.body.error, /regions with ready hosts: ams, fra/);
+
+  // Each proxy serves the app, its own host's machine first.
+  const byName = new Map([a.body, b.body, m.body].map((x: { id: string; name: string; host: string }) => [x.id, x]));
+  for (const n of c.nodes) {
+    await waitUntil(async () => (await n.get('web')).status === 200, 10_000, `${n.name}'s proxy to serve web`);
+    const r = await n.get('web');
+    assert.equal(byName.get(r.machine!)?.host, n.name, `${n.name} answered by its own machine`);
+  }
+
+  // The ams machine stopped through a fra node (carried out on ams-1): ams-1's proxy relays to fra.
+  const stopped = await fra2.api('POST', `/v1/apps/web/machines/${m.body.id}/stop`, {});
+  assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
+  const st = await ams1.api('GET', `/v1/apps/web/machines/${m.body.id}`);
+  assert.equal(st.body.state, 'stopped');
+  await waitUntil(async () => {
+    const r = await ams1.get('web');
+    return r.status === 200 && byName.get(r.machine!)?.host !== 'ams-1';
+  }, 5_000, 'ams-1 to relay to a fra machine');
+  for (let i = 0; i < 20; i++) {
+    const r = await ams1.get('web');
+    assert.equal(r.status, 200);
+    assert.ok(['fra-1', 'fra-2'].includes(byName.get(r.machine!)!.host));
+  }
+
+  // fa fails its check on its own host: every proxy stops sending it traffic within 1 s of its host.
+  const fa = a.body as { id: string; host: string };
+  const owner = c.node(fa.host);
+  const seen = (n: ClusterNode) => async () => {
+    for (let i = 0; i < 10; i++) if ((await n.get('web')).machine === fa.id) return false;
+    return true;
+  };
+  writeFileSync(join(flag, 'fa'), '');
+  const t0 = Date.now();
+  await waitUntil(async () => (await owner.api('GET', `/v1/apps/web/machines/${fa.id}`)).body.checks.some((x: { status: string }) => x.status !== 'passing'), 5_000, 'the owner to see the check fail');
+  const tOwner = Date.now();
+  for (const n of c.nodes) await waitUntil(seen(n), 3_000, `${n.name} to stop routing to ${fa.id}`);
+  const lag = Date.now() - tOwner;
+  t.diagnostic(`check failed on ${fa.host} after ${tOwner - t0} ms; every proxy off it ${lag} ms later`);
+  assert.ok(lag < 1000, `routing converged in ${lag} ms`);
+});
