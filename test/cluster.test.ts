@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { clusterSupport, startCluster, type ClusterNode } from './cluster/cluster.js';
-import { echoConfig, FIXTURE_APP, uploadEcho, waitUntil } from './helpers.js';
+import { appDir, echoConfig, FIXTURE_APP, inGroup, loadLoop, uploadEcho, waitUntil, WEB_WORKER_TOML } from './helpers.js';
 
 const support = clusterSupport();
 const skip = support.ok ? false : support.reason;
@@ -89,4 +89,43 @@ test('a cluster of three hosts in two regions: placement, operations on the owne
   const lag = Date.now() - tOwner;
   t.diagnostic(`check failed on ${fa.host} after ${tOwner - t0} ms; every proxy off it ${lag} ms later`);
   assert.ok(lag < 1000, `routing converged in ${lag} ms`);
+});
+
+test('a rolling deploy across hosts under load through a host with no machine of the app: zero failed requests; --regions touches only that region', { skip, timeout: 300_000 }, async (t) => {
+  const c = await startCluster(t, [
+    { name: 'ams-1', region: 'ams' },
+    { name: 'ams-2', region: 'ams' },
+    { name: 'fra-1', region: 'fra' },
+  ]);
+  const [ams1, ams2, fra1] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
+  const dir = appDir(t, WEB_WORKER_TOML('roll'));
+  const first = await ams2.cli(['deploy', dir]);
+  assert.equal(first.status, 0, first.stderr + first.stdout);
+  const scaled = await ams1.cli(['scale', 'count', '3', '--process-group', 'web', '-a', 'roll']);
+  assert.equal(scaled.status, 0, scaled.stderr + scaled.stdout);
+  const fraScaled = await fra1.cli(['scale', 'count', '1', '--region', 'fra', '--process-group', 'web', '-a', 'roll']);
+  assert.equal(fraScaled.status, 0, fraScaled.stderr + fraScaled.stdout);
+  type M = { id: string; host: string; region: string; process_group: string; config: { env: Record<string, string> } };
+  const list = async () => (await fra1.api<M[]>('GET', '/v1/apps/roll/machines')).body;
+  const web = inGroup(await list(), 'web');
+  assert.equal(web.filter((m) => m.region === 'ams').length, 3);
+  assert.deepEqual([...new Set(web.filter((m) => m.region === 'ams').map((m) => m.host))].sort(), ['ams-1', 'ams-2'], 'the group is spread over both ams hosts');
+  assert.equal(web.filter((m) => m.region === 'fra').length, 1);
+
+  // Load through ams-1 (local machines) and through fra-1 after its machine is stopped (everything relayed).
+  const fraMachine = web.find((m) => m.region === 'fra')!;
+  assert.equal((await ams1.api('POST', `/v1/apps/roll/machines/${fraMachine.id}/stop`, {})).status, 200);
+  await waitUntil(async () => (await fra1.get('roll')).status === 200, 10_000, 'fra-1 to relay');
+  const loads = [loadLoop(ams1, 'roll.localhost', { maxMs: 120_000 }), loadLoop(fra1, 'roll.localhost', { maxMs: 120_000 })];
+  const rolled = await ams1.cli(['deploy', dir, '-e', 'MESSAGE=v2', '--regions', 'ams']);
+  const results = await Promise.all(loads.map((l) => l.stop()));
+  assert.equal(rolled.status, 0, rolled.stderr + rolled.stdout);
+  for (const r of results) {
+    t.diagnostic(`load: ${JSON.stringify(r.counts)} ${JSON.stringify(r.bodies)}`);
+    assert.equal(r.failed, 0, `failed requests: ${JSON.stringify(r.counts)}`);
+    assert.ok(r.ok > 50, `${r.ok} requests served`);
+  }
+  const after = inGroup(await list(), 'web');
+  assert.ok(after.filter((m) => m.region === 'ams').every((m) => m.config.env.MESSAGE === 'v2'), 'every ams machine updated');
+  assert.equal(after.find((m) => m.id === fraMachine.id)!.config.env.MESSAGE, 'v1', '--regions ams left the fra machine alone');
 });

@@ -248,7 +248,7 @@ export const inGroup = <M extends { process_group: string }>(ms: M[], group: str
  * Sends requests through the proxy (keep-alive, one at a time per worker) until stopped; bounded in count
  * and time so it always ends. Returns status counts.
  */
-export function loadLoop(d: TestDaemon, host: string, opts: { workers?: number; maxRequests?: number; maxMs?: number } = {}) {
+export function loadLoop(d: Pick<TestDaemon, 'proxyUrl'>, host: string, opts: { workers?: number; maxRequests?: number; maxMs?: number } = {}) {
   const u = new URL(d.proxyUrl);
   const agent = new Agent({ keepAlive: true });
   const counts = new Map<number, number>();
