@@ -129,3 +129,62 @@ test('a rolling deploy across hosts under load through a host with no machine of
   assert.ok(after.filter((m) => m.region === 'ams').every((m) => m.config.env.MESSAGE === 'v2'), 'every ams machine updated');
   assert.equal(after.find((m) => m.id === fraMachine.id)!.config.env.MESSAGE, 'v1', '--regions ams left the fra machine alone');
 });
+
+test('a host whose node dies is down within --host-down-after, traffic leaves it, and the node back re-adopts exactly its machines', { skip, timeout: 180_000 }, async (t) => {
+  const c = await startCluster(t, [
+    { name: 'h-1', region: 'fra' },
+    { name: 'h-2', region: 'fra' },
+    { name: 'h-3', region: 'fra' },
+  ]);
+  const [h1, h2, h3] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
+  assert.equal((await h1.api('POST', '/v1/apps', { app_name: 'hd' })).status, 201);
+  const image = await uploadEcho(h1, 'hd', FIXTURE_APP, 't1');
+  const made = [];
+  for (const name of ['x1', 'x2']) {
+    const r = await h2.api('POST', '/v1/apps/hd/machines', { name, region: 'fra', config: echoConfig(image, { services: [{ internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], checks }] }) });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    made.push(r.body as { id: string; host: string });
+  }
+  const onH2 = made.find((m) => m.host === 'h-2')!;
+  const onH1 = made.find((m) => m.host === 'h-1')!;
+  assert.ok(onH1 && onH2, 'one machine per host, h-3 has none');
+  // h-3 has no machine of the app: all its traffic is relayed, to both.
+  await waitUntil(async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) seen.add((await h3.get('hd')).machine ?? '');
+    return seen.has(onH1.id) && seen.has(onH2.id);
+  }, 10_000, 'h-3 to relay to both hosts');
+
+  // h-2's node is killed; its machine keeps running, but nobody can reach it through hangar now.
+  await h2.kill9();
+  const t0 = Date.now();
+  await waitUntil(async () => (await h1.api('GET', '/v1/hosts')).body.find((h: { name: string }) => h.name === 'h-2')?.state === 'down', 10_000, 'h-2 to be down');
+  t.diagnostic(`h-2 down after ${Date.now() - t0} ms`);
+  const m2 = (await h1.api('GET', `/v1/apps/hd/machines/${onH2.id}`)).body;
+  assert.equal(m2.host_status, 'unreachable');
+  for (let i = 0; i < 20; i++) {
+    const r = await h3.get('hd');
+    assert.equal(r.status, 200);
+    assert.equal(r.machine, onH1.id);
+  }
+  const refused = await h1.api('POST', `/v1/apps/hd/machines/${onH2.id}/stop`, {});
+  assert.equal(refused.status, 503);
+  assert.equal(refused.body.code, 'host_down');
+
+  // Back: the same host, the same two machines, the one on h-2 adopted (same instance), routed again.
+  const before = (await h1.api('GET', `/v1/apps/hd/machines/${onH2.id}`)).body.instance_id;
+  await h2.start();
+  await waitUntil(async () => (await h1.api('GET', '/v1/hosts')).body.every((h: { state: string }) => h.state === 'ready'), 10_000, 'both hosts ready');
+  const hostsNow = (await h2.api('GET', '/v1/hosts')).body;
+  assert.equal(hostsNow.length, 3, 'no second entry for h-2');
+  const all = (await h2.api('GET', '/v1/apps/hd/machines')).body as Array<{ id: string; state: string; instance_id: string; host_status: string }>;
+  assert.deepEqual(all.map((m) => m.id).sort(), made.map((m) => m.id).sort());
+  const back = all.find((m) => m.id === onH2.id)!;
+  assert.equal(back.state, 'started');
+  assert.equal(back.instance_id, before, 'adopted, not started again');
+  await waitUntil(async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) seen.add((await h3.get('hd')).machine ?? '');
+    return seen.has(onH2.id);
+  }, 5_000, "h-2's machine to take traffic again");
+});
