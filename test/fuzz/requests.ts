@@ -197,9 +197,12 @@ export function requestsFor(op: Operation, doc: Schema): fc.Arbitrary<RequestSpe
 /** Requests with a method the path does not document. */
 export function undocumentedFor(template: string, missing: string[], doc: Schema): fc.Arbitrary<RequestSpec> {
   const ctx = context(doc, QUERY_HINTS);
+  // The path's own operations say what its parameters look like (an empty `{host}` is another path).
+  const ops = Object.values(((doc as { paths?: Record<string, Record<string, { parameters?: Param[] }>> }).paths ?? {})[template] ?? {});
+  const params = ops.flatMap((o) => o.parameters ?? []).filter((p) => p.in === 'path');
   return fc.record({
     method: fc.constantFrom(...missing.map((m) => m.toUpperCase())),
-    path: pathValues(template, [], ctx, true),
+    path: pathValues(template, params, ctx, true),
     body: fc.oneof(fc.constant<BodySpec>({ kind: 'none' }), fc.constant<BodySpec>({ kind: 'json', value: {}, contentType: 'application/json' })),
     auth,
   }).map((r) => ({ ...r, template, query: [], bigHeader: false, nonce: false }));
