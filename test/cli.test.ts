@@ -63,7 +63,7 @@ test("Fly's workflows: machines run, list --json | jq by state and region, scale
   assert.equal(status.status, 0, status.stderr);
   assert.match(status.stdout, /Hostname\s+echo\.localhost/);
   assert.match(status.stdout, /URL\s+http:\/\/echo\.localhost:\d+/);
-  assert.match(status.stdout, /PROCESS\s+ID\s+VERSION\s+REGION\s+STATE\s+CHECKS\s+INFLIGHT\s+RUNTIME\s+IMAGE/);
+  assert.match(status.stdout, /PROCESS\s+ID\s+VERSION\s+REGION\s+HOST\s+STATE\s+CHECKS\s+INFLIGHT\s+RUNTIME\s+IMAGE/);
   assert.match(status.stdout, new RegExp(`${list[0]!.id}\\s.*\\sprocess\\s+echo:`), 'each machine row names its runtime');
 
   const started = list.find((m) => m.state === 'started')!;

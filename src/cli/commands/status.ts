@@ -32,7 +32,7 @@ export function statusCommand(): Command {
       say('');
       say(
         table(
-          ['PROCESS', 'ID', 'VERSION', 'REGION', 'STATE', 'CHECKS', 'INFLIGHT', 'RUNTIME', 'IMAGE', 'ADDRESS', 'UPDATED', 'SECRETS'],
+          ['PROCESS', 'ID', 'VERSION', 'REGION', 'HOST', 'STATE', 'CHECKS', 'INFLIGHT', 'RUNTIME', 'IMAGE', 'ADDRESS', 'UPDATED', 'SECRETS'],
           machines.map((m) => {
             const passing = m.checks.filter((c) => c.status === 'passing').length;
             return [
@@ -40,6 +40,7 @@ export function statusCommand(): Command {
               m.id,
               m.release_version ? `v${m.release_version}` : '',
               m.region,
+              m.host + (m.host_status === 'unreachable' ? ' (unreachable)' : ''),
               colorState(m.state) + (m.cordoned ? ' (cordoned)' : ''),
               m.checks.length ? `${m.checks.length} total, ${passing} passing` : '',
               m.inflight,
