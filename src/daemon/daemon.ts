@@ -35,6 +35,7 @@ import { KEY_FILE, SecretsService, SecretVault } from '../secrets/index.js';
 import { Routing } from './routing.js';
 import { DEFAULT_HOST_TIMING, HostRegistry, type HostTiming, type NodeIdentity } from '../cluster/host-registry.js';
 import { nodeIdentity } from './node-identity.js';
+import { portAccepts } from '../health/readiness.js';
 import { clusterSecret } from '../cluster/secret.js';
 import { ClusterSync } from '../cluster/sync.js';
 import { ClusterMachines, type RemoteOp } from '../cluster/machines.js';
@@ -73,11 +74,16 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
+    private readonly parts: { warnings: string[]; sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
   ) {}
 
   get apiUrl(): string {
     return formatUrl(this.apiAddress);
+  }
+
+  /** Problems found at start that do not stop the node (an advertised address that does not answer). */
+  get warnings(): string[] {
+    return this.parts.warnings;
   }
 
   /** This node's host as it registered. */
@@ -246,6 +252,12 @@ export class Daemon {
     if (state.dialect === 'sqlite') await state.machines.claimUnowned(self.id);
     routing.table.home = self.region;
     hosts.start();
+    // Other nodes reach this one at the advertised address: a wrong --advertise is said at start.
+    const warnings: string[] = [];
+    if (clustered && !(await portAccepts(self.address, self.apiPort, 2000))) {
+      warnings.push(`other nodes cannot reach this node at ${self.address}:${self.apiPort} (--advertise): check that --listen covers that address`);
+      log.warn({ address: self.address, port: self.apiPort }, 'advertised address does not answer');
+    }
 
     const track = (m: { id: string; appName: string; region: string; runtime: RuntimeKind; state: string }) => {
       if (m.state === 'destroyed') {
@@ -290,7 +302,7 @@ export class Daemon {
     ready();
     writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), version: opts.version, started_at: new Date().toISOString() });
     log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home, host: self.name, region: self.region, state: state.dialect }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { sync, hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
+    return new Daemon(addresses.api, addresses.proxy, { warnings, sync, hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */

@@ -3,7 +3,7 @@ import { resolveHome } from '../../daemon/home.js';
 import { DEFAULT_API_PORT, DEFAULT_PROXY_PORT } from '../../daemon/defaults.js';
 import { parseListen } from '../../daemon/listen.js';
 import { version } from '../version.js';
-import { reportError, say } from '../output.js';
+import { reportError, say, warn } from '../output.js';
 import { parseDuration } from '../../core/duration.js';
 import { UserError } from '../../core/errors.js';
 
@@ -67,6 +67,7 @@ export function serverCommand(): Command {
           clusterSecretFile: opts.clusterSecretFile,
         });
         say(`hangar daemon ${version()} (pid ${process.pid}): API ${daemon.apiUrl}, proxy ${daemon.proxyUrl}, state in ${database ? 'PostgreSQL' : home}, host ${daemon.host.name} (${daemon.host.region})`);
+        for (const w of daemon.warnings) warn(w);
         let stopping = false;
         const shutdown = (sig: string) => {
           if (stopping) return;

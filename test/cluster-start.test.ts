@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { BIN, startDaemon } from './helpers.js';
+import { postgresAvailable, startPostgres } from './support/postgres.js';
+
+const pg = postgresAvailable();
+const skip = pg.ok ? false : pg.reason;
+
+/** Runs `hangar server` with `args` until `done(output)` says so (or it exits); returns all output. */
+function serverUntil(t: { after(fn: () => unknown): void }, args: string[], env: Record<string, string>, done: (out: string) => boolean): Promise<{ out: string; code: number | null }> {
+  const home = mkdtempSync(join(tmpdir(), 'hangar-start-'));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const p = spawn(process.execPath, [BIN, 'server', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', ...args], { env: { ...process.env, HANGAR_HOME: home, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => p.kill('SIGKILL'));
+  return new Promise((resolve) => {
+    let out = '';
+    const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
+    const check = () => {
+      if (done(out)) p.kill('SIGTERM');
+    };
+    p.stdout!.on('data', (d) => ((out += d), check()));
+    p.stderr!.on('data', (d) => ((out += d), check()));
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ out, code });
+    });
+  });
+}
+
+test('cluster nodes at start: a taken host name, a wrong password, an advertised address nobody can reach', { skip, timeout: 120_000 }, async (t) => {
+  const server = await startPostgres(t);
+  const db = await server.createDatabase();
+  const first = await startDaemon(t, { env: { HANGAR_DATABASE_URL: server.url(db), HANGAR_REGION: 'fra' } });
+  const hosts = (await first.api('GET', '/v1/hosts')).body as Array<{ name: string; region: string; state: string }>;
+  assert.equal(hosts.length, 1);
+  assert.equal(hosts[0]!.region, 'fra');
+
+  // Same machine hostname, so the same default --host-name: the second node is refused, in one line.
+  const twin = await serverUntil(t, [], { HANGAR_DATABASE_URL: server.url(db) }, () => false);
+  assert.equal(twin.code, 1);
+  assert.match(twin.out, new RegExp(`^Error: host name ${hosts[0]!.name} is already taken by host [0-9a-f]{12} at 127\\.0\\.0\\.1, whose node is running\\nhint: give this node another --host-name`, 'm'));
+
+  const wrong = await serverUntil(t, ['--host-name', 'other'], { HANGAR_DATABASE_URL: server.url(db).replace(`:${encodeURIComponent(server.password)}@`, ':not-the-password@') }, () => false);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.out, /^Error: PostgreSQL refused the credentials in postgres:\/\/hangar:\*\*\*@127\.0\.0\.1:\d+\/\S+: password authentication failed for user "hangar"\nhint: check the user and password/m);
+  assert.doesNotMatch(wrong.out, /not-the-password/);
+
+  const far = await serverUntil(t, ['--host-name', 'far', '--advertise', '127.0.0.2'], { HANGAR_DATABASE_URL: server.url(db) }, (o) => /cannot reach this node/.test(o));
+  assert.match(far.out, /warning: other nodes cannot reach this node at 127\.0\.0\.2:\d+ \(--advertise\)/);
+});
