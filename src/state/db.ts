@@ -101,7 +101,8 @@ export async function migrate(db: Db, dialect: Dialect, where: string): Promise<
 
 /** Names of the migrations recorded in the database (none on a fresh one). */
 async function appliedMigrations(db: Db): Promise<string[]> {
-  const tables = await db.introspection.getTables();
+  // Kysely's own tables are hidden from introspection unless asked for; without them every database looks fresh.
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
   if (!tables.some((t) => t.name === 'kysely_migration')) return [];
   const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
   return rows.rows.map((r) => r.name);

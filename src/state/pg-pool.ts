@@ -30,7 +30,7 @@ export class ResilientPool {
 
   /** The connection Kysely uses for one query or one transaction. */
   async connect(): Promise<ResilientClient> {
-    return new ResilientClient(await this.acquire(), () => this.acquire());
+    return new ResilientClient(await this.acquire(), () => this.acquire(), this.waitMs);
   }
 
   async end(): Promise<void> {
@@ -54,34 +54,57 @@ export class ResilientPool {
 /** A pooled client that knows whether a transaction is open, so it can tell when a re-send is safe. */
 class ResilientClient {
   private inTransaction = false;
+  /** Undefined after a lost connection was handed back and no new one could be had. */
+  private client: pg.PoolClient | undefined;
+  // pg's pool stops listening for a client's errors while it is checked out: a connection that drops
+  // between two statements (a transaction waiting on its caller) would emit an unhandled 'error' and end
+  // the process. The loss is reported anyway, by the next query on this client.
+  private readonly ignore = () => undefined;
 
   constructor(
-    private client: pg.PoolClient,
+    client: pg.PoolClient,
     private readonly reacquire: () => Promise<pg.PoolClient>,
-  ) {}
+    private readonly waitMs: number,
+  ) {
+    this.attach(client);
+  }
 
   async query(text: string, values?: unknown[]): Promise<pg.QueryResult> {
     const verb = /^\s*(\w+)/.exec(text)?.[1]?.toLowerCase();
-    try {
-      const r = await this.client.query(text, values);
-      this.track(verb);
-      return r;
-    } catch (err) {
-      const resend = !this.inTransaction && verb !== 'commit' && verb !== 'rollback' && isConnectionLoss(err);
-      if (!resend) {
-        this.track(verb, true);
-        throw err;
+    const until = Date.now() + this.waitMs;
+    for (;;) {
+      try {
+        if (!this.client) this.attach(await this.reacquire());
+        const r = await this.client!.query(text, values);
+        this.track(verb);
+        return r;
+      } catch (err) {
+        // Again and again if need be: right after a crash the pool may still hand out idle connections
+        // that died with the server and have not noticed yet.
+        const resend = !this.inTransaction && verb !== 'commit' && verb !== 'rollback' && isConnectionLoss(err) && Date.now() < until;
+        if (!resend) {
+          this.track(verb, true);
+          throw err;
+        }
+        this.detach(err as Error);
       }
-      this.client.release(err as Error);
-      this.client = await this.reacquire();
-      const r = await this.client.query(text, values);
-      this.track(verb);
-      return r;
     }
   }
 
   release(): void {
-    this.client.release();
+    this.detach();
+  }
+
+  private attach(client: pg.PoolClient): void {
+    client.on('error', this.ignore);
+    this.client = client;
+  }
+
+  private detach(err?: Error): void {
+    const c = this.client;
+    this.client = undefined;
+    c?.removeListener('error', this.ignore);
+    c?.release(err);
   }
 
   private track(verb: string | undefined, failed = false): void {

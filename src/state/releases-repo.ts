@@ -30,6 +30,10 @@ export class ReleasesRepo {
   /** Inserts the next version atomically (max + 1 in one transaction). */
   async create(appId: string, r: Omit<Release, 'version' | 'appName'>): Promise<number> {
     return this.db.transaction().execute(async (tx) => {
+      // Take the app's row lock first, so concurrent creates for one app queue here: under PostgreSQL's
+      // read committed, two transactions would otherwise read the same max and the second insert would
+      // fail on the primary key. The no-op update is the one row lock both dialects accept.
+      await tx.updateTable('apps').set((eb) => ({ routing: eb.ref('routing') })).where('id', '=', appId).execute();
       const row = await tx.selectFrom('releases').select((eb) => eb.fn.max('version').as('v')).where('app_id', '=', appId).executeTakeFirst();
       const version = Number(row?.v ?? 0) + 1;
       await tx
