@@ -383,6 +383,12 @@ function stateContract(b: Backend): void {
       assert.deepEqual(recent.get(ms[1]!.id)?.map((e) => e.type), ['two4', 'two3', 'two2']);
       assert.equal(recent.has(ms[2]!.id), false, 'a machine without events has no entry');
       assert.equal((await s.machines.recentEvents([])).size, 0);
+      // A busy machine's many newer events do not crowd out a quiet one's.
+      await s.machines.addEvent(event(ms[2]!, 'quiet0'));
+      for (let i = 0; i < 40; i++) await s.machines.addEvent(event(ms[0]!, `busy${i}`));
+      const mixed = await s.machines.recentEvents([ms[2]!.id, ms[0]!.id], 3);
+      assert.deepEqual(mixed.get(ms[2]!.id)?.map((e) => e.type), ['quiet0']);
+      assert.deepEqual(mixed.get(ms[0]!.id)?.map((e) => e.type), ['busy39', 'busy38', 'busy37']);
     });
 
     test('leases: put inserts then replaces; get and delete', async (t) => {

@@ -193,22 +193,25 @@ export class MachinesRepo {
     return rows.map(toEvent);
   }
 
-  /** Recent events for many machines at once (one query for a whole listing). */
+  /** Recent events for many machines at once (one query for a whole listing), up to `perMachine` each. */
   async recentEvents(machineIds: string[], perMachine = 10): Promise<Map<string, MachineEvent[]>> {
     const out = new Map<string, MachineEvent[]>();
     if (machineIds.length === 0) return out;
-    const rows = await this.db
+    // Numbered per machine, so a busy machine's events never crowd out a quiet one's.
+    const ranked = this.db
       .selectFrom('machine_events')
       .selectAll()
+      .select((eb) => eb.fn.agg<number>('row_number').over((ob) => ob.partitionBy('machine_id').orderBy('id', 'desc')).as('rn'))
       .where('machine_id', 'in', machineIds)
-      .orderBy('id', 'desc')
-      .limit(machineIds.length * perMachine * 4)
-      .execute();
+      .as('ranked');
+    const rows = await this.db.selectFrom(ranked).selectAll().where('rn', '<=', perMachine).orderBy('id', 'desc').execute();
     for (const r of rows) {
-      const list = out.get(r.machine_id) ?? [];
-      if (list.length < perMachine) list.push(toEvent(r));
-      out.set(r.machine_id, list);
+      const { rn: _rn, ...row } = r;
+      const list = out.get(row.machine_id) ?? [];
+      list.push(toEvent(row));
+      out.set(row.machine_id, list);
     }
     return out;
   }
+
 }
