@@ -188,3 +188,42 @@ test('a host whose node dies is down within --host-down-after, traffic leaves it
     return seen.has(onH2.id);
   }, 5_000, "h-2's machine to take traffic again");
 });
+
+test("the deploy's node killed mid-deploy: another node takes it over from its persisted phase and finishes it, watched through any node, under load", { skip, timeout: 300_000 }, async (t) => {
+  const c = await startCluster(t, [
+    { name: 'w-1', region: 'ams' },
+    { name: 'w-2', region: 'ams' },
+    { name: 'r-1', region: 'fra' },
+  ]);
+  const [w1, w2, r1] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
+  const dir = appDir(t, WEB_WORKER_TOML('tko'));
+  assert.equal((await w1.cli(['deploy', dir])).status, 0);
+  assert.equal((await w1.cli(['scale', 'count', '4', '--process-group', 'web', '-a', 'tko'])).status, 0);
+  type M = { id: string; host: string; process_group: string; config: { env: Record<string, string> } };
+  const web = inGroup((await w1.api<M[]>('GET', '/v1/apps/tko/machines')).body, 'web');
+  assert.equal(web.length, 4);
+  assert.ok(web.every((m) => m.host !== 'r-1'), 'no machine of the app on the node that will run the deploy');
+
+  const load = loadLoop(w2, 'tko.localhost', { maxMs: 120_000 });
+  // Deployed through r-1, so r-1 runs it; killed as soon as the first machine is updated.
+  const r = await r1.cli(['deploy', dir, '-e', 'MESSAGE=v2', '--max-unavailable', '1', '--detach', '--json']);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const id = JSON.parse(r.stdout).id as string;
+  const events = async () => ((await w1.api('GET', `/v1/deployments/${id}/events`)).body as string).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: { type: string; outcome?: string; message?: string } });
+  await waitUntil(async () => (await events()).some((e) => e.event.type === 'machine' && e.event.outcome === 'updated'), 60_000, 'a first machine updated');
+  await r1.kill9();
+  const killedAt = Date.now();
+  const watch = await w2.cli(['deployments', 'watch', id]);
+  const stats = await load.stop();
+  assert.equal(watch.status, 0, watch.stdout + watch.stderr);
+  assert.match(watch.stdout, /release v2 deployed/);
+  const took = (await events()).find((e) => /took it over/.test(e.event.message ?? ''));
+  assert.ok(took, 'the takeover is in the deploy events');
+  t.diagnostic(`deploy finished ${Date.now() - killedAt} ms after its node was killed; load ${JSON.stringify(stats.counts)}`);
+  const d = (await w1.api('GET', `/v1/deployments/${id}`)).body as { status: string };
+  assert.equal(d.status, 'complete');
+  const after = inGroup((await w2.api<M[]>('GET', '/v1/apps/tko/machines')).body, 'web');
+  assert.equal(after.length, 4, 'no machine lost or added');
+  assert.ok(after.every((m) => m.config.env.MESSAGE === 'v2'));
+  assert.equal(stats.failed, 0, JSON.stringify(stats.counts));
+});

@@ -95,6 +95,8 @@ export interface Deployment {
   extra?: Record<string, unknown>;
   /** The user paused it (canary): stored at once, so a restarted daemon resumes it still paused. */
   paused?: boolean;
+  /** The host whose node runs the deploy while its claim holds (read-only here: see DeploymentsRepo.claimRunner). */
+  runner?: string;
   createdAt: string;
   updatedAt: string;
 }

@@ -30,6 +30,10 @@ import { encodeRegistryAuth, registryAuthFor } from '../runtime/docker/registry-
 import { setTimeout as delay } from 'node:timers/promises';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
 import type { Host, RuntimeKind } from '../core/types.js';
+import type { Deployment } from '../core/deploy.js';
+import type { Control } from '../deploy/strategy.js';
+import { UserError } from '../core/errors.js';
+import { DEPLOY_CONTROL_PATH } from '../api/routes/internal.js';
 import { openState, type State } from '../state/index.js';
 import { KEY_FILE, SecretsService, SecretVault } from '../secrets/index.js';
 import { Routing } from './routing.js';
@@ -74,7 +78,7 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { warnings: string[]; sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
+    private readonly parts: { stopAdopt: () => void; warnings: string[]; sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
   ) {}
 
   get apiUrl(): string {
@@ -181,6 +185,7 @@ export class Daemon {
     cleanup.push(() => autoscaler.stop());
     const addresses = { api: opts.listen, proxy: opts.proxyListen };
     let stopDockerRetry = () => {};
+    let stopAdopt = () => {};
     const deploys = new DeployService({
       state,
       machines,
@@ -203,6 +208,17 @@ export class Daemon {
         setTraffic: async (app, t) => void (await apps.setRouting(app, { sets: t.sets, pins: t.pins })),
         window: (ids, ms) => metrics.window(ids, ms),
         idleFor: (app, id) => routing.table.idleFor(app, id),
+      },
+      claims: {
+        self: () => hosts.host.id,
+        claimMs: parseDuration(process.env.HANGAR_DEPLOY_CLAIM) ?? (clustered ? 6000 : 60_000),
+        forwardControl: node
+          ? async (d, c) => {
+              const h = d.runner ? hosts.cached(d.runner) : undefined;
+              if (!h) throw new UserError({ code: 'deployment_not_running', kind: 'conflict', message: `deployment ${d.id} is run by host ${d.runner}, which is not in the cluster`, hint: 'see hangar deployments status' });
+              return node.call<Deployment>(h, DEPLOY_CONTROL_PATH, { id: d.id, control: c });
+            }
+          : undefined,
       },
       appUrl: (app) => `${formatUrl({ host: addresses.proxy.host === '127.0.0.1' ? `${app}.localhost` : addresses.proxy.host, port: addresses.proxy.port })}`,
     });
@@ -239,7 +255,12 @@ export class Daemon {
       apiUrl: () => formatUrl(addresses.api),
       hosts,
       internal: secret
-        ? { clusterToken: secret, machineOp: (op) => machines.runLocal(op as RemoteOp), image: (digest) => store.exportStream(digest) }
+        ? {
+            clusterToken: secret,
+            machineOp: (op) => machines.runLocal(op as RemoteOp),
+            image: (digest) => store.exportStream(digest),
+            deployControl: (b) => deploys.control(b.id, b.control as Control),
+          }
         : undefined,
     });
     api.addHook('onRequest', async () => readyP);
@@ -295,6 +316,13 @@ export class Daemon {
       await sync.start();
     }
     await deploys.resumeAll();
+    if (clustered) {
+      // A deploy whose node died is taken over by whichever node claims it first.
+      const adopt = setInterval(() => void deploys.adoptOrphans().catch((err) => log.warn({ err }, 'taking over orphaned deploys failed')), parseDuration(process.env.HANGAR_DEPLOY_ADOPT_INTERVAL) ?? 2000);
+      adopt.unref();
+      cleanup.push(() => clearInterval(adopt));
+      stopAdopt = () => clearInterval(adopt);
+    }
     autoscaler.start();
     const recycleIdle = parseDuration(process.env.HANGAR_RECYCLE_IDLE) ?? 10_000;
     const recycler = setInterval(() => void deploys.recycleStale(recycleIdle).catch((err) => log.warn({ err }, 'recycle pass failed')), parseDuration(process.env.HANGAR_RECYCLE_INTERVAL) ?? 30_000);
@@ -302,13 +330,14 @@ export class Daemon {
     ready();
     writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), version: opts.version, started_at: new Date().toISOString() });
     log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home, host: self.name, region: self.region, state: state.dialect }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { warnings, sync, hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
+    return new Daemon(addresses.api, addresses.proxy, { stopAdopt, warnings, sync, hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */
   async stop(): Promise<void> {
     const p = this.parts;
     removeDaemonInfo(p.home);
+    p.stopAdopt();
     await p.deploys.stop();
     p.autoscaler.stop();
     clearInterval(p.recycler);

@@ -41,7 +41,25 @@ export interface DeployRequest {
 const LEASE_TTL_S = 30;
 const LEASE_REFRESH_MS = 10_000;
 
-type ServiceDeps = Omit<RunnerDeps, 'emit' | 'nonce' | 'controls'> & { leases: LeaseService };
+/**
+ * Which node runs a deploy. Each deploy is run by one node at a time, under a claim in the shared
+ * state that the node renews; a deploy whose claim lapses (its node died) is taken over by another.
+ */
+export interface RunnerClaims {
+  /** This node's host id. */
+  self: () => string;
+  /** How long a claim holds without renewal (renewed every third of it). */
+  claimMs: number;
+  /** Sends a control to the node that runs the deploy (another host's). */
+  forwardControl?: (d: Deployment, c: Control) => Promise<Deployment>;
+}
+
+type ServiceDeps = Omit<RunnerDeps, 'emit' | 'nonce' | 'controls'> & { leases: LeaseService; claims?: RunnerClaims };
+
+/** A single node claims its deploys too (for a generous while): the same code path as a cluster's. */
+const SOLO_CLAIMS: RunnerClaims = { self: () => 'local', claimMs: 60_000 };
+/** How often a follower of another node's deploy reads its new events. */
+const FOLLOW_POLL_MS = 200;
 
 /**
  * Deploys run here, inside the daemon: submit validates everything before touching anything, makes the
@@ -59,6 +77,13 @@ export class DeployService {
   private readonly live = new Map<string, Deployment>();
   private readonly abort = new AbortController();
   private readonly channels = new Map<string, ControlChannel>();
+  /** Newest event seq each deploy has had delivered to this node's listeners (local or followed). */
+  private readonly delivered = new Map<string, number>();
+  private readonly followers = new Map<string, { count: number; timer: NodeJS.Timeout }>();
+
+  private get claims(): RunnerClaims {
+    return this.deps.claims ?? SOLO_CLAIMS;
+  }
 
   constructor(private readonly deps: ServiceDeps) {
     this.ee.setMaxListeners(0);
@@ -97,6 +122,7 @@ export class DeployService {
     });
     const d: Deployment = { id, appName, releaseVersion: version, status: 'running', phase: 'pending', options, machines: targets.map(progressOf), extra: req.noCutover ? { noCutover: true } : {}, createdAt: now, updatedAt: now };
     await this.deps.state.deployments.insert(app.id, d);
+    await this.claim(id);
     this.seqs.set(id, 0);
     await this.emit(d, { type: 'phase', phase: 'pending', message: `release v${version}: ${options.strategy} deploy of ${image.fullRef} to ${targets.length} existing machine(s)` });
     for (const message of minRunningWarnings(cfg, all, image.fullRef)) await this.emit(d, { type: 'warning', message });
@@ -222,6 +248,7 @@ export class DeployService {
   async control(id: string, c: Control): Promise<Deployment> {
     const d = await this.get(id);
     const accepted = strategyFor(d.options.strategy).controls ?? [];
+    if (d.status === 'running' && !this.running.has(id) && d.runner && d.runner !== this.claims.self() && this.claims.forwardControl) return this.claims.forwardControl(d, c);
     if (d.status !== 'running' || !this.running.has(id)) {
       throw new ConflictError('deployment_not_running', `deployment ${id} is ${d.status}; there is nothing to ${c}`, 'see hangar deployments status');
     }
@@ -252,12 +279,37 @@ export class DeployService {
     return ch;
   }
 
-  /** At daemon start: every deployment left running resumes (or, if it never touched a machine, is interrupted). */
+  /**
+   * At daemon start: every deployment left running that this node can claim resumes (or, if it never
+   * touched a machine, is interrupted). A deploy another live node runs is left to it.
+   */
   async resumeAll(): Promise<void> {
     for (const d of await this.deps.state.deployments.list(undefined, 'running')) {
+      if (!(await this.claim(d.id))) continue;
+      await this.resume(d, d.paused ? `the daemon restarted during this deploy; it stays paused until: hangar deployments resume ${d.id}` : 'the daemon restarted during this deploy; resuming');
+    }
+  }
+
+  /** Takes over the deploys whose node stopped renewing its claim (it died or lost the database). */
+  async adoptOrphans(): Promise<void> {
+    for (const id of await this.deps.state.deployments.orphaned(Date.now())) {
+      if (this.running.has(id) || !(await this.claim(id))) continue;
+      const d = await this.get(id);
+      this.deps.log.info({ deployment: id }, 'taking over a deploy whose node stopped');
+      await this.resume(d, `the node running this deploy stopped; host ${this.claims.self()} took it over${d.paused ? ` (it stays paused until: hangar deployments resume ${d.id})` : ''}`);
+    }
+  }
+
+  private async claim(id: string): Promise<boolean> {
+    const now = Date.now();
+    return this.deps.state.deployments.claimRunner(id, this.claims.self(), now + this.claims.claimMs, now);
+  }
+
+  private async resume(d: Deployment, note: string): Promise<void> {
+    {
       const app = await this.deps.state.apps.byName(d.appName);
       const release = app && (await this.deps.state.releases.get(app.id, d.releaseVersion));
-      if (!app || !release) continue;
+      if (!app || !release) return;
       this.seqs.set(d.id, await this.deps.state.deployments.lastSeq(d.id));
       if (d.phase === 'pending' || d.phase === 'release_command') {
         d.status = 'interrupted';
@@ -267,7 +319,7 @@ export class DeployService {
         await this.deps.state.deployments.save(d);
         await this.deps.state.releases.setStatus(app.id, d.releaseVersion, 'interrupted', false);
         await this.emit(d, { type: 'done', status: 'interrupted', release: d.releaseVersion, message: `release v${d.releaseVersion} interrupted: ${d.error}; nothing was changed`, url: this.deps.appUrl(d.appName) });
-        continue;
+        return;
       }
       for (const p of d.machines) {
         if (p.outcome !== 'updating') continue;
@@ -276,7 +328,7 @@ export class DeployService {
       }
       const machines = await this.deps.machines.list(d.appName);
       await this.takeLeases(machines.filter((m) => d.machines.some((p) => p.machineId === m.id)), `deployment ${d.id} (${release.user})`);
-      await this.emit(d, { type: 'warning', message: d.paused ? `the daemon restarted during this deploy; it stays paused until: hangar deployments resume ${d.id}` : 'the daemon restarted during this deploy; resuming' });
+      await this.emit(d, { type: 'warning', message: note });
       if (d.paused) this.channel(d.id).send('pause');
       this.start({ d, appId: app.id, cfg: release.config as AppConfig, image: release.imageRef, resumed: true, signal: this.abort.signal });
     }
@@ -284,6 +336,8 @@ export class DeployService {
 
   /** Stops following running deploys (daemon shutdown); the next daemon resumes them. */
   async stop(): Promise<void> {
+    for (const f of this.followers.values()) clearInterval(f.timer);
+    this.followers.clear();
     this.abort.abort();
     await Promise.allSettled([...this.running.values()]);
   }
@@ -306,24 +360,75 @@ export class DeployService {
     return this.deps.state.deployments.events(id, after);
   }
 
+  /**
+   * Calls `fn` with each new event of the deploy. A deploy another node runs is followed from the shared
+   * state (every FOLLOW_POLL_MS), so a watcher can attach through any node, and keeps following if this
+   * node takes the deploy over.
+   */
   onEvent(id: string, fn: (e: StoredDeployEvent) => void): () => void {
     this.ee.on(id, fn);
-    return () => this.ee.off(id, fn);
+    const f = this.followers.get(id);
+    if (f) f.count++;
+    else this.followers.set(id, { count: 1, timer: this.follow(id) });
+    return () => {
+      this.ee.off(id, fn);
+      const cur = this.followers.get(id);
+      if (cur && --cur.count === 0) {
+        clearInterval(cur.timer);
+        this.followers.delete(id);
+      }
+    };
+  }
+
+  private follow(id: string): NodeJS.Timeout {
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy || this.running.has(id)) return;
+      busy = true;
+      this.deps.state.deployments
+        .events(id, this.delivered.get(id) ?? 0)
+        .then((es) => {
+          for (const e of es) this.deliver(id, e);
+        })
+        .catch((err) => this.deps.log.warn({ err, deployment: id }, 'could not read the deploy events'))
+        .finally(() => (busy = false));
+    }, FOLLOW_POLL_MS);
+    timer.unref();
+    return timer;
+  }
+
+  private deliver(id: string, e: StoredDeployEvent): void {
+    if (e.seq <= (this.delivered.get(id) ?? 0)) return;
+    this.delivered.set(id, e.seq);
+    this.ee.emit(id, e);
   }
 
   private start(input: Parameters<DeploymentRunner['run']>[0]): void {
     const { d } = input;
     this.live.set(d.id, d);
     const refresh = setInterval(() => void this.refreshLeases(d), LEASE_REFRESH_MS);
+    // The claim is renewed while the deploy runs here; lost (another node took it), this node lets go.
+    const lost = new AbortController();
+    const signal = AbortSignal.any([input.signal, lost.signal]);
+    const renew = setInterval(() => {
+      this.claim(d.id)
+        .then((held) => {
+          if (held || !this.running.has(d.id)) return;
+          this.deps.log.warn({ deployment: d.id }, 'another node took this deploy over; stopping here');
+          lost.abort();
+        })
+        .catch((err) => this.deps.log.warn({ err, deployment: d.id }, 'could not renew the deploy claim'));
+    }, Math.max(50, Math.floor(this.claims.claimMs / 3)));
     const p = this.runner
-      .run(input)
+      .run({ ...input, signal })
       .catch((err) => this.deps.log.error({ err, deployment: d.id }, 'deployment runner failed'))
       .finally(async () => {
         clearInterval(refresh);
+        clearInterval(renew);
         this.running.delete(d.id);
         this.live.delete(d.id);
         this.channels.delete(d.id);
-        if (!input.signal.aborted) await this.releaseLeases(d);
+        if (!signal.aborted) await this.releaseLeases(d);
       });
     this.running.set(d.id, p);
   }
@@ -332,7 +437,7 @@ export class DeployService {
     const seq = (this.seqs.get(d.id) ?? 0) + 1;
     this.seqs.set(d.id, seq);
     const stored = await this.deps.state.deployments.addEvent(d.id, seq, event);
-    this.ee.emit(d.id, stored);
+    this.deliver(d.id, stored);
     this.ee.emit('*', d, event);
   }
 

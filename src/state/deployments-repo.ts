@@ -15,6 +15,7 @@ function toDeployment(r: Selectable<DeploymentsTable> & { app_name: string }): D
     ...(r.error ? { error: r.error } : {}),
     extra: JSON.parse(r.extra),
     paused: r.paused === 1,
+    ...(r.runner ? { runner: r.runner } : {}),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -54,6 +55,32 @@ export class DeploymentsRepo {
       .set({ status: d.status, phase: d.phase, machines: JSON.stringify(d.machines), error: d.error ?? null, extra: JSON.stringify(d.extra ?? {}), paused: d.paused ? 1 : 0, updated_at: d.updatedAt })
       .where('id', '=', d.id)
       .execute();
+  }
+
+  /**
+   * Makes `host` the node that runs the deploy until `until` (ms), if nobody else holds it now: a free
+   * claim, its own, or one that lapsed. One statement, so two nodes can never both win it.
+   */
+  async claimRunner(id: string, host: string, until: number, now: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('deployments')
+      .set({ runner: host, runner_until: until })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where((eb) => eb.or([eb('runner', 'is', null), eb('runner', '=', host), eb('runner_until', '<', now)]))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Running deploys whose runner's claim lapsed before `now` (its node stopped renewing it). */
+  async orphaned(now: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('deployments')
+      .select('id')
+      .where('status', '=', 'running')
+      .where((eb) => eb.or([eb('runner_until', 'is', null), eb('runner_until', '<', now)]))
+      .execute();
+    return rows.map((r) => r.id);
   }
 
   async get(id: string): Promise<Deployment | undefined> {

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { UserError } from '../../core/errors.js';
 import type { Machine } from '../../core/types.js';
+import type { Deployment } from '../../core/deploy.js';
 import type { Api } from '../server.js';
 
 /** The header other nodes prove themselves with (see cluster/node-client.ts). */
@@ -14,7 +15,12 @@ export interface InternalApi {
   machineOp(op: unknown): Promise<Machine>;
   /** The snapshot stream of a process image this node stores, or undefined. */
   image(digest: string): Promise<Readable | undefined>;
+  /** A control for a deploy this node runs, sent by the node the user asked. */
+  deployControl(body: { id: string; control: string }): Promise<Deployment>;
 }
+
+/** Where a node sends a deploy control for a deploy another node runs. */
+export const DEPLOY_CONTROL_PATH = '/internal/v1/deploy-control';
 
 /**
  * Node-to-node routes, under /internal/: refused without the cluster token (on top of the API token),
@@ -29,6 +35,7 @@ export function internalRoutes(app: Api, internal: InternalApi): void {
     }
   };
   app.post('/internal/v1/machine-op', { schema: { hide: true }, preHandler: guard }, async (req) => internal.machineOp(req.body));
+  app.post<{ Body: { id: string; control: string } }>(DEPLOY_CONTROL_PATH, { schema: { hide: true }, preHandler: guard }, async (req) => internal.deployControl(req.body));
   app.get<{ Params: { digest: string } }>('/internal/v1/images/:digest', { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
     const stream = await internal.image(req.params.digest);
     if (!stream) throw new UserError({ code: 'image_not_found', kind: 'not_found', message: `image ${req.params.digest} is not stored on this host` });
