@@ -227,3 +227,40 @@ test("the deploy's node killed mid-deploy: another node takes it over from its p
   assert.ok(after.every((m) => m.config.env.MESSAGE === 'v2'));
   assert.equal(stats.failed, 0, JSON.stringify(stats.counts));
 });
+
+test('hosts drain --migrate moves a host\'s machines to the region\'s other hosts one at a time under load, with zero failed requests', { skip, timeout: 300_000 }, async (t) => {
+  const c = await startCluster(t, [
+    { name: 'd-1', region: 'ams' },
+    { name: 'd-2', region: 'ams' },
+    { name: 'd-3', region: 'ams' },
+  ]);
+  const [d1, d2, d3] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
+  const dir = appDir(t, WEB_WORKER_TOML('mig'));
+  assert.equal((await d1.cli(['deploy', dir])).status, 0);
+  assert.equal((await d1.cli(['scale', 'count', '3', '--process-group', 'web', '-a', 'mig'])).status, 0);
+  type M = { id: string; host: string; process_group: string };
+  const before = (await d1.api<M[]>('GET', '/v1/apps/mig/machines')).body;
+  assert.deepEqual(inGroup(before, 'web').map((m) => m.host).sort(), ['d-1', 'd-2', 'd-3'], 'one web machine per host');
+  const onD2 = before.filter((m) => m.host === 'd-2');
+
+  const loads = [loadLoop(d1, 'mig.localhost', { maxMs: 120_000 }), loadLoop(d3, 'mig.localhost', { maxMs: 120_000 })];
+  const drained = await d3.cli(['hosts', 'drain', 'd-2', '--migrate', '--json']);
+  const results = await Promise.all(loads.map((l) => l.stop()));
+  assert.equal(drained.status, 0, drained.stderr + drained.stdout);
+  const r = JSON.parse(drained.stdout) as { host: { state: string; machines: number }; migrated: Array<{ machine: string; host: string }> };
+  assert.equal(r.host.state, 'draining');
+  assert.equal(r.host.machines, 0);
+  assert.deepEqual(r.migrated.map((x) => x.machine).sort(), onD2.map((m) => m.id).sort());
+  assert.ok(r.migrated.every((x) => x.host !== 'd-2'));
+  for (const x of results) {
+    t.diagnostic(`load: ${JSON.stringify(x.counts)}`);
+    assert.equal(x.failed, 0, JSON.stringify(x.counts));
+  }
+  const after = (await d2.api<M[]>('GET', '/v1/apps/mig/machines')).body;
+  assert.equal(after.length, before.length, 'as many machines as before');
+  assert.ok(after.every((m) => m.host !== 'd-2'));
+  // Nothing new goes to a draining host.
+  const placed = await d1.api('POST', '/v1/apps/mig/machines', { region: 'ams', config: (await d1.api('GET', `/v1/apps/mig/machines/${after[0]!.id}`)).body.config });
+  assert.equal(placed.status, 201);
+  assert.notEqual(placed.body.host, 'd-2');
+});

@@ -120,6 +120,11 @@ export const HostView = z.object({
 });
 export type HostView = z.infer<typeof HostView>;
 export const HostListView = z.array(HostView);
+export const DrainView = z.object({
+  host: HostView,
+  migrated: z.array(z.object({ machine: z.string(), replacement: z.string(), host: z.string().describe('where the replacement runs') })).describe('machines moved off the host, in order (empty without migrate=true)'),
+});
+export type DrainView = z.infer<typeof DrainView>;
 
 export const AppView = z.object({
   id: z.string(),

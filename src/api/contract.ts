@@ -223,6 +223,8 @@ export const REGISTRY_AUTH_HEADER = 'x-registry-auth';
 const hostRef = z.string().min(1).max(63).regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a host name or id');
 export const HostParams = z.object({ host: hostRef });
 /** Removing a host: refused while its node runs or it has machines, unless forced. */
+/** Draining a host; with migrate=true its machines are also moved to the region's other hosts, one at a time. */
+export const DrainHostQuery = z.object({ migrate: z.enum(['true', 'false']).optional() }).strict();
 export const RemoveHostQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();
 
 export * from './contract-views.js';

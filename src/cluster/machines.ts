@@ -69,6 +69,12 @@ export class ClusterMachines {
     return this.deps.local.events(...a);
   }
 
+  /** Names of the apps with live machines on a host. */
+  async appsWithMachinesOn(hostId: string): Promise<string[]> {
+    const all = await this.deps.state.machines.list({ hostId });
+    return [...new Set(all.map((m) => m.appName))];
+  }
+
   recentEvents(ids: string[]) {
     return this.deps.local.recentEvents(ids);
   }

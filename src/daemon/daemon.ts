@@ -45,6 +45,7 @@ import { ClusterSync } from '../cluster/sync.js';
 import { ClusterMachines, type RemoteOp } from '../cluster/machines.js';
 import { NodeClient } from '../cluster/node-client.js';
 import { clusterImageSource } from '../cluster/images.js';
+import { HostMigration } from '../cluster/migrate.js';
 import { PgFeed } from '../state/feed.js';
 import { acquireHomeLock, ensureHome, HOME_FILES, loadOrCreateToken, removeDaemonInfo, writeDaemonInfo, writeToken } from './home.js';
 import { formatUrl, listenError, type ListenAddress } from './listen.js';
@@ -161,6 +162,7 @@ export class Daemon {
       },
     });
     if (node) images.fetchFrom(clusterImageSource(hosts, node));
+    const migration = new HostMigration({ hosts, machines, log, wait: { timeoutMs: 5 * 60_000, minUpMs: 1000 } });
     const apps = new AppService({
       state,
       machines,
@@ -253,7 +255,13 @@ export class Daemon {
         return addresses.proxy;
       },
       apiUrl: () => formatUrl(addresses.api),
-      hosts,
+      hosts: {
+        list: () => hosts.list(),
+        setDraining: (ref, draining) => hosts.setDraining(ref, draining),
+        remove: (ref, force) => hosts.remove(ref, force),
+        machineHost: (id) => hosts.machineHost(id),
+        migrate: (ref) => migration.migrate(ref),
+      },
       internal: secret
         ? {
             clusterToken: secret,

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { HostView } from '../../api/contract.js';
+import type { DrainView, HostView } from '../../api/contract.js';
 import { action, common, enc } from '../common.js';
 import { ago, colorState, printJson, say, table } from '../output.js';
 
@@ -21,13 +21,17 @@ export function hostsCommand(): Command {
     ),
   );
   cmd.addCommand(
-    common(new Command('drain').argument('<host>', 'host name or id').description('stop placing new machines on a host'), { app: false }).action(
-      action(async (ctx, host: string) => {
-        const h = await ctx.api.post<HostView>(`/v1/hosts/${enc(host)}/drain`);
-        if (ctx.opts.json) return printJson(h);
-        say(`host ${h.name} is draining: no new machines are placed there (${h.machines} machine(s) still on it)`);
-      }),
-    ),
+    common(new Command('drain').argument('<host>', 'host name or id').description('stop placing new machines on a host'), { app: false })
+      .option('--migrate', "also move its machines to the other hosts of its region, one at a time, each replacement healthy before the old one drains and goes")
+      .action(
+        action(async (ctx, host: string) => {
+          const migrate = Boolean((ctx.opts as { migrate?: boolean }).migrate);
+          const r = await ctx.api.post<DrainView>(`/v1/hosts/${enc(host)}/drain${migrate ? '?migrate=true' : ''}`);
+          if (ctx.opts.json) return printJson(r);
+          for (const m of r.migrated) say(`moved ${m.machine} → ${m.replacement} on ${m.host}`);
+          say(`host ${r.host.name} is draining: no new machines are placed there (${r.host.machines} machine(s) still on it)`);
+        }),
+      ),
   );
   cmd.addCommand(
     common(new Command('undrain').argument('<host>', 'host name or id').description('place new machines on a drained host again'), { app: false }).action(
