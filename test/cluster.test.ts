@@ -59,15 +59,49 @@ test('a cluster of three hosts in two regions: placement, operations on the owne
     assert.equal(byName.get(r.machine!)?.host, n.name, `${n.name} answered by its own machine`);
   }
 
+  // Logs through any node: every host's machines, each line naming its host.
+  type L = { machine_id?: string; host?: string; source: string; message: string };
+  await waitUntil(async () => {
+    const text = (await fra2.api('GET', '/v1/apps/web/logs?limit=1000')).body as string;
+    const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as L);
+    return [a.body, b.body, m.body].every((x: { id: string; host: string }) => lines.some((l) => l.machine_id === x.id && l.source === 'app' && l.host === x.host));
+  }, 10_000, 'logs through fra-2 to show every machine with its host');
+  const shown = await fra2.cli(['logs', '--no-tail', '-a', 'web', '--machine', m.body.id]);
+  assert.equal(shown.status, 0, shown.stderr);
+  assert.match(shown.stdout, new RegExp(`app\\[${m.body.id}\\] ams/ams-1 \\[info\\]`));
+
+  // Followed through fra-2: a line stored on ams-1 arrives as it happens.
+  const follow = new AbortController();
+  t.after(() => follow.abort());
+  const stream = await fetch(`${fra2.url}/v1/apps/web/logs?follow=true&limit=0&source=runner`, { headers: { authorization: `Bearer ${fra2.token}` }, signal: follow.signal });
+  const reader = stream.body!.getReader();
+  let buffered = '';
+  const live = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return undefined;
+      buffered += Buffer.from(value).toString();
+      const hit = buffered.split('\n').filter(Boolean).map((l) => JSON.parse(l) as L).find((l) => l.machine_id === m.body.id && l.host === 'ams-1');
+      if (hit) return hit;
+    }
+  })();
+
   // The ams machine stopped through a fra node (carried out on ams-1): ams-1's proxy relays to fra.
   const stopped = await fra2.api('POST', `/v1/apps/web/machines/${m.body.id}/stop`, {});
   assert.equal(stopped.status, 200, JSON.stringify(stopped.body));
   const st = await ams1.api('GET', `/v1/apps/web/machines/${m.body.id}`);
   assert.equal(st.body.state, 'stopped');
+  const line = await Promise.race([live, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
+  assert.ok(line, "the stop's runner line reached the follower on fra-2");
+  follow.abort();
+  let lastSeen: unknown;
   await waitUntil(async () => {
     const r = await ams1.get('web');
+    lastSeen = r;
     return r.status === 200 && byName.get(r.machine!)?.host !== 'ams-1';
-  }, 5_000, 'ams-1 to relay to a fra machine');
+  }, 5_000, 'ams-1 to relay to a fra machine').catch((err) => {
+    throw new Error(`${(err as Error).message}; last answer: ${JSON.stringify(lastSeen)}`);
+  });
   for (let i = 0; i < 20; i++) {
     const r = await ams1.get('web');
     assert.equal(r.status, 200);

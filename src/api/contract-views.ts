@@ -225,6 +225,7 @@ export const LogLineView = z.object({
   stream: z.enum(['stdout', 'stderr']).optional(),
   level: z.enum(['info', 'warn', 'error']),
   message: z.string(),
+  host: z.string().optional().describe("in a cluster: the host whose node stored the line"),
 });
 
 /** A secret as the API shows it: never its value. */

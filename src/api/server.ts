@@ -1,5 +1,6 @@
 import { hostRoutes, type HostsApi } from './routes/hosts.js';
 import { internalRoutes, type InternalApi } from './routes/internal.js';
+import type { LogPeers } from './routes/logs.js';
 import { timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -70,6 +71,10 @@ export interface ApiDeps {
   hosts: HostsApi;
   /** In a cluster: the routes other nodes call. */
   internal?: InternalApi;
+  /** In a cluster: the other nodes' log streams, merged into this node's. */
+  logPeers?: LogPeers;
+  /** In a cluster: this node's host name, on the log lines it stored. */
+  hostName?: string;
 }
 
 export type Api = FastifyInstance<any, any, any, any, ZodTypeProvider>;
@@ -163,7 +168,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     deploymentRoutes(scope as Api, deps);
     secretsRoutes(scope as Api, deps);
     hostRoutes(scope as Api, deps);
-    if (deps.internal) internalRoutes(scope as Api, deps.internal);
+    if (deps.internal) internalRoutes(scope as Api, deps.internal, deps);
   });
   return app;
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Machine } from '../core/types.js';
+import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { MachineBus } from '../machines/bus.js';
 import type { ChangeFeed, FeedMessage } from '../state/feed.js';
 import type { State } from '../state/index.js';
@@ -28,6 +29,11 @@ export class ClusterSync {
   private timer?: NodeJS.Timeout;
   private readonly unsubs: Array<() => void> = [];
   private resyncing?: Promise<void>;
+  /** One read-and-apply per machine at a time, so an older row never lands after a newer one. */
+  private readonly perMachine = new KeyedMutex();
+  private readonly applied = new Map<string, string>();
+  /** When the health applied for each machine was decided (its host's clock), so an older one never wins. */
+  private readonly healthAt = new Map<string, number>();
 
   constructor(private readonly deps: { state: State; feed: ChangeFeed; routing: RoutingSink; hosts: HostRegistry; bus: MachineBus; log: Logger; resyncMs?: number }) {}
 
@@ -58,9 +64,10 @@ export class ClusterSync {
 
   /** This host's instance started or stopped taking traffic: stored, then told to the others. */
   healthChanged(machineId: string, instanceId: string, routable: boolean): void {
+    const at = Date.now();
     this.deps.state.machines
-      .saveHealth(machineId, instanceId, routable)
-      .then(() => this.deps.feed.publish('health', { id: machineId, instance: instanceId, routable }))
+      .saveHealth(machineId, instanceId, routable, at)
+      .then(() => this.deps.feed.publish('health', { id: machineId, instance: instanceId, routable, at }))
       .catch((err) => this.deps.log.warn({ err, machine: machineId }, 'could not store machine health'));
   }
 
@@ -71,16 +78,20 @@ export class ClusterSync {
 
   private async receive(msg: FeedMessage): Promise<void> {
     if (msg.from === this.deps.hosts.host.id) return;
-    const body = msg.body as { id?: string; instance?: string; routable?: boolean; name?: string };
+    const body = msg.body as { id?: string; instance?: string; routable?: boolean; name?: string; at?: number };
     switch (msg.topic) {
       case 'machine': {
-        const m = body.id ? await this.deps.state.machines.get(body.id) : undefined;
-        if (m) await this.apply(m);
-        else if (body.id) this.deps.routing.forgetRemote(body.id);
+        const id = body.id;
+        if (!id) return;
+        await this.perMachine.run(id, async () => {
+          const m = await this.deps.state.machines.get(id);
+          if (m) await this.apply(m);
+          else this.deps.routing.forgetRemote(id);
+        });
         return;
       }
       case 'health':
-        if (body.id && body.instance && this.deps.hosts.stateOf(msg.from) !== 'down') this.deps.routing.setRemoteHealth(body.id, body.instance, Boolean(body.routable));
+        if (body.id && body.instance && this.deps.hosts.stateOf(msg.from) !== 'down') this.health(body.id, body.instance, Boolean(body.routable), body.at ?? Date.now());
         return;
       case 'app': {
         const app = body.name ? await this.deps.state.apps.byName(body.name) : undefined;
@@ -93,8 +104,18 @@ export class ClusterSync {
     }
   }
 
+  private health(machineId: string, instanceId: string, routable: boolean, at: number): void {
+    if (at < (this.healthAt.get(machineId) ?? 0)) return;
+    this.healthAt.set(machineId, at);
+    this.deps.routing.setRemoteHealth(machineId, instanceId, routable);
+  }
+
   private async apply(m: Machine): Promise<void> {
     if (m.hostId === this.deps.hosts.host.id) return;
+    // Rows are read after the change was announced; one older than what was applied is stale.
+    const last = this.applied.get(m.id);
+    if (last && m.updatedAt < last) return;
+    this.applied.set(m.id, m.updatedAt);
     let h = this.deps.hosts.cached(m.hostId);
     if (!h) {
       await this.deps.hosts.list();
@@ -124,10 +145,14 @@ export class ClusterSync {
       present.add(m.id);
       await this.apply(m);
       const hl = health.get(m.id);
-      const down = hosts.stateOf(m.hostId) === 'down';
-      if (hl?.instanceId === m.instanceId) routing.setRemoteHealth(m.id, m.instanceId, hl.routable && !down);
-      else routing.setRemoteHealth(m.id, m.instanceId, false);
+      if (hosts.stateOf(m.hostId) === 'down') routing.setRemoteHealth(m.id, m.instanceId, false);
+      else if (hl) this.health(m.id, hl.instanceId, hl.routable, hl.at);
     }
-    for (const id of routing.remoteMachines()) if (!present.has(id)) routing.forgetRemote(id);
+    for (const id of routing.remoteMachines()) {
+      if (present.has(id)) continue;
+      routing.forgetRemote(id);
+      this.applied.delete(id);
+      this.healthAt.delete(id);
+    }
   }
 }

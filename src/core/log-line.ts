@@ -31,4 +31,6 @@ export interface LogLine {
   stream?: 'stdout' | 'stderr';
   level: LogLevel;
   message: string;
+  /** In a cluster: the host whose node stored the line. */
+  host?: string;
 }

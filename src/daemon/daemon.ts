@@ -262,6 +262,20 @@ export class Daemon {
         machineHost: (id) => hosts.machineHost(id),
         migrate: (ref) => migration.migrate(ref),
       },
+      get hostName() {
+        return clustered ? hosts.cached(localHost.hostId)?.name : undefined;
+      },
+      logPeers: node
+        ? {
+            streams: async (app, query, signal) => {
+              const others = (await hosts.list()).filter((h) => h.id !== hosts.host.id && h.state !== 'down');
+              const got = await Promise.all(
+                others.map((h) => node.stream(h, `/internal/v1/apps/${encodeURIComponent(app)}/logs?${query}`, { signal, timeoutMs: 24 * 3600_000 }).catch((err) => void log.warn({ err, host: h.name }, 'could not read logs from another node'))),
+              );
+              return got.filter((s): s is NonNullable<typeof s> => s !== undefined);
+            },
+          }
+        : undefined,
       internal: secret
         ? {
             clusterToken: secret,

@@ -125,8 +125,8 @@ export class MachinesRepo {
   }
 
   /** Records whether an instance takes traffic, for the other nodes' proxies. */
-  async saveHealth(machineId: string, instanceId: string, routable: boolean): Promise<void> {
-    const row = { instance_id: instanceId, routable: routable ? 1 : 0, updated_at: Date.now() };
+  async saveHealth(machineId: string, instanceId: string, routable: boolean, at = Date.now()): Promise<void> {
+    const row = { instance_id: instanceId, routable: routable ? 1 : 0, updated_at: at };
     await this.db
       .insertInto('machine_health')
       .values({ machine_id: machineId, ...row })
@@ -135,9 +135,9 @@ export class MachinesRepo {
   }
 
   /** Every machine's recorded health: machine id → its instance and whether it takes traffic. */
-  async health(): Promise<Map<string, { instanceId: string; routable: boolean }>> {
+  async health(): Promise<Map<string, { instanceId: string; routable: boolean; at: number }>> {
     const rows = await this.db.selectFrom('machine_health').selectAll().execute();
-    return new Map(rows.map((r) => [r.machine_id, { instanceId: r.instance_id, routable: r.routable === 1 }]));
+    return new Map(rows.map((r) => [r.machine_id, { instanceId: r.instance_id, routable: r.routable === 1, at: Number(r.updated_at) }]));
   }
 
   /** Latest check results of a machine's current instance (replaces what was stored). */

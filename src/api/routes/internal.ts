@@ -4,7 +4,9 @@ import type { FastifyRequest } from 'fastify';
 import { UserError } from '../../core/errors.js';
 import type { Machine } from '../../core/types.js';
 import type { Deployment } from '../../core/deploy.js';
-import type { Api } from '../server.js';
+import type { Api, ApiDeps } from '../server.js';
+import { LogsQuery } from '../contract.js';
+import { INTERNAL_LOGS_PATH, localLogs } from './logs.js';
 
 /** The header other nodes prove themselves with (see cluster/node-client.ts). */
 const CLUSTER_TOKEN_HEADER = 'hangar-cluster-token';
@@ -26,7 +28,7 @@ export const DEPLOY_CONTROL_PATH = '/internal/v1/deploy-control';
  * Node-to-node routes, under /internal/: refused without the cluster token (on top of the API token),
  * and left out of the API document, since only hangar's own nodes call them.
  */
-export function internalRoutes(app: Api, internal: InternalApi): void {
+export function internalRoutes(app: Api, internal: InternalApi, deps: ApiDeps): void {
   const expected = Buffer.from(internal.clusterToken);
   const guard = async (req: FastifyRequest) => {
     const given = Buffer.from(String(req.headers[CLUSTER_TOKEN_HEADER] ?? ''));
@@ -35,6 +37,12 @@ export function internalRoutes(app: Api, internal: InternalApi): void {
     }
   };
   app.post('/internal/v1/machine-op', { schema: { hide: true }, preHandler: guard }, async (req) => internal.machineOp(req.body));
+  // This node's own log lines of an app (the node the user asked merges them with its own and the others').
+  app.get<{ Params: { app: string }; Querystring: Record<string, string> }>(INTERNAL_LOGS_PATH, { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
+    const q = LogsQuery.parse(req.query);
+    reply.hijack();
+    await localLogs(deps, reply.raw, req.params.app, q);
+  });
   app.post<{ Body: { id: string; control: string } }>(DEPLOY_CONTROL_PATH, { schema: { hide: true }, preHandler: guard }, async (req) => internal.deployControl(req.body));
   app.get<{ Params: { digest: string } }>('/internal/v1/images/:digest', { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
     const stream = await internal.image(req.params.digest);

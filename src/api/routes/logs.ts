@@ -1,45 +1,99 @@
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import type { ServerResponse } from 'node:http';
 import type { LogLine } from '../contract.js';
 import { AppParams, LogLineView, LogsQuery } from '../contract.js';
 import { route } from '../openapi.js';
 import type { Api, ApiDeps } from '../server.js';
 
+/** The other nodes of a cluster, for logs: each one's own lines of an app, as NDJSON streams. */
+export interface LogPeers {
+  /** One stream per other live node of `/internal/v1/apps/{app}/logs?{query}` (nodes that fail are skipped). */
+  streams(app: string, query: URLSearchParams, signal: AbortSignal): Promise<Readable[]>;
+}
+
+export const INTERNAL_LOGS_PATH = '/internal/v1/apps/:app/logs';
+
+type Query = { follow?: 'true' | 'false'; machine?: string; region?: string; source?: string; limit: number };
+
 /**
  * NDJSON log stream: history first, then (with follow=true) new lines as they are stored. `machine`
  * keeps only lines about that machine (app-wide deploy and proxy lines go); `region` keeps only lines
  * about machines in that region (app-wide lines carry none, so they go too); `source` keeps the listed
- * sources.
+ * sources. In a cluster the node asked merges every other node's lines (their machines' output, their
+ * proxies' and deploys' lines) into one stream, each line naming its host.
  */
 export function logRoutes(app: Api, deps: ApiDeps): void {
   const raw = { mediaType: 'application/x-ndjson', schema: LogLineView, description: 'One log line (JSON) per line; with follow=true the stream stays open, with an empty line every 15s to keep it alive' };
   const schema = route({ tags: ['logs'], summary: 'App logs (machine output and platform lines) as NDJSON', params: AppParams, querystring: LogsQuery, raw });
   app.get('/v1/apps/:app/logs', { schema }, async (req, reply) => {
-    const name = req.params.app;
-    const q = req.query;
-    const machines = await deps.machines.list(name, { includeDestroyed: true });
-    const collected = deps.logs.machinesOf(name);
-    // Release-command machines are not in state: the collector knows them by id.
-    const only = q.machine ? new Set([...machines.filter((m) => m.id === q.machine || m.name === q.machine).map((m) => m.id), ...collected.filter((id) => id === q.machine)]) : undefined;
-    const sources = q.source ? new Set(q.source.split(',')) : undefined;
-    const matches = (l: LogLine) =>
-      l.app === name && (!only || (l.machine_id !== undefined && only.has(l.machine_id))) && (!q.region || l.region === q.region) && (!sources || sources.has(l.source));
-    const ids = only ?? new Set([...machines.map((m) => m.id), ...collected]);
     reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-    // A follower with nothing to read yet still learns at once that the stream is open.
-    res.flushHeaders();
-    for (const l of deps.logs.history({ machineIds: [...ids], app: only ? undefined : name, matches }, q.limit)) res.write(JSON.stringify(l) + '\n');
-    if (q.follow !== 'true') {
-      res.end();
-      return;
-    }
-    const off = deps.logs.onStored((l) => {
-      if (matches(l)) res.write(JSON.stringify(l) + '\n');
-    });
-    const keepAlive = setInterval(() => res.write('\n'), 15_000);
-    res.on('close', () => {
-      off();
-      clearInterval(keepAlive);
-    });
+    await streamLogs(deps, reply.raw, req.params.app, req.query, deps.logPeers);
   });
 }
+
+/** The same stream of this node's own lines only, for the node that merges them (see internal.ts). */
+export async function localLogs(deps: ApiDeps, http: ServerResponse, app: string, q: Query): Promise<void> {
+  await streamLogs(deps, http, app, q, undefined);
+}
+
+async function streamLogs(deps: ApiDeps, http: ServerResponse, name: string, q: Query, peers: LogPeers | undefined): Promise<void> {
+  const machines = await deps.machines.list(name, { includeDestroyed: true });
+  const collected = deps.logs.machinesOf(name);
+  // Release-command machines are not in state: the collector knows them by id.
+  const only = q.machine ? new Set([...machines.filter((m) => m.id === q.machine || m.name === q.machine).map((m) => m.id), ...collected.filter((id) => id === q.machine)]) : undefined;
+  const sources = q.source ? new Set(q.source.split(',')) : undefined;
+  const matches = (l: LogLine) =>
+    l.app === name && (!only || (l.machine_id !== undefined && only.has(l.machine_id))) && (!q.region || l.region === q.region) && (!sources || sources.has(l.source));
+  const ids = only ?? new Set([...machines.map((m) => m.id), ...collected]);
+  const own = (l: LogLine): LogLine => (deps.hostName ? { ...l, host: deps.hostName } : l);
+  http.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+  // A follower with nothing to read yet still learns at once that the stream is open.
+  http.flushHeaders();
+  const stop = new AbortController();
+  http.on('close', () => stop.abort());
+  const history = deps.logs.history({ machineIds: [...ids], app: only ? undefined : name, matches }, q.limit).map(own);
+  const params = new URLSearchParams(Object.entries({ machine: q.machine, region: q.region, source: q.source }).filter((e): e is [string, string] => e[1] !== undefined));
+  const remote = peers ? await collect(await peers.streams(name, new URLSearchParams([...params, ['limit', String(q.limit)]]), stop.signal)) : [];
+  const merged = [...history, ...remote].sort((a, b) => a.timestamp.localeCompare(b.timestamp)).slice(-q.limit || undefined);
+  for (const l of q.limit === 0 ? [] : merged) http.write(JSON.stringify(l) + '\n');
+  if (q.follow !== 'true') {
+    stop.abort();
+    http.end();
+    return;
+  }
+  const off = deps.logs.onStored((l) => {
+    if (matches(l)) http.write(JSON.stringify(own(l)) + '\n');
+  });
+  if (peers) {
+    for (const s of await peers.streams(name, new URLSearchParams([...params, ['limit', '0'], ['follow', 'true']]), stop.signal)) {
+      const lines = createInterface({ input: s });
+      lines.on('line', (line) => {
+        if (line.trim() && !stop.signal.aborted) http.write(line + '\n');
+      });
+      s.on('error', () => lines.close());
+    }
+  }
+  const keepAlive = setInterval(() => http.write('\n'), 15_000);
+  http.on('close', () => {
+    off();
+    clearInterval(keepAlive);
+  });
+}
+
+/** Reads finished NDJSON streams to their end. */
+async function collect(streams: Readable[]): Promise<LogLine[]> {
+  const all = await Promise.all(
+    streams.map(async (s) => {
+      const got: LogLine[] = [];
+      try {
+        for await (const line of createInterface({ input: s })) if (line.trim()) got.push(JSON.parse(line) as LogLine);
+      } catch {
+        // A node that fails mid-stream gives what it sent.
+      }
+      return got;
+    }),
+  );
+  return all.flat();
+}
+

@@ -38,8 +38,12 @@ export function logsCommand(): Command {
     );
 }
 
-/** What a plain line says before its message: `<source>[<machine or app>] <region> [<level>]` (app-wide lines have no region). */
+/**
+ * What a plain line says before its message: `<source>[<machine or app>] <region> [<level>]` (app-wide
+ * lines have no region); in a cluster the host follows the region (`fra/fra-1`).
+ */
 function logPrefix(l: LogLine): string {
   const who = `${l.source}[${l.machine_id ?? l.app}]`;
-  return l.region ? `${who} ${l.region} [${l.level}]` : `${who} [${l.level}]`;
+  const where = l.region && l.host ? `${l.region}/${l.host}` : (l.region ?? (l.host ? `@${l.host}` : undefined));
+  return where ? `${who} ${where} [${l.level}]` : `${who} [${l.level}]`;
 }
