@@ -59,6 +59,12 @@ test('a cluster of three hosts in two regions: placement, operations on the owne
     assert.equal(byName.get(r.machine!)?.host, n.name, `${n.name} answered by its own machine`);
   }
 
+  // Another host's machine's checks, as its host runs them, in its JSON through any node.
+  await waitUntil(async () => {
+    const x = (await ams1.api('GET', `/v1/apps/web/machines/${a.body.id}`)).body as { checks: Array<{ status: string }> };
+    return x.checks.length === 1 && x.checks[0]!.status === 'passing';
+  }, 5_000, "fa's passing check to show through ams-1");
+
   // Logs through any node: every host's machines, each line naming its host.
   type L = { machine_id?: string; host?: string; source: string; message: string };
   await waitUntil(async () => {

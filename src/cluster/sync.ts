@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Machine } from '../core/types.js';
+import type { CheckStatus, Machine } from '../core/types.js';
 import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { MachineBus } from '../machines/bus.js';
 import type { ChangeFeed, FeedMessage } from '../state/feed.js';
@@ -34,6 +34,8 @@ export class ClusterSync {
   private readonly applied = new Map<string, string>();
   /** When the health applied for each machine was decided (its host's clock), so an older one never wins. */
   private readonly healthAt = new Map<string, number>();
+  /** Other hosts' machines' latest check results, for their machine JSON here. */
+  private readonly checks = new Map<string, CheckStatus[]>();
 
   constructor(private readonly deps: { state: State; feed: ChangeFeed; routing: RoutingSink; hosts: HostRegistry; bus: MachineBus; log: Logger; resyncMs?: number }) {}
 
@@ -71,6 +73,16 @@ export class ClusterSync {
       .catch((err) => this.deps.log.warn({ err, machine: machineId }, 'could not store machine health'));
   }
 
+  /** One of this host's machines has new check results (already stored). */
+  checksChanged(machineId: string): void {
+    this.deps.feed.publish('checks', { id: machineId });
+  }
+
+  /** Another host's machine's latest check results, as its host stored them. */
+  checksOf(machineId: string): CheckStatus[] | undefined {
+    return this.checks.get(machineId);
+  }
+
   /** An app's routing changed here (hostnames, sets, pins, hold window). */
   appChanged(app: string): void {
     this.deps.feed.publish('app', { name: app });
@@ -93,6 +105,11 @@ export class ClusterSync {
       case 'health':
         if (body.id && body.instance && this.deps.hosts.stateOf(msg.from) !== 'down') this.health(body.id, body.instance, Boolean(body.routable), body.at ?? Date.now());
         return;
+      case 'checks': {
+        const id = body.id;
+        if (id) this.checks.set(id, (await this.deps.state.machines.checks(id)).get(id) ?? []);
+        return;
+      }
       case 'app': {
         const app = body.name ? await this.deps.state.apps.byName(body.name) : undefined;
         if (app) this.deps.routing.setAppRouting(app.name, app.routing);
@@ -137,12 +154,13 @@ export class ClusterSync {
     const { state, routing, hosts } = this.deps;
     const self = hosts.host.id;
     await hosts.list();
-    const [machines, health, apps] = await Promise.all([state.machines.list(), state.machines.health(), state.apps.list()]);
+    const [machines, health, apps, checks] = await Promise.all([state.machines.list(), state.machines.health(), state.apps.list(), state.machines.checks()]);
     for (const a of apps) routing.setAppRouting(a.name, a.routing);
     const present = new Set<string>();
     for (const m of machines) {
       if (m.hostId === self) continue;
       present.add(m.id);
+      this.checks.set(m.id, checks.get(m.id) ?? []);
       await this.apply(m);
       const hl = health.get(m.id);
       if (hosts.stateOf(m.hostId) === 'down') routing.setRemoteHealth(m.id, m.instanceId, false);
@@ -153,6 +171,7 @@ export class ClusterSync {
       routing.forgetRemote(id);
       this.applied.delete(id);
       this.healthAt.delete(id);
+      this.checks.delete(id);
     }
   }
 }

@@ -142,7 +142,7 @@ export class Daemon {
     const ports = new PortAllocator();
     const images = new ImageCatalog(state, store, docker.images, docker.problem);
     const timing = { ...DEFAULT_TIMING, ...envTiming(), ...opts.timing };
-    const routing = new Routing({ bus, log, saveChecks: (id, c) => state.machines.saveChecks(id, c), onPorts: (app, ports) => proxy.setAppPorts(app, ports), onHealthy: (id, instance, routable) => sync?.healthChanged(id, instance, routable) });
+    const routing = new Routing({ bus, log, saveChecks: (id, c) => state.machines.saveChecks(id, c).then(() => sync?.checksChanged(id)), onPorts: (app, ports) => proxy.setAppPorts(app, ports), onHealthy: (id, instance, routable) => sync?.healthChanged(id, instance, routable) });
     const logs = new LogCollector({ dir: join(opts.home, 'logs') });
     const platform = new PlatformLog({ store: (l) => logs.append(l), onError: (err) => log.warn({ err }, 'could not store a platform log line') });
     const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing, drainer: { drain: (ref, ms) => routing.table.drain(ref.machineId, ref.instanceId, ms) }, secrets: vault, onSignal: (m, s) => platform.signal(m, s) });
@@ -199,7 +199,7 @@ export class Daemon {
         // Another host's machine is waited for by its own node, which also sees it exit.
         waitHealthy: (m, exited, o) => (machines.isLocal(m) ? routing.waitHealthy(m, exited, o) : machines.waitHealthy(m, o)),
         exitOf: (m) => (machines.isLocal(m) ? lifecycle.exitOf(m) : new Promise(() => {})),
-        allPassing: (id) => routing.checksOf(id).every((c) => c.status === 'passing'),
+        allPassing: (id) => (sync?.checksOf(id) ?? routing.checksOf(id)).every((c) => c.status === 'passing'),
       },
       // Deploys use a driver only for the release command, so its starts and exits are release-command lines.
       driverFor: (kind) => new ReleaseCommandDriver(lifecycle.driver(kind), platform),
@@ -238,7 +238,8 @@ export class Daemon {
       images,
       logs,
       log,
-      checks: (id) => routing.checksOf(id),
+      // This host's machines from its own monitor; another host's as that host last stored them.
+      checks: (id) => sync?.checksOf(id) ?? routing.checksOf(id),
       inflight: (app, id) => routing.table.inflight(app, id),
       metrics,
       deploys,

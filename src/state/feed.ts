@@ -2,8 +2,8 @@ import pg from 'pg';
 import { sql } from 'kysely';
 import type { Db } from './db.js';
 
-/** What changed, as one node tells the others: a machine, a machine's health, an app, a deploy, a host. */
-export type FeedTopic = 'machine' | 'health' | 'app' | 'deploy' | 'host';
+/** What changed, as one node tells the others: a machine, its health or check results, an app, a deploy, a host. */
+export type FeedTopic = 'machine' | 'health' | 'checks' | 'app' | 'deploy' | 'host';
 
 export interface FeedMessage {
   topic: FeedTopic;

@@ -152,8 +152,11 @@ export class MachinesRepo {
     });
   }
 
-  async checks(): Promise<Map<string, CheckStatus[]>> {
-    const rows = await this.db.selectFrom('machine_checks').selectAll().orderBy('name').execute();
+  /** Latest check results of every machine (or of one). */
+  async checks(machineId?: string): Promise<Map<string, CheckStatus[]>> {
+    let q = this.db.selectFrom('machine_checks').selectAll();
+    if (machineId) q = q.where('machine_id', '=', machineId);
+    const rows = await q.orderBy('name').execute();
     const out = new Map<string, CheckStatus[]>();
     for (const r of rows) {
       const list = out.get(r.machine_id) ?? [];
