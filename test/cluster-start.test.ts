@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -51,4 +51,25 @@ test('cluster nodes at start: a taken host name, a wrong password, an advertised
 
   const far = await serverUntil(t, ['--host-name', 'far', '--advertise', '127.0.0.2'], { HANGAR_DATABASE_URL: server.url(db) }, (o) => /cannot reach this node/.test(o));
   assert.match(far.out, /warning: other nodes cannot reach this node at 127\.0\.0\.2:\d+ \(--advertise\)/);
+});
+
+test("a node without the cluster's secrets key refuses to seal secrets the others could not open, until the key is copied over", { skip, timeout: 120_000 }, async (t) => {
+  const server = await startPostgres(t);
+  const db = await server.createDatabase();
+  const env = { HANGAR_DATABASE_URL: server.url(db) };
+  const d1 = await startDaemon(t, { env: { ...env, HANGAR_HOST_NAME: 'k-1' } });
+  const d2 = await startDaemon(t, { env: { ...env, HANGAR_HOST_NAME: 'k-2' } });
+  assert.equal(d2.token, d1.token, 'one API token for the cluster');
+  assert.equal((await d1.api('POST', '/v1/apps', { app_name: 'sk' })).status, 201);
+  const refused = d2.cli(['secrets', 'set', 'A=1', '-a', 'sk', '--stage']);
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /secrets key file .* is missing, so this node cannot open the cluster's secrets/);
+  assert.match(refused.stderr, /copy HANGAR_HOME\/secrets\.key from another node/);
+  copyFileSync(join(d1.home, 'secrets.key'), join(d2.home, 'secrets.key'));
+  chmodSync(join(d2.home, 'secrets.key'), 0o600);
+  const ok = d2.cli(['secrets', 'set', 'A=1', '-a', 'sk', '--stage']);
+  assert.equal(ok.status, 0, ok.stderr);
+  const listed = d1.cli(['secrets', 'list', '-a', 'sk', '--json']);
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.match(listed.stdout, /"name": "A"/);
 });

@@ -130,7 +130,12 @@ export class Daemon {
         return hosts.host.region;
       },
     };
-    const vault = await SecretVault.open({ state, keyFile: join(opts.home, KEY_FILE), log });
+    const vault = await SecretVault.open({
+      state,
+      keyFile: join(opts.home, KEY_FILE),
+      log,
+      clusterKey: clustered ? { recorded: () => state.hosts.setting('secrets_key_id'), record: (id) => state.hosts.settingOr('secrets_key_id', id) } : undefined,
+    });
     const store = new ImageStore(join(opts.home, 'images'));
     await store.cleanTemp();
     const processDriver = new ProcessDriver({ root: join(opts.home, 'machines') });

@@ -16,6 +16,11 @@ export interface VaultDeps {
   /** Full path of the key file. */
   keyFile: string;
   log: Logger;
+  /**
+   * In a cluster: the id of the key every node must use, recorded by the first node that had one.
+   * `record` stores `id` unless one is recorded and returns the recorded one.
+   */
+  clusterKey?: { recorded(): Promise<string | undefined>; record(id: string): Promise<string> };
 }
 
 /** A secret as listed: everything but the value. */
@@ -127,7 +132,13 @@ export class SecretVault implements SecretsProvider {
     const ids = await this.deps.state.secrets.keyIds();
     const read = readKeyFile(file);
     const was = this.key?.kind;
-    if (read.kind === 'missing' && ids.length === 0) {
+    const shared = await this.deps.clusterKey?.recorded();
+    if (read.kind === 'missing' && shared) {
+      // The cluster has a key: a new one here would seal secrets the other nodes cannot open.
+      this.key = { kind: 'broken', error: clusterKeyError(file, 'is missing') };
+    } else if (read.kind === 'ok' && shared && shared !== read.key.id) {
+      this.key = { kind: 'broken', error: clusterKeyError(file, "is not the key the cluster's other nodes use") };
+    } else if (read.kind === 'missing' && ids.length === 0) {
       try {
         this.key = { kind: 'ready', key: createKeyFile(file) };
         log.info({ file }, 'created the secrets key');
@@ -144,6 +155,11 @@ export class SecretVault implements SecretsProvider {
       this.key = { kind: 'ready', key: read.key };
       if (read.looseMode) log.warn({ file, mode: (0o600 | read.looseMode).toString(8) }, 'the secrets key file is readable by other users; chmod 600 it');
       if (was === 'broken' && ids.length > 0) log.info({ file }, 'secrets key loaded');
+    }
+    if (this.key.kind === 'ready' && this.deps.clusterKey && !shared) {
+      // First node with a key: it becomes the cluster's (two nodes racing: the first recorded wins).
+      const winner = await this.deps.clusterKey.record(this.key.key.id);
+      if (winner !== this.key.key.id) this.key = { kind: 'broken', error: clusterKeyError(file, "is not the key the cluster's other nodes use") };
     }
     if (this.key.kind === 'broken') log.error({ code: this.key.error.code, file }, this.key.error.message);
     return this.key;
@@ -163,6 +179,15 @@ function listing(rows: StoredSecret[]): SecretsListing {
 /** What a sealed value is bound to: its app (by id, so a re-created app cannot read it) and its name. */
 function context(app: App, name: string): string {
   return `${app.id}:${name}`;
+}
+
+function clusterKeyError(file: string, what: string): UserError {
+  return new UserError({
+    code: 'secrets_key_mismatch',
+    kind: 'unavailable',
+    message: `the secrets key file ${file} ${what}, so this node cannot open the cluster's secrets`,
+    hint: `copy HANGAR_HOME/secrets.key from another node of the cluster to ${file} (mode 0600); no restart needed`,
+  });
 }
 
 function keyError(code: 'secrets_key_missing' | 'secrets_key_invalid', file: string, what: string): UserError {

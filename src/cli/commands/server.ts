@@ -41,7 +41,7 @@ export function serverCommand(): Command {
     .option('--port-fallback', 'if a default port is taken, use a free one instead of failing')
     .option('--database <url>', 'keep the state in PostgreSQL, shared with the other nodes of a cluster (default: $HANGAR_DATABASE_URL, else SQLite in the state directory)')
     .option('--region <code>', "this host's region (default: $HANGAR_REGION, else local)")
-    .option('--host-name <name>', "this host's name in the cluster (default: the machine's hostname)")
+    .option('--host-name <name>', "this host's name in the cluster (default: $HANGAR_HOST_NAME, else the machine's hostname)")
     .option('--advertise <ip>', 'the address other nodes reach this host at (default: the --listen address)')
     .option('--cluster-secret-file <file>', 'the secret nodes authenticate each other with, the same file on every host (default: one kept in the database)')
     .option('--host-down-after <duration>', 'a host whose node has not heartbeat for this long is down', '10s')
@@ -62,7 +62,7 @@ export function serverCommand(): Command {
           portFallback: opts.portFallback,
           version: version(),
           database: database || undefined,
-          host: { name: opts.hostName, region: opts.region ?? process.env.HANGAR_REGION, address: opts.advertise },
+          host: { name: opts.hostName ?? process.env.HANGAR_HOST_NAME, region: opts.region ?? process.env.HANGAR_REGION, address: opts.advertise },
           hostTiming: { downAfterMs },
           clusterSecretFile: opts.clusterSecretFile,
         });
