@@ -304,3 +304,39 @@ test('hosts drain --migrate moves a host\'s machines to the region\'s other host
   assert.equal(placed.status, 201);
   assert.notEqual(placed.body.host, 'd-2');
 });
+
+test('a host cut off mid-deploy: its machines fail with the reason, the deploy ends instead of hanging, and traffic leaves the host', { skip, timeout: 300_000 }, async (t) => {
+  const c = await startCluster(t, [
+    { name: 'a-1', region: 'ams' },
+    { name: 'a-2', region: 'ams' },
+  ]);
+  const [a1] = c.nodes as [ClusterNode, ClusterNode];
+  const dir = appDir(t, WEB_WORKER_TOML('cut'));
+  assert.equal((await a1.cli(['deploy', dir])).status, 0);
+  assert.equal((await a1.cli(['scale', 'count', '4', '--process-group', 'web', '-a', 'cut'])).status, 0);
+  type M = { id: string; host: string; process_group: string; host_status: string };
+  const web = inGroup((await a1.api<M[]>('GET', '/v1/apps/cut/machines')).body, 'web');
+  assert.deepEqual(web.map((m) => m.host).sort(), ['a-1', 'a-1', 'a-2', 'a-2']);
+
+  const r = await a1.cli(['deploy', dir, '-e', 'MESSAGE=v2', '--max-unavailable', '1', '--detach', '--json']);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const id = JSON.parse(r.stdout).id as string;
+  const events = async () => ((await a1.api('GET', `/v1/deployments/${id}/events`)).body as string).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: { type: string; outcome?: string; message?: string; status?: string } });
+  await waitUntil(async () => (await events()).some((e) => e.event.type === 'machine' && e.event.outcome === 'updated'), 60_000, 'a first machine updated');
+  c.net.isolate('a-2');
+  const cutAt = Date.now();
+  await waitUntil(async () => (await a1.api('GET', `/v1/deployments/${id}`)).body.status !== 'running', 60_000, 'the deploy to end');
+  t.diagnostic(`deploy ended ${Date.now() - cutAt} ms after a-2 was cut off`);
+  const all = await events();
+  const done = all.find((e) => e.event.type === 'done');
+  assert.ok(done && done.event.status !== 'complete', `the deploy did not claim success: ${JSON.stringify(done)}`);
+  assert.ok(all.some((e) => /a-2/.test(e.event.message ?? '') && /down|does not answer/.test(e.event.message ?? '')), `a machine failed naming the host: ${JSON.stringify(all.map((e) => e.event.message))}`);
+  const now = (await a1.api<M[]>('GET', '/v1/apps/cut/machines')).body;
+  assert.ok(inGroup(now, 'web').filter((m) => m.host === 'a-2').every((m) => m.host_status === 'unreachable'));
+  for (let i = 0; i < 20; i++) {
+    const g = await a1.get('cut');
+    assert.equal(g.status, 200);
+    assert.ok(web.some((m) => m.id === g.machine && m.host === 'a-1'), 'answered on a-1');
+  }
+  c.net.reconnect('a-2');
+});

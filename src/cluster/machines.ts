@@ -190,9 +190,24 @@ export class ClusterMachines {
     return h;
   }
 
+  /**
+   * Sends the operation to the machine's node. If that host goes down meanwhile (a node that neither
+   * answers nor refuses), the call ends at once with `host_down` instead of hanging until it times out.
+   */
   private async remote(host: Host, op: RemoteOp): Promise<Machine> {
     if (!this.deps.node) throw new Error('no node client: this node is not part of a cluster');
     const waitMs = op.op === 'surgeUpdate' || op.op === 'waitHealthy' ? op.wait.timeoutMs : op.op === 'wait' ? op.opts.timeoutMs : 0;
-    return this.deps.node.call<Machine>(host, MACHINE_OP_PATH, op, { timeoutMs: 10 * 60_000 + waitMs });
+    const down = new AbortController();
+    const off = this.deps.hosts.onChange((h) => {
+      if (h.id === host.id && h.state === 'down') down.abort();
+    });
+    try {
+      return await this.deps.node.call<Machine>(host, MACHINE_OP_PATH, op, { timeoutMs: 10 * 60_000 + waitMs, signal: down.signal });
+    } catch (err) {
+      if (!down.signal.aborted) throw err;
+      throw new UserError({ code: 'host_down', kind: 'unavailable', message: `host ${host.name} went down during ${op.op} of ${op.op === 'create' ? 'a new machine' : `machine ${op.id}`}: its node stopped heartbeating`, hint: 'start its node again; once it is back it reports the machine as it really is', cause: err });
+    } finally {
+      off();
+    }
   }
 }
