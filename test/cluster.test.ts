@@ -340,3 +340,33 @@ test('a host cut off mid-deploy: its machines fail with the reason, the deploy e
   }
   c.net.reconnect('a-2');
 });
+
+test('the database restarted mid-deploy: operations pause, then the deploy completes, with zero failed requests', { skip, timeout: 300_000 }, async (t) => {
+  const c = await startCluster(t, [
+    { name: 'p-1', region: 'ams' },
+    { name: 'p-2', region: 'ams' },
+  ]);
+  const [p1, p2] = c.nodes as [ClusterNode, ClusterNode];
+  const dir = appDir(t, WEB_WORKER_TOML('dbr'));
+  assert.equal((await p1.cli(['deploy', dir])).status, 0);
+  assert.equal((await p1.cli(['scale', 'count', '4', '--process-group', 'web', '-a', 'dbr'])).status, 0);
+  const load = loadLoop(p2, 'dbr.localhost', { maxMs: 120_000 });
+  const r = await p1.cli(['deploy', dir, '-e', 'MESSAGE=v2', '--max-unavailable', '1', '--detach', '--json']);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const id = JSON.parse(r.stdout).id as string;
+  await waitUntil(async () => /"outcome":"updated"/.test((await p1.api('GET', `/v1/deployments/${id}/events`)).body as string), 60_000, 'a first machine updated');
+  await c.pg.stop();
+  const stoppedAt = Date.now();
+  await waitUntil(() => Date.now() - stoppedAt > 3000, 5000, 'three seconds without the database');
+  await c.pg.start();
+  t.diagnostic('database back after 3 s');
+  await waitUntil(async () => (await p1.api('GET', `/v1/deployments/${id}`)).body.status !== 'running', 120_000, 'the deploy to end');
+  const stats = await load.stop();
+  const d = (await p2.api('GET', `/v1/deployments/${id}`)).body as { status: string; error?: string };
+  assert.equal(d.status, 'complete', JSON.stringify(d));
+  t.diagnostic(`load: ${JSON.stringify(stats.counts)}`);
+  assert.equal(stats.failed, 0, JSON.stringify(stats.counts));
+  type M = { process_group: string; config: { env: Record<string, string> } };
+  assert.ok(inGroup((await p2.api<M[]>('GET', '/v1/apps/dbr/machines')).body, 'web').every((m) => m.config.env.MESSAGE === 'v2'));
+  assert.ok(((await p1.api('GET', '/v1/hosts')).body as Array<{ state: string }>).every((h) => h.state === 'ready'));
+});

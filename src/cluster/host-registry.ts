@@ -41,6 +41,8 @@ export class HostRegistry {
   private readonly listeners = new Set<(h: HostStatus) => void>();
   private readonly states = new Map<string, HostState>();
   private readonly last = new Map<string, HostStatus>();
+  /** When this node last read the hosts (a gap means it could not see anyone's heartbeat). */
+  private lastListAt = 0;
 
   constructor(private readonly deps: { state: State; home: string; log: Logger; timing: HostTiming; now?: () => number }) {}
 
@@ -118,6 +120,10 @@ export class HostRegistry {
   /** Every host with its state as judged now, and its live machine count. */
   async list(): Promise<HostStatus[]> {
     const [hosts, counts] = await Promise.all([this.deps.state.hosts.list(), this.deps.state.machines.countByHost()]);
+    const now = this.now();
+    // This node was blind (the database was away): nobody's silence in that time counts against them.
+    if (this.lastListAt && now - this.lastListAt > 3 * this.deps.timing.heartbeatMs) for (const s of this.seen.values()) s.at = Math.max(s.at, now);
+    this.lastListAt = now;
     const out = hosts.map((h) => this.judge(h, counts.get(h.id) ?? 0));
     this.last.clear();
     for (const h of out) this.last.set(h.id, h);
