@@ -51,6 +51,17 @@ test('a cluster of three hosts in two regions: placement, operations on the owne
   assert.equal(dfw.body.code, 'no_host_in_region');
   assert.match(dfw.body.error, /regions with ready hosts: ams, fra/);
 
+  // --host pins: a clone of a fra machine on ams-1 goes to ams-1's region; an unknown host is a clear 404.
+  const pinned = await fra2.cli(['machines', 'clone', a.body.id, '--host', 'ams-1', '-a', 'web', '--json']);
+  assert.equal(pinned.status, 0, pinned.stderr);
+  const clone = JSON.parse(pinned.stdout) as { id: string; host: string; region: string };
+  assert.deepEqual([clone.host, clone.region], ['ams-1', 'ams']);
+  const nowhere = await fra2.api('POST', '/v1/apps/web/machines', { host: 'nope-9', config: config('x') });
+  assert.equal(nowhere.status, 404);
+  assert.equal(nowhere.body.code, 'host_not_found');
+  assert.equal((await fra2.api('POST', `/v1/apps/web/machines/${clone.id}/stop`, {})).status, 200);
+  assert.equal((await fra1.api('DELETE', `/v1/apps/web/machines/${clone.id}`)).status, 200);
+
   // Each proxy serves the app, its own host's machine first.
   const byName = new Map([a.body, b.body, m.body].map((x: { id: string; name: string; host: string }) => [x.id, x]));
   for (const n of c.nodes) {

@@ -71,6 +71,8 @@ const region = z.string().regex(/^[a-z0-9-]{1,32}$/, 'a region: up to 32 lowerca
 export const CreateMachineBody = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'machine names use lowercase letters, digits and dashes (up to 63)').optional(),
   region: region.optional(),
+  /** A host name or id to place the machine on (in a cluster). */
+  host: z.string().min(1).max(63).regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a host name or id').optional().describe('a host (name or id) the machine must go to; default: placed on a ready host of the region'),
   config: MachineConfigSchema,
   skip_launch: z.boolean().optional(),
 });

@@ -89,7 +89,7 @@ export class ClusterMachines {
     const host = place(hosts, live, {
       app,
       group: input.config.metadata.fly_process_group ?? 'app',
-      region: input.region ?? this.deps.hosts.host.region,
+      region: input.region ?? (input.host ? undefined : this.deps.hosts.host.region),
       runtime: image.runtime,
       pin: input.host,
     });

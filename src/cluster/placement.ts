@@ -6,7 +6,8 @@ export interface PlacementRequest {
   app: string;
   /** The machine's process group: a group is spread across hosts first. */
   group: string;
-  region: string;
+  /** Required unless pinned (a pinned machine goes to its host's region). */
+  region?: string;
   runtime: RuntimeKind;
   /** A host name or id the machine must go to (`--host`). */
   pin?: string;
@@ -19,7 +20,8 @@ export interface PlacementRequest {
  */
 export function place(hosts: HostStatus[], live: Machine[], req: PlacementRequest): Host {
   if (req.pin) return pinned(hosts, req);
-  const fit = hosts.filter((h) => h.state === 'ready' && h.region === req.region && h.runtimes.includes(req.runtime));
+  const region = req.region ?? '';
+  const fit = hosts.filter((h) => h.state === 'ready' && h.region === region && h.runtimes.includes(req.runtime));
   if (fit.length === 0) throw noHost(hosts, req);
   const inGroup = (h: Host) => live.filter((m) => m.hostId === h.id && m.appName === req.app && (m.config.metadata.fly_process_group ?? 'app') === req.group).length;
   const load = (h: Host) => live.filter((m) => m.hostId === h.id).length;
@@ -31,7 +33,7 @@ function pinned(hosts: HostStatus[], req: PlacementRequest): Host {
   if (!h) throw new UserError({ code: 'host_not_found', kind: 'not_found', message: `host ${JSON.stringify(req.pin)} not found`, hint: 'list hosts with: hangar hosts list' });
   if (h.state !== 'ready') throw new PreconditionError('host_not_ready', `host ${h.name} is ${h.state}: no new machines go there`, h.state === 'draining' ? `place it elsewhere, or: hangar hosts undrain ${h.name}` : 'start its node again, or pick another host');
   if (!h.runtimes.includes(req.runtime)) throw new PreconditionError('host_lacks_runtime', `host ${h.name} cannot run ${req.runtime} machines (it has: ${h.runtimes.join(', ')})`, 'pick a host with that runtime');
-  if (h.region !== req.region) throw new UserError({ code: 'host_region_mismatch', message: `host ${h.name} is in region ${h.region}, not ${req.region}`, hint: `ask for region ${h.region}, or pick a host of ${req.region}` });
+  if (req.region !== undefined && h.region !== req.region) throw new UserError({ code: 'host_region_mismatch', message: `host ${h.name} is in region ${h.region}, not ${req.region}`, hint: `ask for region ${h.region}, or pick a host of ${req.region}` });
   return h;
 }
 
@@ -39,10 +41,11 @@ function noHost(hosts: HostStatus[], req: PlacementRequest): UserError {
   const ready = hosts.filter((h) => h.state === 'ready' && h.runtimes.includes(req.runtime));
   const regions = [...new Set(ready.map((h) => h.region))].sort();
   const inRegion = hosts.filter((h) => h.region === req.region);
+  const wanted = req.region ?? '';
   const why = inRegion.length === 0 ? 'no host' : `no ready host with the ${req.runtime} runtime (${inRegion.map((h) => `${h.name}: ${h.state}`).join(', ')})`;
   return new PreconditionError(
     'no_host_in_region',
-    `cannot place a machine in region ${req.region}: ${why}; regions with ready hosts: ${regions.join(', ') || 'none'}`,
-    regions.length ? `pick one of those regions (--region ${regions[0]}), or start a node with --region ${req.region}` : 'start a hangar node (hangar server) on a host of that region',
+    `cannot place a machine in region ${wanted}: ${why}; regions with ready hosts: ${regions.join(', ') || 'none'}`,
+    regions.length ? `pick one of those regions (--region ${regions[0]}), or start a node with --region ${wanted}` : 'start a hangar node (hangar server) on a host of that region',
   );
 }

@@ -65,13 +65,14 @@ export function machineRoutes(app: Api, deps: ApiDeps): void {
         ok: { 201: MachineView },
         errors: {
           400: 'also when the image cannot run as configured (no_command)',
-          404: 'also when the image is in neither the app nor the Docker Engine (image_not_found)',
+          404: 'also when the image is in neither the app nor the Docker Engine (image_not_found), or `host` names no host (host_not_found)',
           409: 'the app has a machine of that name (machine_name_taken)',
-          503: RUNTIME,
+          412: 'no ready host in the region has the runtime (no_host_in_region), or the `host` asked for is not ready or lacks the runtime (a host of another region than `region` is a 400)',
+          503: `${RUNTIME}; or the machine's host does not answer (host_unreachable, host_down)`,
         },
       }),
     }, async (req, reply) => {
-    const m = await ms.create(req.params.app, { name: req.body.name, region: req.body.region, config: req.body.config, skipLaunch: req.body.skip_launch });
+    const m = await ms.create(req.params.app, { name: req.body.name, region: req.body.region, host: req.body.host, config: req.body.config, skipLaunch: req.body.skip_launch });
     return reply.status(201).send(await view(req.params.app, m.id));
   });
 

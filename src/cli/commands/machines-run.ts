@@ -10,6 +10,7 @@ import { uploadDirectory } from '../upload.js';
 
 interface RunOpts {
   region?: string;
+  host?: string;
   processGroup?: string;
   name?: string;
   env?: string[];
@@ -43,10 +44,11 @@ export async function runMachine(ctx: Context, target: string | undefined, comma
     config = { image, env, init: {}, services: [], checks: {}, restart: { policy: 'on-failure' }, stop_config: { signal: 'SIGINT', timeout: '5s' }, metadata: { fly_process_group: 'app' } };
   }
   if (command.length > 0) config.init = { cmd: command };
-  const region = o.region ?? loaded?.config.primaryRegion;
-  const m = await ctx.api.post<MachineView>(machinesPath(app), { config, ...(region ? { region } : {}), ...(o.name ? { name: o.name } : {}), ...(o.skipStart ? { skip_launch: true } : {}) });
+  // Pinned to a host, the machine goes to that host's region unless one is asked for.
+  const region = o.region ?? (o.host ? undefined : loaded?.config.primaryRegion);
+  const m = await ctx.api.post<MachineView>(machinesPath(app), { config, ...(region ? { region } : {}), ...(o.host ? { host: o.host } : {}), ...(o.name ? { name: o.name } : {}), ...(o.skipStart ? { skip_launch: true } : {}) });
   if (ctx.opts.json) return printJson(m);
-  say(`Machine ${m.id} (${m.name}) in app ${app}, region ${m.region}: ${m.state}`);
+  say(`Machine ${m.id} (${m.name}) in app ${app}, region ${m.region}, host ${m.host}: ${m.state}`);
   say(`  image   ${m.config.image}`);
   if (m.address) say(`  address http://${m.address}`);
   if (appInfo.url) say(`  url     ${appInfo.url}  (through hangar's proxy, once the machine passes its checks)`);

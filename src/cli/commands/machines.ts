@@ -134,6 +134,7 @@ export function machinesCommand(): Command {
       .argument('[command...]', 'command to run (after --); default: the process group command')
       .option('-r, --region <region>', 'region label (default: primary_region)')
       .option('-g, --process-group <group>', 'process group from [processes]')
+      .option('--host <host>', 'in a cluster: the host (name or id) to run it on')
       .option('-n, --name <name>', 'machine name')
       .option('-e, --env <K=V>', 'environment variable (repeatable)', collect)
       .option('--skip-start', 'create the machine without starting it')
@@ -143,15 +144,17 @@ export function machinesCommand(): Command {
   cmd.addCommand(
     common(new Command('clone').argument('<id>', 'machine to copy').description('create a new machine with the same config and image'))
       .option('-r, --region <region>', 'region for the clone')
+      .option('--host <host>', 'in a cluster: the host (name or id) to put the clone on')
       .option('-n, --name <name>', 'name for the clone')
       .action(
         action(async (ctx, ref: string) => {
           const app = ctx.appName();
           const src = await findMachine(ctx, app, ref);
-          const o = ctx.opts as { region?: string; name?: string };
-          const m = await ctx.api.post<MachineView>(machinesPath(app), { config: src.config, region: o.region ?? src.region, ...(o.name ? { name: o.name } : {}) });
+          const o = ctx.opts as { region?: string; name?: string; host?: string };
+          const region = o.region ?? (o.host ? undefined : src.region);
+          const m = await ctx.api.post<MachineView>(machinesPath(app), { config: src.config, ...(region ? { region } : {}), ...(o.host ? { host: o.host } : {}), ...(o.name ? { name: o.name } : {}) });
           if (ctx.opts.json) return printJson(m);
-          say(`Cloned ${src.id} into machine ${m.id} (${m.name}) in ${m.region}: ${m.state}${m.address ? ` at http://${m.address}` : ''}`);
+          say(`Cloned ${src.id} into machine ${m.id} (${m.name}) in ${m.region} on ${m.host}: ${m.state}${m.address ? ` at http://${m.address}` : ''}`);
         }),
       ),
   );
