@@ -3,17 +3,24 @@ import { UserError } from '../core/errors.js';
 import type { HostRegistry } from './host-registry.js';
 import type { NodeClient } from './node-client.js';
 
+/** Where each kind of image is asked for on another node. */
+const PATHS = {
+  process: (digest: string) => `/internal/v1/images/${encodeURIComponent(digest)}`,
+  docker: (name: string) => `/internal/v1/docker-images/${encodeURIComponent(name)}`,
+};
+
 /**
- * Where this host gets a process image it lacks: from the first other ready node that stores it,
- * by digest (the catalog checks that what arrives has that digest).
+ * Where this host gets an image it lacks: from the first other live node that has it. A process image
+ * by digest, from its store (the catalog checks what arrives has that digest); a Docker image by name,
+ * as `docker save` from that node's engine (the catalog checks the loaded image's id).
  */
-export function clusterImageSource(hosts: HostRegistry, node: NodeClient): (digest: string) => Promise<Readable> {
+export function clusterImageSource(hosts: HostRegistry, node: NodeClient, kind: keyof typeof PATHS = 'process'): (digest: string) => Promise<Readable> {
   return async (digest) => {
     const others = (await hosts.list()).filter((h) => h.id !== hosts.host.id && h.state !== 'down');
     const problems: string[] = [];
     for (const h of others) {
       try {
-        const s = await node.stream(h, `/internal/v1/images/${encodeURIComponent(digest)}`, { timeoutMs: 10 * 60_000 });
+        const s = await node.stream(h, PATHS[kind](digest), { timeoutMs: 10 * 60_000 });
         if (s) return s;
       } catch (err) {
         problems.push(`${h.name}: ${(err as Error).message}`);

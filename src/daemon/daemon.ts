@@ -166,7 +166,7 @@ export class Daemon {
         waitHealthy: (m, o) => routing.waitHealthy(m, lifecycle.exitOf(m), o),
       },
     });
-    if (node) images.fetchFrom(clusterImageSource(hosts, node));
+    if (node) images.fetchFrom(clusterImageSource(hosts, node), docker.images ? clusterImageSource(hosts, node, 'docker') : undefined);
     const migration = new HostMigration({ hosts, machines, log, wait: { timeoutMs: 5 * 60_000, minUpMs: 1000 } });
     const apps = new AppService({
       state,
@@ -287,6 +287,7 @@ export class Daemon {
             clusterToken: secret,
             machineOp: (op) => machines.runLocal(op as RemoteOp),
             image: (digest) => store.exportStream(digest),
+            dockerImage: async (name) => docker.images?.exportTar(name),
             deployControl: (b) => deploys.control(b.id, b.control as Control),
           }
         : undefined,

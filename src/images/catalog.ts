@@ -18,6 +18,7 @@ export type ImageSource = (digest: string) => Promise<Readable>;
 
 export class ImageCatalog implements ImageResolver {
   private source?: ImageSource;
+  private dockerSource?: ImageSource;
   private readonly fetching = new Map<string, Promise<void>>();
 
   constructor(
@@ -99,7 +100,8 @@ export class ImageCatalog implements ImageResolver {
       await this.dockerImages(ref)
         .ensureExact(own.ref)
         .catch((err: { code?: string }) => {
-          if (err.code !== 'docker_unavailable') throw err;
+          // In a cluster the machine's host loads an image its engine lacks from another node's.
+          if (err.code !== 'docker_unavailable' && !(this.dockerSource && err.code === 'image_missing')) throw err;
         });
       return { ref: own.ref, fullRef: own.fullRef, runtime: 'docker' };
     }
@@ -119,7 +121,14 @@ export class ImageCatalog implements ImageResolver {
 
   async verify(ref: ImageRef, runtime: RuntimeKind = 'process'): Promise<ResolvedImage> {
     if (runtime === 'docker') {
-      await this.dockerImages(formatImageRef(ref)).ensureExact(ref);
+      const images = this.dockerImages(formatImageRef(ref));
+      try {
+        await images.ensureExact(ref);
+      } catch (err) {
+        // Not on this host's engine (nor pullable): streamed from the engine of a node that has it.
+        if ((err as UserError).code !== 'image_missing' || !this.dockerSource) throw err;
+        await this.loadFromCluster(images, ref);
+      }
       return { ref, fullRef: formatImageRef(ref), runtime };
     }
     await this.ensureLocal(ref.digest);
@@ -127,9 +136,27 @@ export class ImageCatalog implements ImageResolver {
     return { ref, fullRef: formatImageRef(ref), runtime, rootfs: this.store.rootfsPath(ref.digest) };
   }
 
-  /** In a cluster: process images this host lacks are fetched from `source` when a machine needs them. */
-  fetchFrom(source: ImageSource): void {
+  /**
+   * In a cluster: process images this host lacks are fetched from `source` when a machine needs them,
+   * and Docker images this host's engine lacks are loaded from `docker` (another node's engine).
+   */
+  fetchFrom(source: ImageSource, docker?: ImageSource): void {
     this.source = source;
+    this.dockerSource = docker;
+  }
+
+  /** Loads a Docker image from another node's engine once (concurrent needs share it), then checks its id. */
+  private async loadFromCluster(images: DockerImages, ref: ImageRef): Promise<void> {
+    const key = `docker:${ref.digest}`;
+    let p = this.fetching.get(key);
+    if (!p) {
+      p = (async () => {
+        await images.importTar(await this.dockerSource!(formatImageRef(ref)));
+        await images.ensureExact(ref);
+      })().finally(() => this.fetching.delete(key));
+      this.fetching.set(key, p);
+    }
+    await p;
   }
 
   /**

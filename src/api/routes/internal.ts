@@ -17,6 +17,8 @@ export interface InternalApi {
   machineOp(op: unknown): Promise<Machine>;
   /** The snapshot stream of a process image this node stores, or undefined. */
   image(digest: string): Promise<Readable | undefined>;
+  /** A Docker image from this host's engine as a `docker save` tar, or undefined. */
+  dockerImage(name: string): Promise<Readable | undefined>;
   /** A control for a deploy this node runs, sent by the node the user asked. */
   deployControl(body: { id: string; control: string }): Promise<Deployment>;
 }
@@ -44,6 +46,11 @@ export function internalRoutes(app: Api, internal: InternalApi, deps: ApiDeps): 
     await localLogs(deps, reply.raw, req.params.app, q);
   });
   app.post<{ Body: { id: string; control: string } }>(DEPLOY_CONTROL_PATH, { schema: { hide: true }, preHandler: guard }, async (req) => internal.deployControl(req.body));
+  app.get<{ Params: { name: string } }>('/internal/v1/docker-images/:name', { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
+    const tar = await internal.dockerImage(req.params.name);
+    if (!tar) throw new UserError({ code: 'image_not_found', kind: 'not_found', message: `image ${req.params.name} is not on this host's Docker Engine` });
+    return reply.type('application/x-tar').send(tar);
+  });
   app.get<{ Params: { digest: string } }>('/internal/v1/images/:digest', { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
     const stream = await internal.image(req.params.digest);
     if (!stream) throw new UserError({ code: 'image_not_found', kind: 'not_found', message: `image ${req.params.digest} is not stored on this host` });

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { UserError } from '../../core/errors.js';
 import { formatImageReference, tryParseImageRef, type ParsedImageRef } from '../../core/image-ref.js';
 import type { ImageRef } from '../../core/types.js';
@@ -78,6 +79,26 @@ export class DockerImages {
       hint: 'it was removed from the engine (docker rmi / image prune); deploy again (hangar deploy) or roll back to a release whose image is present',
       cause: why,
     });
+  }
+
+  /**
+   * The image as a `docker save` tar (with its name, when `name` is the tag the engine knows it by), for
+   * another host's engine; undefined when this engine does not have it.
+   */
+  async exportTar(name: string): Promise<Readable | undefined> {
+    if (!(await this.inspect(name))) return undefined;
+    return this.engine.stream('GET', `/images/${encodeURIComponent(name)}/get`, { timeoutMs: 10 * 60_000 });
+  }
+
+  /** Loads a `docker save` tar into this engine (`docker load`). */
+  async importTar(tar: Readable): Promise<void> {
+    const res = await this.engine.stream('POST', '/images/load', { body: tar, contentType: 'application/x-tar', query: { quiet: 1 } });
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    // The engine answers 200 and puts a failure in the stream: `{"errorDetail":…}`.
+    const failed = /"errorDetail"\s*:\s*\{[^}]*"message"\s*:\s*"([^"]*)"/.exec(text);
+    if (failed) throw new UserError({ code: 'image_load_failed', kind: 'unavailable', message: `the Docker Engine could not load the image: ${failed[1]}` });
   }
 
   where(): string {
