@@ -85,7 +85,8 @@ export class ClusterMachines {
     if (hosts.length <= 1 && !input.host) return this.deps.local.create(app, input);
     await this.deps.local.app(app);
     const image = await this.deps.images.resolve(app, input.config.image);
-    const live = await this.deps.state.machines.list();
+    // The app's own machines (for the spread) and each host's machine count (HostStatus.machines, for the load).
+    const live = await this.deps.local.list(app);
     const host = place(hosts, live, {
       app,
       group: input.config.metadata.fly_process_group ?? 'app',

@@ -18,14 +18,13 @@ export interface PlacementRequest {
  * with the fewest machines of the app's group (spread first), then the least loaded; a pinned host
  * if asked. No such host is a clear error naming the regions that have ready hosts.
  */
-export function place(hosts: HostStatus[], live: Machine[], req: PlacementRequest): Host {
+export function place(hosts: HostStatus[], appMachines: Machine[], req: PlacementRequest): Host {
   if (req.pin) return pinned(hosts, req);
   const region = req.region ?? '';
   const fit = hosts.filter((h) => h.state === 'ready' && h.region === region && h.runtimes.includes(req.runtime));
   if (fit.length === 0) throw noHost(hosts, req);
-  const inGroup = (h: Host) => live.filter((m) => m.hostId === h.id && m.appName === req.app && (m.config.metadata.fly_process_group ?? 'app') === req.group).length;
-  const load = (h: Host) => live.filter((m) => m.hostId === h.id).length;
-  return [...fit].sort((a, b) => inGroup(a) - inGroup(b) || load(a) - load(b) || a.name.localeCompare(b.name))[0]!;
+  const inGroup = (h: Host) => appMachines.filter((m) => m.hostId === h.id && m.appName === req.app && (m.config.metadata.fly_process_group ?? 'app') === req.group).length;
+  return [...fit].sort((a, b) => inGroup(a) - inGroup(b) || a.machines - b.machines || a.name.localeCompare(b.name))[0]!;
 }
 
 function pinned(hosts: HostStatus[], req: PlacementRequest): Host {

@@ -47,33 +47,51 @@ async function streamLogs(deps: ApiDeps, http: ServerResponse, name: string, q: 
     l.app === name && (!only || (l.machine_id !== undefined && only.has(l.machine_id))) && (!q.region || l.region === q.region) && (!sources || sources.has(l.source));
   const ids = only ?? new Set([...machines.map((m) => m.id), ...collected]);
   const own = (l: LogLine): LogLine => (deps.hostName ? { ...l, host: deps.hostName } : l);
+  const stop = new AbortController();
+  http.on('close', () => stop.abort());
+  const params = new URLSearchParams(Object.entries({ machine: q.machine, region: q.region, source: q.source }).filter((e): e is [string, string] => e[1] !== undefined));
+  // A follower is subscribed everywhere (here and on the other nodes) before the history is read and
+  // before the stream is announced open, so no line stored meanwhile is lost; those are held back until
+  // the history is out.
+  const held: string[] = [];
+  let live = false;
+  const send = (text: string) => {
+    if (stop.signal.aborted) return;
+    if (live) http.write(text + '\n');
+    else held.push(text);
+  };
+  let off = () => {};
+  if (q.follow === 'true') {
+    off = deps.logs.onStored((l) => {
+      if (matches(l)) send(JSON.stringify(own(l)));
+    });
+    for (const s of peers ? await peers.streams(name, new URLSearchParams([...params, ['limit', '0'], ['follow', 'true']]), stop.signal) : []) {
+      const lines = createInterface({ input: s });
+      lines.on('line', (line) => {
+        if (line.trim()) send(line);
+      });
+      s.on('error', () => lines.close());
+    }
+  }
   http.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
   // A follower with nothing to read yet still learns at once that the stream is open.
   http.flushHeaders();
-  const stop = new AbortController();
-  http.on('close', () => stop.abort());
   const history = deps.logs.history({ machineIds: [...ids], app: only ? undefined : name, matches }, q.limit).map(own);
-  const params = new URLSearchParams(Object.entries({ machine: q.machine, region: q.region, source: q.source }).filter((e): e is [string, string] => e[1] !== undefined));
   const remote = peers ? await collect(await peers.streams(name, new URLSearchParams([...params, ['limit', String(q.limit)]]), stop.signal)) : [];
-  const merged = [...history, ...remote].sort((a, b) => a.timestamp.localeCompare(b.timestamp)).slice(-q.limit || undefined);
-  for (const l of q.limit === 0 ? [] : merged) http.write(JSON.stringify(l) + '\n');
+  const merged = q.limit === 0 ? [] : [...history, ...remote].sort((a, b) => a.timestamp.localeCompare(b.timestamp)).slice(-q.limit);
+  const written = new Set<string>();
+  for (const l of merged) {
+    const text = JSON.stringify(l);
+    written.add(text);
+    http.write(text + '\n');
+  }
   if (q.follow !== 'true') {
     stop.abort();
     http.end();
     return;
   }
-  const off = deps.logs.onStored((l) => {
-    if (matches(l)) http.write(JSON.stringify(own(l)) + '\n');
-  });
-  if (peers) {
-    for (const s of await peers.streams(name, new URLSearchParams([...params, ['limit', '0'], ['follow', 'true']]), stop.signal)) {
-      const lines = createInterface({ input: s });
-      lines.on('line', (line) => {
-        if (line.trim() && !stop.signal.aborted) http.write(line + '\n');
-      });
-      s.on('error', () => lines.close());
-    }
-  }
+  for (const text of held.splice(0)) if (!written.has(text)) http.write(text + '\n');
+  live = true;
   const keepAlive = setInterval(() => http.write('\n'), 15_000);
   http.on('close', () => {
     off();
