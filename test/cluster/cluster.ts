@@ -49,16 +49,20 @@ interface Ctx {
 /** Node intervals for tests: heartbeats every 200 ms, a host is down after 2 s without one. */
 const NODE_ENV = { HANGAR_HEARTBEAT_INTERVAL: '200ms', HANGAR_RESTART_BACKOFF: '20ms', HANGAR_DOCKER_PULL: 'never', DOCKER_HOST: 'unix:///nonexistent/hangar-test-docker.sock' };
 
-export async function startCluster(t: Ctx, hosts: Array<{ name: string; region: string }>, opts: { downAfter?: string } = {}): Promise<Cluster> {
+/**
+ * `downAfter` is each node's --host-down-after (default 2 s); `env` is added to every node's environment
+ * over the test intervals above (a benchmark that wants hangar's own heartbeat sets it back here).
+ */
+export async function startCluster(t: Ctx, hosts: Array<{ name: string; region: string }>, opts: { downAfter?: string; env?: Record<string, string> } = {}): Promise<Cluster> {
   const net = await createNetwork(t, { hosts: hosts.map((h) => h.name) });
   const pg = await startPostgres(t, { listen: [net.gateway], allow: [net.subnet] });
   const db = await pg.createDatabase();
-  const nodes: ClusterNode[] = hosts.map((h, i) => makeNode(t, net, net.hosts[i]!, h, pg.url(db), opts.downAfter ?? '2s'));
+  const nodes: ClusterNode[] = hosts.map((h, i) => makeNode(t, net, net.hosts[i]!, h, pg.url(db), opts.downAfter ?? '2s', opts.env ?? {}));
   await Promise.all(nodes.map((n) => n.start()));
   return { pg, net, nodes, node: (name) => nodes.find((n) => n.name === name)! };
 }
 
-function makeNode(t: Ctx, net: Network, host: NetworkHost, h: { name: string; region: string }, dbUrl: string, downAfter: string): ClusterNode {
+function makeNode(t: Ctx, net: Network, host: NetworkHost, h: { name: string; region: string }, dbUrl: string, downAfter: string, extraEnv: Record<string, string>): ClusterNode {
   const home = mkdtempSync(join(tmpdir(), `hangar-node-${h.name}-`));
   const url = `http://${host.address}:${API_PORT}`;
   const procs: ChildProcess[] = [];
@@ -87,7 +91,7 @@ function makeNode(t: Ctx, net: Network, host: NetworkHost, h: { name: string; re
       await stopProc(node.proc);
     },
     async start() {
-      const env: NodeJS.ProcessEnv = { ...process.env, ...NODE_ENV, HANGAR_HOME: home };
+      const env: NodeJS.ProcessEnv = { ...process.env, ...NODE_ENV, ...extraEnv, HANGAR_HOME: home };
       delete env.HANGAR_API_URL;
       delete env.HANGAR_API_TOKEN;
       const args = [BIN, 'server', '--listen', `${host.address}:${API_PORT}`, '--proxy-listen', `${host.address}:${PROXY_PORT}`, '--database', dbUrl, '--region', h.region, '--host-name', h.name, '--host-down-after', downAfter];
