@@ -50,7 +50,10 @@ interface Ctx {
 const NODE_ENV = { HANGAR_HEARTBEAT_INTERVAL: '200ms', HANGAR_RESTART_BACKOFF: '20ms', HANGAR_DOCKER_PULL: 'never', DOCKER_HOST: 'unix:///nonexistent/hangar-test-docker.sock' };
 
 export interface ClusterOptions {
+  /** Each node's --host-down-after (default 2 s). */
   downAfter?: string;
+  /** Added to every node's environment over the test intervals above (a benchmark sets hangar's own back). */
+  env?: Record<string, string>;
   /** Extra environment for one host's node (e.g. its own DOCKER_HOST), prepared before it starts. */
   nodeEnv?: (net: Network, host: NetworkHost) => Promise<Record<string, string>>;
 }
@@ -60,7 +63,7 @@ export async function startCluster(t: Ctx, hosts: Array<{ name: string; region: 
   const pg = await startPostgres(t, { listen: [net.gateway], allow: [net.subnet] });
   const db = await pg.createDatabase();
   const extra = await Promise.all(net.hosts.map((h) => opts.nodeEnv?.(net, h) ?? Promise.resolve({})));
-  const nodes: ClusterNode[] = hosts.map((h, i) => makeNode(t, net, net.hosts[i]!, h, pg.url(db), opts.downAfter ?? '2s', extra[i]!));
+  const nodes: ClusterNode[] = hosts.map((h, i) => makeNode(t, net, net.hosts[i]!, h, pg.url(db), opts.downAfter ?? '2s', { ...opts.env, ...extra[i]! }));
   await Promise.all(nodes.map((n) => n.start()));
   return { pg, net, nodes, node: (name) => nodes.find((n) => n.name === name)! };
 }
