@@ -1,13 +1,41 @@
 import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { BodyCapture } from './replay.js';
+import { REPLAY_HEADER } from './replay.js';
 import type { Backend } from './routing-table.js';
 
-/** How one forwarded exchange ended. `retryable`: the connection failed before any byte went upstream. */
+/**
+ * How one forwarded exchange ended. `retryable`: nothing reached a machine (the connection failed before
+ * any byte went upstream, or the machine's node handed the request to no machine); `replay`: the machine
+ * answered with `fly-replay` and nothing was sent to the client.
+ */
 export interface ForwardResult {
-  outcome: 'done' | 'retryable' | 'failed';
+  outcome: 'done' | 'retryable' | 'failed' | 'replay';
   /** The machine's status code, 0 when it never answered. */
   status: number;
   bytesIn: number;
   bytesOut: number;
+  /** Whether the request's own body stream was read: a later try must send a kept copy. */
+  consumed: boolean;
+  /** The machine's `fly-replay` value (outcome `replay`). */
+  replay?: string;
+}
+
+/** How one exchange is forwarded. */
+export interface ForwardOptions {
+  /** The cluster token, sent when the backend is another host's node. */
+  auth?: RelayAuth;
+  /** The request was relayed here by another node (which already added the forwarding headers). */
+  relayed?: boolean;
+  /** Relayed for that machine only (forced or replayed to it): its node must hand it to no other. */
+  only?: boolean;
+  /** Sent instead of piping the request's stream (a body already read, kept by `capture`). */
+  body?: Buffer;
+  /** Keeps the piped body for a replay; released once the machine answers without one. */
+  capture?: BodyCapture;
+  /** A `fly-replay` answer is not passed on: the exchange ends with outcome `replay`. */
+  replays?: boolean;
+  /** Added to the forwarded request (`fly-replay-src`). */
+  headers?: Record<string, string>;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -24,7 +52,9 @@ export const RELAY_HEADER = 'hangar-relay';
 export const RELAY_TOKEN_HEADER = 'hangar-relay-token';
 /** The machine's node answers a relay it cannot serve (no routable machine there) with this header on a 503. */
 export const RELAY_REFUSED_HEADER = 'hangar-relay-refused';
-const RELAY = new Set([RELAY_HEADER, RELAY_TOKEN_HEADER]);
+/** Set on a relay for one machine only: its node answers with a refusal rather than use another machine. */
+export const RELAY_ONLY_HEADER = 'hangar-relay-only';
+const RELAY = new Set([RELAY_HEADER, RELAY_TOKEN_HEADER, RELAY_ONLY_HEADER]);
 
 /** Where a relayed request goes: the token that proves it comes from a node of the cluster. */
 export interface RelayAuth {
@@ -43,32 +73,57 @@ export function forwardedHeaders(req: IncomingMessage, requestId: string, relaye
   return out;
 }
 
+/** The relay headers a request to another host's node carries (none for this host's machines). */
+export function relayHeaders(b: Backend, auth: RelayAuth | undefined, only: boolean | undefined): Record<string, string> {
+  if (!b.remote || !auth) return {};
+  return { [RELAY_HEADER]: b.machineId, [RELAY_TOKEN_HEADER]: auth.token, ...(only ? { [RELAY_ONLY_HEADER]: '1' } : {}) };
+}
+
 /**
- * Streams `req` to the backend and the answer back to `res`. The request body is only piped once the
- * upstream socket is connected, so a refused or reset connect can be retried on another machine without
- * losing a byte.
+ * Streams `req` (or the kept `opts.body`) to the backend and the answer back to `res`. The request body
+ * is only sent once the upstream socket is connected, so a refused or reset connect can be retried on
+ * another machine without losing a byte.
  */
-export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, requestId: string, relay?: { auth?: RelayAuth; relayed?: boolean }): Promise<ForwardResult> {
+export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, requestId: string, opts: ForwardOptions = {}): Promise<ForwardResult> {
   return new Promise<ForwardResult>((resolve) => {
     let sent = false;
+    let consumed = false;
     let settled = false;
     let status = 0;
     let bytesIn = 0;
     let bytesOut = 0;
-    const finish = (outcome: ForwardResult['outcome']) => {
+    const finish = (outcome: ForwardResult['outcome'], replay?: string) => {
       if (!settled) {
         settled = true;
-        resolve({ outcome, status, bytesIn, bytesOut });
+        resolve({ outcome, status, bytesIn, bytesOut, consumed, replay });
       }
     };
-    const headers = forwardedHeaders(req, requestId, relay?.relayed);
-    if (b.remote && relay?.auth) Object.assign(headers, { [RELAY_HEADER]: b.machineId, [RELAY_TOKEN_HEADER]: relay.auth.token });
+    const headers = forwardedHeaders(req, requestId, opts.relayed);
+    if (b.remote) Object.assign(headers, relayHeaders(b, opts.auth, opts.only));
+    if (opts.headers) Object.assign(headers, opts.headers);
+    if (opts.body && (opts.body.length > 0 || headers['content-length'] !== undefined)) headers['content-length'] = String(opts.body.length);
     const up = request({ host: b.host, port: b.port, method: req.method, path: req.url, headers, agent });
+    // After a failure the machine may have acted on what it got: only a bodyless idempotent request goes again.
     const replayable = () => !sent || (IDEMPOTENT.has(req.method ?? '') && !req.headers['content-length'] && !req.headers['transfer-encoding']);
+    // A relay refusal reached no machine: the request can go again whenever its body can.
+    const resendable = () => replayable() || opts.body !== undefined || (opts.capture?.resendable ?? false);
+    // The body of a request that will not go on to this machine stops flowing to it.
+    const abandon = () => {
+      if (consumed && !req.readableEnded) {
+        req.unpipe(up);
+        up.destroy();
+      }
+    };
     const startBody = () => {
       if (sent) return;
       sent = true;
+      if (opts.body) {
+        bytesIn += opts.body.length;
+        return void up.end(opts.body);
+      }
+      consumed = true;
       req.on('data', (c: Buffer) => (bytesIn += c.length));
+      opts.capture?.attach(req);
       req.pipe(up);
     };
     up.on('socket', (s) => {
@@ -77,10 +132,19 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
     });
     up.on('response', (ur) => {
       // The machine's node had nothing to hand the request to: another machine can take it.
-      if (b.remote && ur.headers[RELAY_REFUSED_HEADER] && replayable() && !res.headersSent) {
+      if (b.remote && ur.headers[RELAY_REFUSED_HEADER] && resendable() && !res.headersSent) {
         ur.resume();
+        abandon();
         return finish('retryable');
       }
+      const replay = opts.replays ? ur.headers[REPLAY_HEADER] : undefined;
+      if (typeof replay === 'string' && !res.headersSent) {
+        status = ur.statusCode ?? 0;
+        ur.resume();
+        abandon();
+        return finish('replay', replay);
+      }
+      opts.capture?.release();
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(ur.headers)) if (v !== undefined && !HOP.has(k) && k !== RELAY_REFUSED_HEADER) headers[k] = v;
       headers['hangar-machine'] = b.machineId;
@@ -104,6 +168,8 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
       });
     });
     up.on('error', (err: NodeJS.ErrnoException) => {
+      // Ended already (a replay or refusal abandoned this exchange): the client's answer is not ours to write.
+      if (settled) return;
       // A reused keep-alive socket the machine had just closed fails the same way as a refused connect;
       // for a bodyless idempotent request nothing was consumed, so that is retryable too.
       if (replayable() && !res.headersSent && (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET')) return finish('retryable');

@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import { forward, forwardedHeaders, RELAY_HEADER, RELAY_REFUSED_HEADER, RELAY_TOKEN_HEADER, type RelayAuth } from './forward.js';
+import { forward, forwardedHeaders, RELAY_HEADER, RELAY_ONLY_HEADER, RELAY_REFUSED_HEADER, RELAY_TOKEN_HEADER, relayHeaders, type ForwardResult, type RelayAuth } from './forward.js';
+import { BodyCapture, forcedInstance, unroutable, MAX_REPLAYS, parseReplay, REPLAY_BODY_LIMIT, REPLAY_SRC_HEADER, replaySource, steerForReplay, type Steer } from './replay.js';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from './metrics.js';
-import type { Backend, RoutingTable } from './routing-table.js';
+import type { Backend, PickOptions, RoutingTable } from './routing-table.js';
 
 /** Request headers that steer routing; response header naming the machine. Documented in the README. */
 export const PREFER_REGION_HEADERS = ['hangar-prefer-region', 'fly-prefer-region'] as const;
@@ -27,12 +28,29 @@ export interface ProxyOptions {
 
 /**
  * Why the proxy failed a request itself: no routable machine within the hold window, the machine's port
- * refused or reset the connection (on every try), or the machine failed before answering.
+ * refused or reset the connection (on every try), the machine failed before answering, or a machine's
+ * `fly-replay` could not be followed.
  */
 export interface ProxyError {
-  kind: 'no_healthy_machine' | 'connect_failed' | 'upstream_failed';
+  kind: 'no_healthy_machine' | 'connect_failed' | 'upstream_failed' | 'replay_failed';
   message: string;
   machineId?: string;
+}
+
+/** What each hop of one request sends: its own stream until that was read, then the kept copy. */
+interface Sending {
+  requestId: string;
+  capture: BodyCapture;
+  consumed: boolean;
+  body?: Buffer;
+  /** `fly-replay-src` of a replayed request. */
+  source?: string;
+}
+
+/** A machine's answer asking for a replay. */
+interface Replayed {
+  value: string;
+  from: Backend;
 }
 
 interface Dedicated {
@@ -61,8 +79,9 @@ function closeServer(server: Server): void {
 
 /**
  * hangar's proxy: one listener routing by Host to healthy machines of the app, holding requests while no
- * machine is routable (up to the hold window), retrying a refused connect once on another machine, and
- * passing WebSocket upgrades through.
+ * machine is routable (up to the hold window), retrying a refused connect once on another machine,
+ * sending a request to exactly one machine when a force header names it, replaying a request where a
+ * machine's `fly-replay` answer says (replay.ts), and passing WebSocket upgrades through.
  */
 export class ProxyServer {
   private server?: Server;
@@ -196,39 +215,128 @@ export class ProxyServer {
     if (req.headers[RELAY_HEADER] !== undefined) return this.relayed(req, res, requestId);
     const app = this.appOf(req, fixed);
     if (!app) return plain(res, 404, `hangar proxy: no app is served at ${req.headers.host ?? '(no Host header)'}\n`, requestId);
+    const steer = this.steerOf(app, req);
+    if (typeof steer === 'string') return plain(res, 404, steer, requestId);
+    const send: Sending = { requestId, capture: BodyCapture.of(req), consumed: false };
+    let hop: Steer | undefined = steer;
+    for (let replays = 0; hop; replays++) {
+      const asked = await this.deliver(req, res, hop, send);
+      hop = asked && (await this.replayHop(res, asked, hop, send, replays));
+    }
+  }
+
+  /**
+   * How a request entering here is routed: to the app's machines, or to exactly the one a force header
+   * names (a string: the 404 for a machine the app does not have). A client cannot claim to be a replay.
+   */
+  private steerOf(app: string, req: IncomingMessage): Steer | string {
+    if (req.headers[REPLAY_SRC_HEADER] !== undefined) delete req.headers[REPLAY_SRC_HEADER];
+    const preferRegion = PREFER_REGION_HEADERS.map((h) => req.headers[h]).find((v): v is string => typeof v === 'string');
+    const forced = forcedInstance(req.headers);
+    if (!forced) return { app, preferRegion };
+    if (!this.opts!.table.knows(app, forced.machineId)) return `hangar proxy: app ${app} has no machine ${forced.machineId} (${forced.header})\n`;
+    return { app, only: forced.machineId, onlyBy: forced.header };
+  }
+
+  /**
+   * One hop of a request: a machine chosen by `steer` (held for within the hold window), the exchange,
+   * and a second machine when the first refused the connection. A request for one machine only is tried
+   * again on it, after its routing changed, until the hold window ends. Resolves with the `fly-replay`
+   * the machine answered with, or undefined once the client has its answer.
+   */
+  private async deliver(req: IncomingMessage, res: ServerResponse, steer: Steer, send: Sending): Promise<Replayed | undefined> {
     const tried = new Set<string>();
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const b = await this.target(app, req, tried);
-      if (!b) {
-        this.noHealthy(app, req);
-        return plain(res, 503, `hangar proxy: app ${app} has no healthy machine (waited ${this.opts!.table.holdMs(app)} ms)\n`, requestId);
-      }
-      const table = this.opts!.table;
-      table.acquire(b);
-      this.opts!.metrics?.setInflight(app, b.machineId, b.inflight);
-      const t0 = performance.now();
-      const r = await forward(req, res, b, requestId, { auth: this.opts!.relay }).finally(() => {
-        table.release(b);
-        this.opts!.metrics?.setInflight(app, b.machineId, b.inflight);
-      });
-      this.opts!.metrics?.record({ app, machineId: b.machineId, status: r.status, durationMs: performance.now() - t0, bytesIn: r.bytesIn, bytesOut: r.bytesOut });
-      // No status from the machine and a client still there: forward answered the 502 itself.
-      if (r.outcome === 'failed' && r.status === 0 && !req.socket.destroyed) this.opts!.onProxyError?.(app, { kind: 'upstream_failed', machineId: b.machineId, message: `Machine ${b.machineId} failed before answering: 502` });
+    const deadline = Date.now() + this.opts!.table.holdMs(steer.app);
+    for (let attempt = 0; steer.only !== undefined || attempt < 2; attempt++) {
+      const b = await this.target(steer, req, tried, deadline, steer.only !== undefined && attempt > 0);
+      if (!b) return void this.unroutable(req, res, steer, send.requestId);
+      if (send.consumed && !send.body && !(await this.keptBody(res, send, 'retry'))) return;
+      const r = await this.exchange(req, res, b, steer, send);
+      if (r.consumed) send.consumed = true;
+      if (r.outcome === 'replay') return { value: r.replay!, from: b };
       if (r.outcome !== 'retryable') return;
       tried.add(b.machineId);
     }
-    for (const id of tried) this.opts!.onProxyError?.(app, { kind: 'connect_failed', machineId: id, message: `Could not connect to machine ${id} (connection refused or reset): 502` });
-    plain(res, 502, `hangar proxy: could not connect to a machine of ${app}\n`, requestId);
+    for (const id of tried) this.opts!.onProxyError?.(steer.app, { kind: 'connect_failed', machineId: id, message: `Could not connect to machine ${id} (connection refused or reset): 502` });
+    plain(res, 502, `hangar proxy: could not connect to a machine of ${steer.app}\n`, send.requestId);
+  }
+
+  /** One request/response exchange with `b`, counted in its in-flight number and the metrics. */
+  private async exchange(req: IncomingMessage, res: ServerResponse, b: Backend, steer: Steer, send: Sending): Promise<ForwardResult> {
+    const table = this.opts!.table;
+    const metrics = this.opts!.metrics;
+    table.acquire(b);
+    metrics?.setInflight(b.app, b.machineId, b.inflight);
+    const t0 = performance.now();
+    const r = await forward(req, res, b, send.requestId, {
+      auth: this.opts!.relay,
+      only: steer.only !== undefined,
+      body: send.body,
+      capture: send.consumed ? undefined : send.capture,
+      replays: true,
+      headers: send.source ? { [REPLAY_SRC_HEADER]: send.source } : undefined,
+    }).finally(() => {
+      table.release(b);
+      metrics?.setInflight(b.app, b.machineId, b.inflight);
+    });
+    metrics?.record({ app: b.app, machineId: b.machineId, status: r.status, durationMs: performance.now() - t0, bytesIn: r.bytesIn, bytesOut: r.bytesOut });
+    // No status from the machine and a client still there: forward answered the 502 itself.
+    if (r.outcome === 'failed' && r.status === 0 && !req.socket.destroyed) this.opts!.onProxyError?.(b.app, { kind: 'upstream_failed', machineId: b.machineId, message: `Machine ${b.machineId} failed before answering: 502` });
+    return r;
+  }
+
+  /**
+   * A machine answered with `fly-replay`: the steering of the replay (with its `fly-replay-src` and the
+   * kept body ready), or undefined once the proxy answered the client itself: a header it cannot follow
+   * or a target that does not exist (502), one replay too many (508), a body too big to replay (413).
+   */
+  private async replayHop(res: ServerResponse, asked: Replayed, steer: Steer, send: Sending, replays: number): Promise<Steer | undefined> {
+    const { from } = asked;
+    const fail = (status: number, text: string) => {
+      this.opts!.onProxyError?.(from.app, { kind: 'replay_failed', machineId: from.machineId, message: `${text}: ${status}` });
+      plain(res, status, `hangar proxy: ${text}\n`, send.requestId);
+      return undefined;
+    };
+    const parsed = parseReplay(asked.value);
+    if (!parsed.ok) return fail(502, `machine ${from.machineId} of app ${from.app} answered with a fly-replay header the proxy cannot follow (${parsed.error}): ${asked.value}`);
+    if (replays >= MAX_REPLAYS) return fail(508, `the request was replayed ${MAX_REPLAYS} times (fly-replay), the most the proxy does, and machine ${from.machineId} of app ${from.app} asked for another`);
+    const next = steerForReplay(parsed.value, from, steer);
+    const table = this.opts!.table;
+    if (!table.has(next.app)) return fail(502, `machine ${from.machineId} asked to replay the request to app ${next.app}, which this hangar does not serve`);
+    if (next.only && !table.knows(next.app, next.only)) return fail(502, `machine ${from.machineId} asked to replay the request to machine ${next.only}, which is not a machine of app ${next.app}`);
+    if (!(await this.keptBody(res, send, 'replay'))) return undefined;
+    send.source = replaySource(from.machineId, from.region, parsed.value.state);
+    return next;
+  }
+
+  /**
+   * Makes sure the request can be sent again once its stream has been read: the kept copy, waited for
+   * until the client has sent all of it. False once the proxy answered instead (the body was over the
+   * limit, or the client left).
+   */
+  private async keptBody(res: ServerResponse, send: Sending, why: 'retry' | 'replay'): Promise<boolean> {
+    if (!send.consumed || send.body) return true;
+    const state = await send.capture.settled();
+    if (state === 'complete') {
+      send.body = send.capture.body();
+      return true;
+    }
+    if (state === 'aborted') return void res.destroy(), false;
+    const limit = `${REPLAY_BODY_LIMIT / (1024 * 1024)} MB`;
+    if (why === 'replay') plain(res, 413, `hangar proxy: a machine asked to replay the request (fly-replay), but its body is over ${limit}, the most the proxy keeps to replay\n`, send.requestId);
+    else plain(res, 502, `hangar proxy: the request could not be sent again: its body is over ${limit}, the most the proxy keeps\n`, send.requestId);
+    return false;
   }
 
   /**
    * A request another node's proxy relayed here for one of this host's machines: handed to it on
-   * loopback (or to another machine of the app here), or refused so the relaying node picks again.
+   * loopback (or, unless it is for that machine only, to another machine of the app here), or refused
+   * so the relaying node picks again.
    */
   private async relayed(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     if (!this.relayAllowed(req)) return plain(res, 403, 'hangar proxy: relayed request without a valid cluster token\n', requestId);
     const table = this.opts!.table;
-    const b = table.relayTarget(String(req.headers[RELAY_HEADER]));
+    const b = table.relayTarget(String(req.headers[RELAY_HEADER]), { only: req.headers[RELAY_ONLY_HEADER] !== undefined });
     if (!b) {
       res.setHeader(RELAY_REFUSED_HEADER, '1');
       return plain(res, 503, 'hangar proxy: no routable machine on this host\n', requestId);
@@ -248,24 +356,48 @@ export class ProxyServer {
     return timingSafeEqual(Buffer.from(got), Buffer.from(want));
   }
 
-  /** A request that waited the whole hold window (not one whose client gave up first). */
-  private noHealthy(app: string, req: IncomingMessage): void {
-    if (req.socket.destroyed) return;
-    this.opts!.onProxyError?.(app, { kind: 'no_healthy_machine', message: `No healthy machine: the request was held ${this.opts!.table.holdMs(app)} ms (hold timeout), then answered 503` });
+  /** No machine for the request within the hold window: a 503 saying which machine, region or app. */
+  private unroutable(req: IncomingMessage, res: ServerResponse, steer: Steer, requestId: string): void {
+    plain(res, 503, `hangar proxy: ${this.unroutableText(req, steer)}\n`, requestId);
   }
 
-  /** A routable backend now, or the first one to appear within the hold window. */
-  private async target(app: string, req: IncomingMessage, exclude: Set<string>): Promise<Backend | undefined> {
+  /** Why a held request found no machine (reported for `hangar logs` unless the client left first). */
+  private unroutableText(req: IncomingMessage, steer: Steer): string {
+    const why = unroutable(steer, this.opts!.table.holdMs(steer.app));
+    if (!req.socket.destroyed) this.opts!.onProxyError?.(steer.app, { kind: 'no_healthy_machine', machineId: steer.only, message: why.log });
+    return why.answer;
+  }
+
+  /** What the routing table is asked for a request steered by `steer` (not `tried` after a failed connect). */
+  private pick(steer: Steer, req: IncomingMessage, tried: Set<string>): Backend | undefined {
     const table = this.opts!.table;
-    const region = PREFER_REGION_HEADERS.map((h) => req.headers[h]).find((v): v is string => typeof v === 'string');
-    const headers = req.headers;
-    const pick = () => table.pick(app, { region, exclude, headers }) ?? (exclude.size ? table.pick(app, { region, headers }) : undefined);
-    const now = pick();
-    if (now && (now.softLimit === undefined || now.inflight < now.softLimit)) return now;
-    // No machine with room: autostart may bring a stopped one up while this request holds.
-    this.opts!.onNoCapacity?.(app);
-    if (now) return now;
-    const holdMs = table.holdMs(app);
+    if (steer.only !== undefined) return table.pick(steer.app, { only: steer.only });
+    const base = steer.exclude !== undefined ? new Set([steer.exclude]) : undefined;
+    const opts: PickOptions = { region: steer.preferRegion, regions: steer.regions, preferMachine: steer.preferMachine, headers: req.headers, exclude: base };
+    if (tried.size === 0) return table.pick(steer.app, opts);
+    // A machine that refused the connection is passed over, unless it is the only one left.
+    const first = table.pick(steer.app, { ...opts, exclude: new Set([...tried, ...(base ?? [])]) });
+    return first ?? table.pick(steer.app, opts);
+  }
+
+  /**
+   * A routable backend now, or the first one to appear before `deadline` (after the next routing change
+   * when `afterChange`: the machine just refused the request and the table has not caught up yet).
+   */
+  private async target(steer: Steer, req: IncomingMessage, tried: Set<string>, deadline: number, afterChange = false): Promise<Backend | undefined> {
+    const table = this.opts!.table;
+    const { app } = steer;
+    const pick = () => this.pick(steer, req, tried);
+    if (!afterChange) {
+      const now = pick();
+      if (now && (now.softLimit === undefined || now.inflight < now.softLimit)) return now;
+      // No machine with room: autostart may bring a stopped one up while this request holds (not for a
+      // request to one machine only: autostart would start any machine of the app).
+      if (steer.only === undefined) this.opts!.onNoCapacity?.(app);
+      if (now) return now;
+    }
+    const holdMs = deadline - Date.now();
+    if (holdMs <= 0) return undefined;
     return new Promise<Backend | undefined>((resolve) => {
       const done = (b: Backend | undefined) => {
         clearTimeout(timer);
@@ -289,10 +421,14 @@ export class ProxyServer {
     const relayed = req.headers[RELAY_HEADER] !== undefined;
     if (relayed && !this.relayAllowed(req)) return void client.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     const app = relayed ? undefined : this.appOf(req, fixed);
-    const b = relayed ? this.opts!.table.relayTarget(String(req.headers[RELAY_HEADER])) : app ? await this.target(app, req, new Set()) : undefined;
-    if (app && !b) this.noHealthy(app, req);
+    const steer = app ? this.steerOf(app, req) : undefined;
+    const routed = typeof steer === 'object' ? steer : undefined;
+    let b: Backend | undefined;
+    if (relayed) b = this.opts!.table.relayTarget(String(req.headers[RELAY_HEADER]), { only: req.headers[RELAY_ONLY_HEADER] !== undefined });
+    else if (routed) b = await this.target(routed, req, new Set(), Date.now() + this.opts!.table.holdMs(routed.app));
+    if (routed && !b) this.unroutableText(req, routed);
     if (!b) {
-      client.end(`HTTP/1.1 ${app || relayed ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      client.end(`HTTP/1.1 ${routed || relayed ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
     const table = this.opts!.table;
@@ -306,7 +442,7 @@ export class ProxyServer {
     };
     const up = connect(b.port, b.host, () => {
       const headers: Record<string, string | string[]> = { ...forwardedHeaders(req, requestId, relayed), connection: 'Upgrade', upgrade: String(req.headers.upgrade ?? 'websocket') };
-      if (b.remote && this.opts!.relay) Object.assign(headers, { [RELAY_HEADER]: b.machineId, [RELAY_TOKEN_HEADER]: this.opts!.relay.token });
+      Object.assign(headers, relayHeaders(b, this.opts!.relay, routed?.only !== undefined));
       let head0 = `${req.method} ${req.url} HTTP/1.1\r\n`;
       for (const [k, v] of Object.entries(headers)) for (const val of Array.isArray(v) ? v : [v]) head0 += `${k}: ${val}\r\n`;
       up.write(head0 + '\r\n');

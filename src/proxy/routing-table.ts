@@ -36,9 +36,16 @@ export interface AppTraffic {
 export const DEFAULT_IDLE_MS = 5 * 60_000;
 
 export interface PickOptions {
+  /** Preferred region (a preference: other regions when it has no machine). */
   region?: string;
   exclude?: Set<string>;
   headers?: IncomingHttpHeaders;
+  /** Only this machine, whatever the traffic sets, limits below the hard one and regions say. */
+  only?: string;
+  /** Only these regions: the first with a machine that can take the request; `any` is every region. */
+  regions?: string[];
+  /** This machine when it can take the request, before the traffic sets and the balancing. */
+  preferMachine?: string;
 }
 
 export interface BackendUpdate {
@@ -67,6 +74,8 @@ export class RoutingTable {
   private readonly healthy = new Map<string, boolean>();
   private readonly drainWaiters = new Map<string, Array<() => void>>();
   private readonly traffic = new Map<string, AppTraffic>();
+  /** Every machine of each app the table was told of and not told to remove (stopped ones too). */
+  private readonly known = new Map<string, Set<string>>();
   private readonly ee = new EventEmitter();
   /** This node's region: after this host's own machines, machines of its region are preferred. */
   home?: string;
@@ -78,6 +87,9 @@ export class RoutingTable {
   /** A machine changed (state, cordon, instance, port). */
   upsert(u: BackendUpdate): void {
     const apps = this.appMap(u.app);
+    let known = this.known.get(u.app);
+    if (!known) this.known.set(u.app, (known = new Set()));
+    known.add(u.machineId);
     for (const [key, b] of apps) {
       // A newer instance of the machine replaces the older one's entry once it has a port;
       // the old entry stays (not routable) while requests on it finish.
@@ -123,6 +135,7 @@ export class RoutingTable {
   }
 
   remove(app: string, machineId: string): void {
+    this.known.get(app)?.delete(machineId);
     const apps = this.byApp.get(app);
     if (!apps) return;
     for (const [key, b] of apps) {
@@ -140,6 +153,12 @@ export class RoutingTable {
 
   dropApp(app: string): void {
     this.byApp.delete(app);
+    this.known.delete(app);
+  }
+
+  /** Whether `machineId` is a machine of `app` the proxy serves (routable now or not, on any host). */
+  knows(app: string, machineId: string): boolean {
+    return this.known.get(app)?.has(machineId) ?? false;
   }
 
   /** Requests in flight on any instance of the machine. */
@@ -173,10 +192,16 @@ export class RoutingTable {
    * weight (when the app has sets); then, among routable machines under their hard limit, those under the
    * soft limit win, then those in the region the request prefers, then this host's own, then those of
    * this host's region; least outstanding requests decides among what is left (random among equals).
+   * A request for one machine (`only`) gets that machine or nothing; required regions (`regions`) narrow
+   * the pool before anything else, and a preferred machine (`preferMachine`) wins when it is in it.
    */
   pick(app: string, opts: PickOptions = {}): Backend | undefined {
     const t = this.traffic.get(app);
-    let pool = this.backends(app).filter((b) => b.routable && !opts.exclude?.has(b.machineId) && (b.hardLimit === undefined || b.inflight < b.hardLimit));
+    if (opts.only !== undefined) return this.backends(app).filter((b) => b.machineId === opts.only && takesWork(b)).sort((a, b) => a.inflight - b.inflight)[0];
+    let pool = this.backends(app).filter((b) => takesWork(b) && !opts.exclude?.has(b.machineId));
+    if (opts.regions?.length) pool = inRegions(pool, opts.regions);
+    const preferred = opts.preferMachine !== undefined ? pool.find((b) => b.machineId === opts.preferMachine) : undefined;
+    if (preferred) return preferred;
     if (t?.sets?.length) pool = this.bySet(t, pool, opts.headers);
     if (pool.length === 0) return undefined;
     const underSoft = pool.filter((b) => b.softLimit === undefined || b.inflight < b.softLimit);
@@ -215,15 +240,16 @@ export class RoutingTable {
 
   /**
    * For a request another node relayed to this host for `machineId`: that machine's routable instance
-   * here, else another routable machine of the app here (the relaying node's view may be a moment old).
+   * here, else another routable machine of the app here (the relaying node's view may be a moment old) —
+   * unless the request is for that machine `only` (forced, or replayed to it): then nothing else.
    */
-  relayTarget(machineId: string): Backend | undefined {
+  relayTarget(machineId: string, opts: { only?: boolean } = {}): Backend | undefined {
     for (const [app, apps] of this.byApp) {
       const own = [...apps.values()].filter((b) => b.machineId === machineId);
       if (own.length === 0) continue;
-      const ready = own.find((b) => b.routable && !b.remote && (b.hardLimit === undefined || b.inflight < b.hardLimit));
-      if (ready) return ready;
-      const others = this.backends(app).filter((b) => b.routable && !b.remote && (b.hardLimit === undefined || b.inflight < b.hardLimit));
+      const ready = own.find((b) => takesWork(b) && !b.remote);
+      if (ready || opts.only) return ready;
+      const others = this.backends(app).filter((b) => takesWork(b) && !b.remote);
       return others.sort((a, b) => a.inflight - b.inflight)[0];
     }
     return undefined;
@@ -304,6 +330,20 @@ export class RoutingTable {
   private refresh(b: Backend, key: string): void {
     b.routable = (this.inService.get(key) ?? false) && (this.healthy.get(key) ?? false);
   }
+}
+
+/** Routable and under its hard limit. */
+function takesWork(b: Backend): boolean {
+  return b.routable && (b.hardLimit === undefined || b.inflight < b.hardLimit);
+}
+
+/** The pool's machines in the first of `regions` that has any (`any`: the whole pool). */
+function inRegions(pool: Backend[], regions: string[]): Backend[] {
+  for (const r of regions) {
+    const kept = r === 'any' ? pool : pool.filter((b) => b.region === r);
+    if (kept.length) return kept;
+  }
+  return [];
 }
 
 export function keyOf(machineId: string, instanceId: string): string {
