@@ -209,6 +209,13 @@ test('a host whose node dies is down within --host-down-after, traffic leaves it
   // h-2's node is killed; its machine keeps running, but nobody can reach it through hangar now.
   await h2.kill9();
   const t0 = Date.now();
+  // Before h-2 is judged down, its node's refusals already take it out: no request fails meanwhile.
+  for (let i = 0; i < 20; i++) {
+    const r = await h3.get('hd');
+    assert.equal(r.status, 200, 'served while h-2 is not yet down');
+    assert.equal(r.machine, onH1.id);
+  }
+  assert.ok(Date.now() - t0 < 2000, 'those requests ran before --host-down-after passed');
   await waitUntil(async () => (await h1.api('GET', '/v1/hosts')).body.find((h: { name: string }) => h.name === 'h-2')?.state === 'down', 10_000, 'h-2 to be down');
   t.diagnostic(`h-2 down after ${Date.now() - t0} ms`);
   const m2 = (await h1.api('GET', `/v1/apps/hd/machines/${onH2.id}`)).body;

@@ -18,7 +18,13 @@ export interface ForwardResult {
   consumed: boolean;
   /** The machine's `fly-replay` value (outcome `replay`). */
   replay?: string;
+  /** Another host's node could not be connected to at all (refused, unreachable, or no answer in time). */
+  unreachable?: boolean;
 }
+
+/** A relay to another host's node that has not connected by then is given up (retried elsewhere). */
+export const RELAY_CONNECT_TIMEOUT_MS = 1000;
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
 
 /** How one exchange is forwarded. */
 export interface ForwardOptions {
@@ -95,7 +101,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
     const finish = (outcome: ForwardResult['outcome'], replay?: string) => {
       if (!settled) {
         settled = true;
-        resolve({ outcome, status, bytesIn, bytesOut, consumed, replay });
+        resolve({ outcome, status, bytesIn, bytesOut, consumed, replay, unreachable });
       }
     };
     const headers = forwardedHeaders(req, requestId, opts.relayed);
@@ -126,9 +132,15 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
       opts.capture?.attach(req);
       req.pipe(up);
     };
+    let unreachable = false;
     up.on('socket', (s) => {
-      if (s.connecting) s.once('connect', startBody);
-      else startBody();
+      if (!s.connecting) return startBody();
+      s.once('connect', startBody);
+      if (!b.remote) return;
+      // A host cut off answers nothing: do not wait the system's connect timeout for it.
+      const timer = setTimeout(() => up.destroy(Object.assign(new Error('the node did not accept the relay in time'), { code: 'ETIMEDOUT' })), RELAY_CONNECT_TIMEOUT_MS);
+      s.once('connect', () => clearTimeout(timer));
+      s.once('close', () => clearTimeout(timer));
     });
     up.on('response', (ur) => {
       // The machine's node had nothing to hand the request to: another machine can take it.
@@ -147,7 +159,9 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
       opts.capture?.release();
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(ur.headers)) if (v !== undefined && !HOP.has(k) && k !== RELAY_REFUSED_HEADER) headers[k] = v;
-      headers['hangar-machine'] = b.machineId;
+      // Relayed: the other node may have handed it to another of its machines; it names the one that answered.
+      const answered = ur.headers['hangar-machine'];
+      headers['hangar-machine'] = b.remote && typeof answered === 'string' ? answered : b.machineId;
       headers['x-request-id'] = requestId;
       status = ur.statusCode ?? 0;
       res.writeHead(ur.statusCode ?? 502, ur.statusMessage, headers);
@@ -172,7 +186,8 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
       if (settled) return;
       // A reused keep-alive socket the machine had just closed fails the same way as a refused connect;
       // for a bodyless idempotent request nothing was consumed, so that is retryable too.
-      if (replayable() && !res.headersSent && (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET')) return finish('retryable');
+      if (b.remote && !sent && err.code && UNREACHABLE.has(err.code)) unreachable = true;
+      if (replayable() && !res.headersSent && (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || unreachable)) return finish('retryable');
       if (!res.headersSent) {
         res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8', 'hangar-machine': b.machineId, 'x-request-id': requestId });
         res.end(`hangar proxy: machine ${b.machineId} failed to answer (${err.code ?? err.message})\n`);

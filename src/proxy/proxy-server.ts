@@ -11,6 +11,8 @@ import type { Backend, PickOptions, RoutingTable } from './routing-table.js';
 /** Request headers that steer routing; response header naming the machine. Documented in the README. */
 export const PREFER_REGION_HEADERS = ['hangar-prefer-region', 'fly-prefer-region'] as const;
 export const MACHINE_HEADER = 'hangar-machine';
+/** How long another host's node whose relay failed is left out of picks (renewed by each failure). */
+const SUSPECT_MS = 3000;
 
 export interface ProxyOptions {
   table: RoutingTable;
@@ -255,6 +257,7 @@ export class ProxyServer {
       if (r.consumed) send.consumed = true;
       if (r.outcome === 'replay') return { value: r.replay!, from: b };
       if (r.outcome !== 'retryable') return;
+      if (r.unreachable) this.opts!.table.suspect(b.host, b.port, SUSPECT_MS);
       tried.add(b.machineId);
     }
     for (const id of tried) this.opts!.onProxyError?.(steer.app, { kind: 'connect_failed', machineId: id, message: `Could not connect to machine ${id} (connection refused or reset): 502` });

@@ -77,6 +77,8 @@ export class RoutingTable {
   /** Every machine of each app the table was told of and not told to remove (stopped ones too). */
   private readonly known = new Map<string, Set<string>>();
   private readonly ee = new EventEmitter();
+  /** Other hosts' nodes (host:port) whose relays failed, until when they are left out. */
+  private readonly suspects = new Map<string, number>();
   /** This node's region: after this host's own machines, machines of its region are preferred. */
   home?: string;
 
@@ -198,7 +200,8 @@ export class RoutingTable {
   pick(app: string, opts: PickOptions = {}): Backend | undefined {
     const t = this.traffic.get(app);
     if (opts.only !== undefined) return this.backends(app).filter((b) => b.machineId === opts.only && takesWork(b)).sort((a, b) => a.inflight - b.inflight)[0];
-    let pool = this.backends(app).filter((b) => takesWork(b) && !opts.exclude?.has(b.machineId));
+    const now = Date.now();
+    let pool = this.backends(app).filter((b) => takesWork(b) && !opts.exclude?.has(b.machineId) && !(b.remote && (this.suspects.get(`${b.host}:${b.port}`) ?? 0) > now));
     if (opts.regions?.length) pool = inRegions(pool, opts.regions);
     const preferred = opts.preferMachine !== undefined ? pool.find((b) => b.machineId === opts.preferMachine) : undefined;
     if (preferred) return preferred;
@@ -253,6 +256,15 @@ export class RoutingTable {
       return others.sort((a, b) => a.inflight - b.inflight)[0];
     }
     return undefined;
+  }
+
+  /**
+   * Another host's node just refused (or did not answer) a relay: none of its machines is picked for
+   * `ms`, so requests go elsewhere at once instead of waiting for the host to be judged down. A
+   * request for exactly one of its machines still goes there.
+   */
+  suspect(host: string, port: number, ms: number): void {
+    this.suspects.set(`${host}:${port}`, Date.now() + ms);
   }
 
   acquire(b: Backend): void {
