@@ -4,7 +4,7 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BIN, startDaemon } from './helpers.js';
+import { BIN, proxyGet, startDaemon } from './helpers.js';
 import { postgresAvailable, startPostgres } from './support/postgres.js';
 
 const pg = postgresAvailable();
@@ -72,4 +72,24 @@ test("a node without the cluster's secrets key refuses to seal secrets the other
   const listed = d1.cli(['secrets', 'list', '-a', 'sk', '--json']);
   assert.equal(listed.status, 0, listed.stderr);
   assert.match(listed.stdout, /"name": "A"/);
+});
+
+test('node-to-node calls and relayed requests are refused without the cluster secret', { skip, timeout: 60_000 }, async (t) => {
+  const server = await startPostgres(t);
+  const db = await server.createDatabase();
+  const d = await startDaemon(t, { env: { HANGAR_DATABASE_URL: server.url(db), HANGAR_HOST_NAME: 'sec-1' } });
+  // The API token alone does not open the internal routes.
+  const op = await d.api('POST', '/internal/v1/machine-op', { op: 'start', app: 'x', id: '00000000000000' });
+  assert.equal(op.status, 401);
+  assert.equal(op.body.code, 'cluster_token_invalid');
+  const wrong = await d.api('POST', '/internal/v1/machine-op', { op: 'start', app: 'x', id: '00000000000000' }, { 'hangar-cluster-token': 'x'.repeat(43) });
+  assert.equal(wrong.status, 401);
+  const img = await d.api('GET', '/internal/v1/images/sha256:' + '0'.repeat(64));
+  assert.equal(img.status, 401);
+  // A request claiming to be relayed by another node, without the token, reaches no machine.
+  const relayed = await proxyGet(d, 'any.localhost', { 'hangar-relay': '00000000000000', 'hangar-relay-token': 'guess' });
+  assert.equal(relayed.status, 403);
+  // The internal routes are not in the API document.
+  const doc = (await d.api('GET', '/v1/openapi.json')).body as { paths: Record<string, unknown> };
+  assert.ok(!Object.keys(doc.paths).some((p) => p.startsWith('/internal')));
 });

@@ -388,3 +388,29 @@ test('the database restarted mid-deploy: operations pause, then the deploy compl
   assert.ok(inGroup((await p2.api<M[]>('GET', '/v1/apps/dbr/machines')).body, 'web').every((m) => m.config.env.MESSAGE === 'v2'));
   assert.ok(((await p1.api('GET', '/v1/hosts')).body as Array<{ state: string }>).every((h) => h.state === 'ready'));
 });
+
+test('controls of a deploy another node runs (pause, resume) work through any node, and its watch follows to the end', { skip, timeout: 300_000 }, async (t) => {
+  const c = await startCluster(t, [
+    { name: 'c-1', region: 'ams' },
+    { name: 'c-2', region: 'ams' },
+  ]);
+  const [c1, c2] = c.nodes as [ClusterNode, ClusterNode];
+  const canary = '\n[deploy.canary]\ncount = 1\nsteps = [20, 60]\nstep_interval = "600ms"\nmax_error_rate = 0.5\nmin_requests = 1000\n';
+  const dir = appDir(t, WEB_WORKER_TOML('ctl', canary));
+  assert.equal((await c1.cli(['deploy', dir])).status, 0);
+  const r = await c1.cli(['deploy', dir, '--strategy', 'canary', '-e', 'MESSAGE=canary', '--detach', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const id = JSON.parse(r.stdout).id as string;
+  const dep = async () => (await c2.api('GET', `/v1/deployments/${id}`)).body as { status: string; paused: boolean; extra: { weight?: number } };
+  await waitUntil(async () => (await dep()).extra.weight === 20, 30_000, 'step 1');
+  const paused = await c2.cli(['deployments', 'pause', id]);
+  assert.equal(paused.status, 0, paused.stderr);
+  assert.equal((await dep()).paused, true);
+  assert.match((await c1.api('GET', `/v1/deployments/${id}/events`)).body as string, /pause requested/, 'the node running it got the control');
+  const resumed = await c2.cli(['deployments', 'resume', id]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const watched = await c2.cli(['deployments', 'watch', id]);
+  assert.equal(watched.status, 0, watched.stdout + watched.stderr);
+  assert.match(watched.stdout, /release v2 deployed/);
+  assert.equal((await dep()).status, 'complete');
+});
