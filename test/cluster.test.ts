@@ -45,6 +45,15 @@ test('a cluster of three hosts in two regions: placement, operations on the owne
   assert.equal(m.status, 201, JSON.stringify(m.body));
   assert.equal(m.body.host, 'ams-1');
 
+  // An image no node can send any more: the machine's host fails it with the reason.
+  const lost = await uploadEcho(fra1, 'web', appDir(t, WEB_WORKER_TOML('web'), { 'only-here.txt': String(Date.now()) }), 'lost');
+  const lostDigest = ((await fra1.api('GET', '/v1/apps/web/images')).body as Array<{ tag: string; digest: string }>).find((i) => i.tag === 'lost')!.digest;
+  rmSync(join(fra1.home, 'images', 'sha256', lostDigest.slice('sha256:'.length)), { recursive: true, force: true });
+  const gone = await fra1.api('POST', '/v1/apps/web/machines', { host: 'fra-2', config: { ...config('lost'), image: lost } });
+  assert.equal(gone.status, 503, JSON.stringify(gone.body));
+  assert.equal(gone.body.code, 'image_unavailable');
+  assert.match(gone.body.error, /is not on this host \(fra-2\) and no other node could send it/);
+
   // A region without a host: one clear error naming the regions that have them.
   const dfw = await fra2.api('POST', '/v1/apps/web/machines', { region: 'dfw', config: config('x') });
   assert.equal(dfw.status, 412);
@@ -129,7 +138,10 @@ test('a cluster of three hosts in two regions: placement, operations on the owne
   const fa = a.body as { id: string; host: string };
   const owner = c.node(fa.host);
   const seen = (n: ClusterNode) => async () => {
-    for (let i = 0; i < 10; i++) if ((await n.get('web')).machine === fa.id) return false;
+    for (let i = 0; i < 10; i++) {
+      const r = await n.get('web');
+      if (r.machine === fa.id) return false;
+    }
     return true;
   };
   writeFileSync(join(flag, 'fa'), '');
@@ -140,6 +152,7 @@ test('a cluster of three hosts in two regions: placement, operations on the owne
   const lag = Date.now() - tOwner;
   t.diagnostic(`check failed on ${fa.host} after ${tOwner - t0} ms; every proxy off it ${lag} ms later`);
   assert.ok(lag < 1000, `routing converged in ${lag} ms`);
+  for (const n of c.nodes) assert.equal(n.proc.exitCode, null, `node ${n.name} is still running:\n${n.output()}`);
 });
 
 test('a rolling deploy across hosts under load through a host with no machine of the app: zero failed requests; --regions touches only that region', { skip, timeout: 300_000 }, async (t) => {
@@ -414,3 +427,4 @@ test('controls of a deploy another node runs (pause, resume) work through any no
   assert.match(watched.stdout, /release v2 deployed/);
   assert.equal((await dep()).status, 'complete');
 });
+

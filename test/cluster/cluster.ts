@@ -29,6 +29,8 @@ export interface ClusterNode {
   cli(args: string[], opts?: { cwd?: string }): Promise<{ status: number; stdout: string; stderr: string }>;
   /** One request through this node's proxy for `app`. */
   get(app: string, path?: string, headers?: Record<string, string>): Promise<{ status: number; text: string; machine?: string }>;
+  /** What the node printed (stdout and stderr) since it last started. */
+  output(): string;
   kill9(): Promise<void>;
   /** Starts the node again on the same HANGAR_HOME (after kill9 or stop). */
   start(): Promise<void>;
@@ -72,6 +74,7 @@ function makeNode(t: Ctx, net: Network, host: NetworkHost, h: { name: string; re
   const home = mkdtempSync(join(tmpdir(), `hangar-node-${h.name}-`));
   const url = `http://${host.address}:${API_PORT}`;
   const procs: ChildProcess[] = [];
+  let printed = '';
   t.after(async () => {
     for (const p of procs) await stopProc(p);
     killMachines(home);
@@ -86,6 +89,7 @@ function makeNode(t: Ctx, net: Network, host: NetworkHost, h: { name: string; re
     proxyUrl: `http://${host.address}:${PROXY_PORT}`,
     token: '',
     proc: undefined as unknown as ChildProcess,
+    output: () => printed,
     api: (method, path, body) => apiCall(url, node.token, method, path, body),
     cli: (args, o = {}) => cliAsync({ ...process.env, HANGAR_API_URL: url, HANGAR_API_TOKEN: node.token, HANGAR_HOME: home }, args, o.cwd),
     get: (app, path = '/', headers = {}) => proxyGet(host.address, app, path, headers),
@@ -105,8 +109,9 @@ function makeNode(t: Ctx, net: Network, host: NetworkHost, h: { name: string; re
       procs.push(proc);
       node.proc = proc;
       let output = '';
-      proc.stdout!.on('data', (d) => (output += d));
-      proc.stderr!.on('data', (d) => (output += d));
+      printed = '';
+      proc.stdout!.on('data', (d) => ((output += d), (printed += d)));
+      proc.stderr!.on('data', (d) => ((output += d), (printed += d)));
       const info = join(home, 'daemon.json');
       await waitUntil(
         () => {

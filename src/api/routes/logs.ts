@@ -70,6 +70,8 @@ async function streamLogs(deps: ApiDeps, http: ServerResponse, name: string, q: 
       lines.on('line', (line) => {
         if (line.trim()) send(line);
       });
+      // A follower that leaves aborts these streams: that error is the end of them, never a crash.
+      lines.on('error', () => lines.close());
       s.on('error', () => lines.close());
     }
   }
