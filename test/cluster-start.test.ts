@@ -4,7 +4,7 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BIN, proxyGet, startDaemon } from './helpers.js';
+import { appDir, BIN, proxyGet, startDaemon, WEB_TOML } from './helpers.js';
 import { postgresAvailable, startPostgres } from './support/postgres.js';
 
 const pg = postgresAvailable();
@@ -92,4 +92,19 @@ test('node-to-node calls and relayed requests are refused without the cluster se
   // The internal routes are not in the API document.
   const doc = (await d.api('GET', '/v1/openapi.json')).body as { paths: Record<string, unknown> };
   assert.ok(!Object.keys(doc.paths).some((p) => p.startsWith('/internal')));
+});
+
+test('a deploy to a region with no ready host fails with one clear line naming the regions that have hosts', { skip, timeout: 120_000 }, async (t) => {
+  const server = await startPostgres(t);
+  const db = await server.createDatabase();
+  const env = { HANGAR_DATABASE_URL: server.url(db), HANGAR_REGION: 'fra' };
+  const d1 = await startDaemon(t, { env: { ...env, HANGAR_HOST_NAME: 'r-1' } });
+  await startDaemon(t, { env: { ...env, HANGAR_HOST_NAME: 'r-2' } });
+  // WEB_TOML's primary_region is ams: no host there.
+  const dir = appDir(t, WEB_TOML('nowhere'));
+  const r = await d1.cliAsync(['deploy', dir]);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stdout + r.stderr, /cannot place a machine in region ams: no host; regions with ready hosts: fra/);
+  const ms = (await d1.api('GET', '/v1/apps/nowhere/machines')).body as unknown[];
+  assert.equal(ms.length, 0, 'nothing half-made');
 });
