@@ -8,7 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURE_APP } from '../test/helpers.js';
+import { FIXTURE_APP, WEB_TOML } from '../test/helpers.js';
 import type { Cluster, ClusterNode } from '../test/cluster/cluster.js';
 import { breakdown, parseEvents, type Segment } from './deploy-report.js';
 import { failed, failureKinds, Loops, type LoopSpec, type Shot } from './cluster-load.js';
@@ -19,26 +19,8 @@ export const DEPLOY_TIMEOUT_MS = 300_000;
 /** Load before and after the deploy, so the window also holds anything the deploy leaves behind. */
 const SETTLE_MS = 1000;
 
-const TOML = `app = "${FLEET_APP}"
-primary_region = "ams"
-kill_timeout = 3
-
-[env]
-MESSAGE = "v1"
-
-[processes]
-web = "node server.js"
-
-[http_service]
-internal_port = 8080
-processes = ["web"]
-
-[[http_service.checks]]
-grace_period = "0s"
-interval = "100ms"
-timeout = "1s"
-path = "/health"
-`;
+/** The test suite's web app with its health check, as the deploy tests use it. */
+const TOML = WEB_TOML(FLEET_APP);
 
 /** A machine as the API lists it (the fields the bench reads). */
 export interface MachineRow {

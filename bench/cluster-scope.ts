@@ -4,18 +4,13 @@
  * run succeeded, failed or was interrupted. It also tracks the CLI processes the bench starts, so
  * those are killed (by pid) before anything else goes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { BIN, ROOT } from '../test/helpers.js';
+import { runCli, type CliRun } from './cli-run.js';
 import type { ClusterNode } from '../test/cluster/cluster.js';
 
-export interface CliRun {
-  status: number;
-  stdout: string;
-  stderr: string;
-  /** performance.now() when the CLI was spawned and when it exited. */
-  startedAt: number;
-  endedAt: number;
-}
+/** A CLI run; its times are performance.now(). */
+export type { CliRun };
 
 export class Scope {
   private readonly fns: Array<() => unknown> = [];
@@ -58,21 +53,7 @@ export class Scope {
   cli(node: ClusterNode, args: string[], timeoutMs: number): Promise<CliRun> {
     if (this.closing) return Promise.reject(new Error('the bench is stopping'));
     const env: NodeJS.ProcessEnv = { ...process.env, HANGAR_API_URL: node.url, HANGAR_API_TOKEN: node.token, HANGAR_HOME: node.home };
-    return new Promise((resolve) => {
-      const startedAt = performance.now();
-      const p = spawn(process.execPath, [BIN, ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      this.children.add(p);
-      let stdout = '';
-      let stderr = '';
-      p.stdout!.on('data', (c) => (stdout += c));
-      p.stderr!.on('data', (c) => (stderr += c));
-      const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-      p.on('close', (code, signal) => {
-        clearTimeout(timer);
-        this.children.delete(p);
-        resolve({ status: code ?? -1, stdout, stderr: stderr + (signal ? `\n(killed by ${signal})` : ''), startedAt, endedAt: performance.now() });
-      });
-    });
+    return runCli({ bin: BIN, cwd: ROOT, env, args, timeoutMs, children: this.children, clock: () => performance.now() });
   }
 }
 

@@ -5,6 +5,7 @@
  * directories — on success, on failure and on Ctrl-C alike.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { runCli, type CliRun } from './cli-run.js';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -16,14 +17,8 @@ export const ROOT = resolve(new URL('.', import.meta.url).pathname, existsSync(n
 export const BIN = join(ROOT, 'bin', 'hangar.js');
 export const ECHO_SERVER = join(ROOT, 'test', 'fixtures', 'echo-app', 'server.js');
 
-export interface CliResult {
-  status: number;
-  stdout: string;
-  stderr: string;
-  /** Wall clock (Date.now()) when the CLI was spawned and when it exited. */
-  startedAt: number;
-  endedAt: number;
-}
+/** A CLI run; its times are the wall clock (Date.now()). */
+export type CliResult = CliRun;
 
 /** One daemon and everything the bench started around it. */
 export class BenchEnv {
@@ -89,21 +84,7 @@ export class BenchEnv {
   /** Runs the hangar CLI without blocking the event loop (the load generator shares it); killed after `timeoutMs`. */
   cli(args: string[], timeoutMs = 120_000): Promise<CliResult> {
     if (this.closing) return Promise.reject(new Error('the bench is stopping'));
-    return new Promise((resolve) => {
-      const startedAt = Date.now();
-      const p = spawn(process.execPath, [BIN, ...args], { env: this.env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-      this.children.add(p);
-      let stdout = '';
-      let stderr = '';
-      p.stdout!.on('data', (c) => (stdout += c));
-      p.stderr!.on('data', (c) => (stderr += c));
-      const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-      p.on('close', (code, signal) => {
-        clearTimeout(timer);
-        this.children.delete(p);
-        resolve({ status: code ?? (signal ? -1 : 0), stdout, stderr: stderr + (signal ? `\n(killed by ${signal})` : ''), startedAt, endedAt: Date.now() });
-      });
-    });
+    return runCli({ bin: BIN, cwd: ROOT, env: this.env, args, timeoutMs, children: this.children, clock: Date.now });
   }
 
   /**

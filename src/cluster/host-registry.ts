@@ -176,10 +176,7 @@ export class HostRegistry {
     const h = await this.find(ref);
     if (!force && h.state !== 'down') throw new PreconditionError('host_alive', `host ${h.name} is ${h.state}: its node is still running`, `stop its node first, or pass --force`);
     if (!force && h.machines > 0) throw new PreconditionError('host_has_machines', `host ${h.name} still has ${h.machines} machine(s)`, `move them first (hangar hosts drain ${h.name} --migrate), or pass --force`);
-    await this.deps.state.db.transaction().execute(async (tx) => {
-      await tx.updateTable('machines').set({ state: 'destroyed', port: null, updated_at: new Date().toISOString() }).where('host_id', '=', h.id).where('state', '!=', 'destroyed').execute();
-      await tx.deleteFrom('hosts').where('id', '=', h.id).execute();
-    });
+    await this.deps.state.hosts.deleteWritingOffMachines(h.id);
     return h;
   }
 

@@ -69,10 +69,9 @@ export class ClusterMachines {
     return this.deps.local.events(...a);
   }
 
-  /** Names of the apps with live machines on a host. */
-  async appsWithMachinesOn(hostId: string): Promise<string[]> {
-    const all = await this.deps.state.machines.list({ hostId });
-    return [...new Set(all.map((m) => m.appName))];
+  /** The live machines of a host, of every app. */
+  onHost(hostId: string): Promise<Machine[]> {
+    return this.deps.state.machines.list({ hostId });
   }
 
   recentEvents(ids: string[]) {

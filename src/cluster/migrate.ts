@@ -26,18 +26,10 @@ export class HostMigration {
     if (host.state === 'down') throw new PreconditionError('host_down', `host ${host.name} is down: its machines cannot be replaced one by one`, `start its node again, or clone them elsewhere: hangar machines clone ID --region ${host.region}`);
     const others = (await this.deps.hosts.list()).filter((h) => h.id !== host.id && h.state === 'ready' && h.region === host.region);
     if (others.length === 0) throw new PreconditionError('no_host_in_region', `host ${host.name} is the only ready host of region ${host.region}: its machines have nowhere to go`, `start a node with --region ${host.region} first`);
-    const all = await this.liveOn(host.id);
+    const all = await this.deps.machines.onHost(host.id);
     const migrated: Migrated[] = [];
     for (const m of all) migrated.push(await this.move(m));
     return { host: await this.deps.hosts.find(host.id), migrated };
-  }
-
-  private async liveOn(hostId: string): Promise<Machine[]> {
-    const { machines } = this.deps;
-    const apps = await machines.appsWithMachinesOn(hostId);
-    const out: Machine[] = [];
-    for (const app of apps) out.push(...(await machines.list(app)).filter((m) => m.hostId === hostId && m.state !== 'destroyed'));
-    return out;
   }
 
   private async move(m: Machine): Promise<Migrated> {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { CheckStatus, Machine } from '../core/types.js';
+import type { AppRouting, CheckStatus, Machine } from '../core/types.js';
 import { KeyedMutex } from '../core/keyed-mutex.js';
 import type { MachineBus } from '../machines/bus.js';
 import type { ChangeFeed, FeedMessage } from '../state/feed.js';
@@ -13,7 +13,7 @@ export interface RoutingSink {
   hostDown(hostId: string): void;
   remoteMachines(): string[];
   forgetRemote(machineId: string): void;
-  setAppRouting(app: string, r: import('../core/types.js').AppRouting): void;
+  setAppRouting(app: string, r: AppRouting): void;
 }
 
 /** How often every node re-reads the whole picture, repairing any notification it missed. */

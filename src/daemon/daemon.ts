@@ -269,7 +269,7 @@ export class Daemon {
         migrate: (ref) => migration.migrate(ref),
       },
       get hostName() {
-        return clustered ? hosts.cached(localHost.hostId)?.name : undefined;
+        return clustered ? hosts.host.name : undefined;
       },
       logPeers: node
         ? {

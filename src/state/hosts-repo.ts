@@ -81,6 +81,14 @@ export class HostsRepo {
     await this.db.deleteFrom('hosts').where('id', '=', id).execute();
   }
 
+  /** Removes the host and marks its live machines destroyed, in one transaction. */
+  async deleteWritingOffMachines(id: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.updateTable('machines').set({ state: 'destroyed', port: null, updated_at: new Date().toISOString() }).where('host_id', '=', id).where('state', '!=', 'destroyed').execute();
+      await tx.deleteFrom('hosts').where('id', '=', id).execute();
+    });
+  }
+
   async setting(name: string): Promise<string | undefined> {
     return (await this.db.selectFrom('cluster_settings').select('value').where('name', '=', name).executeTakeFirst())?.value;
   }
