@@ -428,3 +428,26 @@ test('controls of a deploy another node runs (pause, resume) work through any no
   assert.equal((await dep()).status, 'complete');
 });
 
+
+test('a canary run by one node is judged on the traffic entering every node: a bad canary behind another node is aborted, and metrics through any node count it', { skip, timeout: 300_000 }, async (t) => {
+  const c = await startCluster(t, [
+    { name: 'k-1', region: 'ams' },
+    { name: 'k-2', region: 'ams' },
+  ]);
+  const [k1, k2] = c.nodes as [ClusterNode, ClusterNode];
+  const canary = '\n[deploy.canary]\ncount = 1\nsteps = [50]\nstep_interval = "60s"\nmax_error_rate = 0.05\nmin_requests = 20\n';
+  const dir = appDir(t, WEB_WORKER_TOML('judge', canary));
+  assert.equal((await k1.cli(['deploy', dir])).status, 0);
+  // Every request enters through k-2; the deploy runs on k-1, which sees none of them itself.
+  const load = loadLoop(k2, 'judge.localhost', { maxMs: 120_000 });
+  await waitUntil(() => (load.counts.get(200) ?? 0) > 20, 20_000, 'load through k-2');
+  const r = await k1.cli(['deploy', dir, '--strategy', 'canary', '-e', 'FAIL_RATE=0.5', '-e', 'MESSAGE=canary']);
+  const res = await load.stop();
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /canary abort at step 1 \(50%\): error rate \d+\.\d% > max_error_rate 5\.0%/);
+  const dep = (await k1.api<Array<{ extra: { decision: { canary: { requests: number } } } }>>('GET', '/v1/apps/judge/deployments')).body[0]!;
+  assert.ok(dep.extra.decision.canary.requests >= 20, `the decision counted ${dep.extra.decision.canary.requests} canary requests`);
+  const m = (await k1.api<{ requests: number }>('GET', '/v1/apps/judge/metrics?window=2m')).body;
+  const served = res.ok + res.failed;
+  assert.ok(m.requests >= served * 0.9 && m.requests <= served + 5, `k-1 reports ${m.requests} requests of the ${served} sent through k-2`);
+});

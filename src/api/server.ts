@@ -10,6 +10,7 @@ import { ulid } from 'ulid';
 import type { Image } from '../core/types.js';
 import type { LogCollector } from '../logs/collector.js';
 import type { ProxyMetrics } from '../proxy/metrics.js';
+import type { TrafficWindows } from '../core/window-stats.js';
 import type { AppService } from '../machines/app-service.js';
 import type { LeaseService } from '../machines/leases.js';
 import type { MachineOps } from '../machines/ops.js';
@@ -57,8 +58,10 @@ export interface ApiDeps {
   deploys: DeployService;
   /** App secrets: listed by name and digest, changed and rolled out. */
   secrets: SecretsService;
-  /** The proxy's request metrics (Prometheus text and rolling windows). */
+  /** This node's proxy request metrics (Prometheus text). */
   metrics: ProxyMetrics;
+  /** Rolling windows of request metrics, over every proxy of the cluster. */
+  windows: TrafficWindows;
   /** Requests the proxy has in flight on a machine. */
   inflight: (app: string, machineId: string) => number;
   version: string;

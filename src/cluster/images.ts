@@ -2,11 +2,12 @@ import type { Readable } from 'node:stream';
 import { UserError } from '../core/errors.js';
 import type { HostRegistry } from './host-registry.js';
 import type { NodeClient } from './node-client.js';
+import { INTERNAL_ROUTES, internalPath } from './internal-paths.js';
 
 /** Where each kind of image is asked for on another node. */
 const PATHS = {
-  process: (digest: string) => `/internal/v1/images/${encodeURIComponent(digest)}`,
-  docker: (name: string) => `/internal/v1/docker-images/${encodeURIComponent(name)}`,
+  process: (digest: string) => internalPath(INTERNAL_ROUTES.image, { digest }),
+  docker: (name: string) => internalPath(INTERNAL_ROUTES.dockerImage, { name }),
 };
 
 /**

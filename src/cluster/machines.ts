@@ -6,6 +6,7 @@ import type { CreateMachineInput, MachineService, StopInput, UpdateMachineInput 
 import type { SurgeReady } from '../machines/replace.js';
 import type { State } from '../state/index.js';
 import type { HostRegistry } from './host-registry.js';
+import { INTERNAL_ROUTES } from './internal-paths.js';
 import type { NodeClient } from './node-client.js';
 import { place } from './placement.js';
 
@@ -20,9 +21,6 @@ export type RemoteOp =
   | { op: 'cordon'; app: string; id: string; cordoned: boolean; nonce?: string }
   | { op: 'wait'; app: string; id: string; opts: { state: MachineState; timeoutMs: number; instanceId?: string } }
   | { op: 'waitHealthy'; app: string; id: string; wait: WaitOptions };
-
-/** The path of the internal route that carries RemoteOps. */
-export const MACHINE_OP_PATH = '/internal/v1/machine-op';
 
 /** What the owner's side needs to carry out a waited operation itself. */
 export interface LocalReadiness {
@@ -202,7 +200,7 @@ export class ClusterMachines {
       if (h.id === host.id && h.state === 'down') down.abort();
     });
     try {
-      return await this.deps.node.call<Machine>(host, MACHINE_OP_PATH, op, { timeoutMs: 10 * 60_000 + waitMs, signal: down.signal });
+      return await this.deps.node.call<Machine>(host, INTERNAL_ROUTES.machineOp, op, { timeoutMs: 10 * 60_000 + waitMs, signal: down.signal });
     } catch (err) {
       if (!down.signal.aborted) throw err;
       throw new UserError({ code: 'host_down', kind: 'unavailable', message: `host ${host.name} went down during ${op.op} of ${op.op === 'create' ? 'a new machine' : `machine ${op.id}`}: its node stopped heartbeating`, hint: 'start its node again; once it is back it reports the machine as it really is', cause: err });

@@ -2,8 +2,7 @@ import { Readable } from 'node:stream';
 import { kindForStatus, UserError } from '../core/errors.js';
 import type { Host } from '../core/types.js';
 
-/** The header that proves an internal call comes from a node of the cluster. */
-export const CLUSTER_TOKEN_HEADER = 'hangar-cluster-token';
+import { CLUSTER_TOKEN_HEADER } from './internal-paths.js';
 
 /** What a node needs to call another: the shared API token and the cluster secret. */
 export interface NodeAuth {

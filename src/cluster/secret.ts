@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { UserError } from '../core/errors.js';
 import type { State } from '../state/index.js';
+import { loadOrCreateToken, writeToken } from '../daemon/home.js';
 
 /**
  * The secret nodes prove themselves to each other with (internal API calls, relayed proxy requests).
@@ -20,4 +21,16 @@ export async function clusterSecret(state: State, file?: string): Promise<string
     return text;
   }
   return state.hosts.settingOr('cluster_secret', randomBytes(32).toString('base64url'));
+}
+
+/**
+ * The API token. On one host it is HANGAR_HOME/token; in a cluster every node answers the same token,
+ * so the first node's is stored in the database and each node writes it to its own HANGAR_HOME/token.
+ */
+export async function sharedToken(state: State, home: string): Promise<string> {
+  const local = loadOrCreateToken(home);
+  if (state.dialect === 'sqlite') return local;
+  const shared = await state.hosts.settingOr('api_token', local);
+  if (shared !== local) writeToken(home, shared);
+  return shared;
 }

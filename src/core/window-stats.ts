@@ -19,3 +19,23 @@ export interface WindowStats {
   p99Ms: number | null;
   byClass: Record<StatusClass, number>;
 }
+
+/**
+ * The raw sums a WindowStats is computed from, in a form that adds up across proxies (several nodes,
+ * several workers) and crosses a process boundary as JSON: counts per status class, in STATUS_CLASSES
+ * order, and the latency histogram of the requests that got a response.
+ */
+export interface WindowCounts {
+  classes: number[];
+  latency: number[];
+  latencyTotal: number;
+}
+
+/** Which machines a window is asked about: a set of machine ids, or every machine of an app. */
+export type WindowScope = { machines: string[] } | { app: string };
+
+/** Windows of proxy traffic, summed over every proxy that counts requests (async: some may be remote). */
+export interface TrafficWindows {
+  /** One WindowStats per scope, all over the same last `windowMs`. */
+  windows(scopes: WindowScope[], windowMs: number): Promise<WindowStats[]>;
+}

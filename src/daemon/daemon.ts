@@ -22,32 +22,29 @@ import { DeployService } from '../deploy/deploy-service.js';
 import { DeployNotifier } from '../deploy/notify.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
 import type { RuntimeDriver } from '../runtime/driver.js';
-import { DockerDriver } from '../runtime/docker/docker-driver.js';
-import { EngineClient, engineEndpoint } from '../runtime/docker/engine.js';
-import { DockerImages } from '../runtime/docker/images.js';
-import { pullImage, registryOf } from '../runtime/docker/distribution.js';
-import { encodeRegistryAuth, registryAuthFor } from '../runtime/docker/registry-auth.js';
-import { setTimeout as delay } from 'node:timers/promises';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
 import type { Host, RuntimeKind } from '../core/types.js';
 import type { Deployment } from '../core/deploy.js';
 import type { Control } from '../deploy/strategy.js';
 import { UserError } from '../core/errors.js';
-import { DEPLOY_CONTROL_PATH } from '../api/routes/internal.js';
+import { INTERNAL_ROUTES } from '../cluster/internal-paths.js';
+import { ClusterPeers } from '../cluster/peers.js';
 import { openState, type State } from '../state/index.js';
 import { KEY_FILE, SecretsService, SecretVault } from '../secrets/index.js';
 import { Routing } from './routing.js';
 import { DEFAULT_HOST_TIMING, HostRegistry, type HostTiming, type NodeIdentity } from '../cluster/host-registry.js';
 import { nodeIdentity } from './node-identity.js';
 import { portAccepts } from '../health/readiness.js';
-import { clusterSecret } from '../cluster/secret.js';
+import { clusterSecret, sharedToken } from '../cluster/secret.js';
+import { dockerRuntime, waitForEngine } from './docker-runtime.js';
+import { envDelays, envHostTiming, envTiming } from './env.js';
 import { ClusterSync } from '../cluster/sync.js';
 import { ClusterMachines, type RemoteOp } from '../cluster/machines.js';
 import { NodeClient } from '../cluster/node-client.js';
 import { clusterImageSource } from '../cluster/images.js';
 import { HostMigration } from '../cluster/migrate.js';
 import { PgFeed } from '../state/feed.js';
-import { acquireHomeLock, ensureHome, HOME_FILES, loadOrCreateToken, removeDaemonInfo, writeDaemonInfo, writeToken } from './home.js';
+import { acquireHomeLock, ensureHome, HOME_FILES, removeDaemonInfo, writeDaemonInfo } from './home.js';
 import { formatUrl, listenError, type ListenAddress } from './listen.js';
 
 export interface DaemonOptions {
@@ -181,6 +178,8 @@ export class Daemon {
       },
     });
     const metrics = new ProxyMetrics();
+    const peers = node ? new ClusterPeers({ hosts, node, metrics, log }) : undefined;
+    const windows = peers ?? metrics;
     const autoscaler = new Autoscaler({
       machines,
       traffic: { idleFor: (app, id) => routing.table.idleFor(app, id), idleTimeoutMs: (app) => routing.table.idleTimeoutMs(app) },
@@ -213,7 +212,7 @@ export class Daemon {
       log,
       traffic: {
         setTraffic: async (app, t) => void (await apps.setRouting(app, { sets: t.sets, pins: t.pins })),
-        window: (ids, ms) => metrics.window(ids, ms),
+        windows: (scopes, ms) => windows.windows(scopes, ms),
         idleFor: (app, id) => routing.table.idleFor(app, id),
       },
       claims: {
@@ -223,7 +222,7 @@ export class Daemon {
           ? async (d, c) => {
               const h = d.runner ? hosts.cached(d.runner) : undefined;
               if (!h) throw new UserError({ code: 'deployment_not_running', kind: 'conflict', message: `deployment ${d.id} is run by host ${d.runner}, which is not in the cluster`, hint: 'see hangar deployments status' });
-              return node.call<Deployment>(h, DEPLOY_CONTROL_PATH, { id: d.id, control: c });
+              return node.call<Deployment>(h, INTERNAL_ROUTES.deployControl, { id: d.id, control: c });
             }
           : undefined,
       },
@@ -247,6 +246,7 @@ export class Daemon {
       checks: (id) => sync?.checksOf(id) ?? routing.checksOf(id),
       inflight: (app, id) => routing.table.inflight(app, id),
       metrics,
+      windows,
       deploys,
       secrets: new SecretsService({ vault, deploys, log }),
       builds: {
@@ -271,17 +271,7 @@ export class Daemon {
       get hostName() {
         return clustered ? hosts.host.name : undefined;
       },
-      logPeers: node
-        ? {
-            streams: async (app, query, signal) => {
-              const others = (await hosts.list()).filter((h) => h.id !== hosts.host.id && h.state !== 'down');
-              const got = await Promise.all(
-                others.map((h) => node.stream(h, `/internal/v1/apps/${encodeURIComponent(app)}/logs?${query}`, { signal, timeoutMs: 24 * 3600_000 }).catch((err) => void log.warn({ err, host: h.name }, 'could not read logs from another node'))),
-              );
-              return got.filter((s): s is NonNullable<typeof s> => s !== undefined);
-            },
-          }
-        : undefined,
+      logPeers: peers,
       internal: secret
         ? {
             clusterToken: secret,
@@ -289,6 +279,7 @@ export class Daemon {
             image: (digest) => store.exportStream(digest),
             dockerImage: async (name) => docker.images?.exportTar(name),
             deployControl: (b) => deploys.control(b.id, b.control as Control),
+            windowCounts: (scopes, ms) => scopes.map((s) => metrics.counts(s, ms)),
           }
         : undefined,
     });
@@ -395,83 +386,4 @@ async function bind(addr: ListenAddress, fallback: boolean | undefined, flag: st
     if (fallback && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') return listen({ host: addr.host, port: 0 });
     throw listenError(err, addr, flag);
   }
-}
-
-/**
- * The Docker runtime as this daemon's environment configures it: DOCKER_HOST (or the default socket),
- * HANGAR_DOCKER_PULL (`missing`, the default, or `never`). Nothing is asked of the engine here: a
- * daemon starts without one, and Docker machines wait for it.
- */
-function dockerRuntime(home: string, log: Logger): { engine?: EngineClient; driver?: DockerDriver; images?: DockerImages; problem?: Error } {
-  let engine: EngineClient;
-  try {
-    engine = new EngineClient(engineEndpoint());
-  } catch (err) {
-    log.warn({ err }, 'Docker runtime disabled');
-    return { problem: err as Error };
-  }
-  const pull = process.env.HANGAR_DOCKER_PULL === 'never' ? 'never' : 'missing';
-  return {
-    engine,
-    driver: new DockerDriver({ root: join(home, 'containers'), engine }),
-    images: new DockerImages(engine, {
-      pull,
-      // With the credentials of the user the daemon runs as, as `docker pull` would use them.
-      pullImage: async (ref) => {
-        const auth = encodeRegistryAuth(await registryAuthFor(registryOf(ref)));
-        log.info({ ref }, 'pulling image');
-        await pullImage(engine, ref, { auth });
-      },
-    }),
-  };
-}
-
-/** Pings the engine every 500 ms until it answers (true), `timeoutMs` passes or `signal` aborts (false). */
-async function waitForEngine(engine: EngineClient, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (!signal.aborted && Date.now() < until) {
-    if (await engine.ping(1000)) return true;
-    await delay(500, undefined, { signal, ref: false }).catch(() => undefined);
-  }
-  return false;
-}
-
-/**
- * The API token. On one host it is HANGAR_HOME/token; in a cluster every node answers the same token,
- * so the first node's is stored in the database and each node writes it to its own HANGAR_HOME/token.
- */
-async function sharedToken(state: State, home: string): Promise<string> {
-  const local = loadOrCreateToken(home);
-  if (state.dialect === 'sqlite') return local;
-  const shared = await state.hosts.settingOr('api_token', local);
-  if (shared !== local) writeToken(home, shared);
-  return shared;
-}
-
-/** Heartbeat and down-detection intervals from the environment (tests shorten them). */
-function envHostTiming(): Partial<HostTiming> {
-  const out: Partial<HostTiming> = {};
-  const beat = parseDuration(process.env.HANGAR_HEARTBEAT_INTERVAL);
-  const down = parseDuration(process.env.HANGAR_HOST_DOWN_AFTER);
-  if (beat !== undefined) out.heartbeatMs = beat;
-  if (down !== undefined) out.downAfterMs = down;
-  return out;
-}
-
-/** Tuning knobs for restart backoff, mostly so tests of crash loops run in milliseconds. */
-function envTiming(): Partial<LifecycleTiming> {
-  const out: Partial<LifecycleTiming> = {};
-  const base = parseDuration(process.env.HANGAR_RESTART_BACKOFF);
-  const stable = parseDuration(process.env.HANGAR_RESTART_STABLE_AFTER);
-  if (base !== undefined) out.backoffBaseMs = base;
-  if (base !== undefined) out.backoffMaxMs = Math.max(base, Math.min(DEFAULT_TIMING.backoffMaxMs, base * 32));
-  if (stable !== undefined) out.stableAfterMs = stable;
-  return out;
-}
-
-/** Webhook retry delays (`HANGAR_NOTIFY_RETRY`, comma-separated durations), mostly for tests. */
-function envDelays(): number[] | undefined {
-  const v = process.env.HANGAR_NOTIFY_RETRY;
-  if (!v) return undefined;
-  return v.split(',').map((x) => parseDuration(x.trim()) ?? 1000);
 }

@@ -1,11 +1,13 @@
-import { EventEmitter } from 'node:events';
 import { ulid } from 'ulid';
 import type { AppConfig } from '../config/index.js';
 import { machineConfigFor, parseConfig, processGroups } from '../config/index.js';
-import type { DeployEvent, DeployOptions, Deployment, Release, StoredDeployEvent, StrategyName, Targeting } from '../core/deploy.js';
+import type { DeployEvent, Deployment, Release, StoredDeployEvent, StrategyName } from '../core/deploy.js';
 import { ConflictError, NotFoundError, UserError } from '../core/errors.js';
-import type { App, Machine } from '../core/types.js';
+import type { App } from '../core/types.js';
 import type { LeaseService } from '../machines/leases.js';
+import { DeployLeases, LEASE_REFRESH_MS } from './deploy-leases.js';
+import { DeployEventStream } from './event-stream.js';
+import { deployOptions, type DeployRequest } from './request.js';
 import type { RunnerDeps } from './runner.js';
 import { DeploymentRunner } from './runner.js';
 import { strategyFor } from './strategies/index.js';
@@ -14,32 +16,8 @@ import { ControlChannel } from './controls.js';
 import { selectMachines } from './targeting.js';
 import { checkStrategyFit, minRunningWarnings, progressOf, requireCommand } from './preflight.js';
 
-export interface DeployRequest {
-  image: string;
-  /** The config file's text and name; parsed here so the daemon validates and snapshots it. */
-  configText: string;
-  configPath: string;
-  strategy?: StrategyName;
-  maxUnavailable?: number;
-  waitTimeoutMs?: number;
-  releaseCommandTimeoutMs?: number;
-  skipReleaseCommand?: boolean;
-  maxFailures?: number;
-  autoRollback?: boolean;
-  targeting?: Targeting;
-  env?: Record<string, string>;
-  user: string;
-  description?: string;
-  /** bluegreen: stop once green is healthy and wait for `promote`. */
-  noCutover?: boolean;
-  /** A one-off webhook for this deploy (`hangar deploy --notify URL`). */
-  notifyUrl?: string;
-  rotateDeadlineMs?: number;
-  rotateIdleMs?: number;
-}
+export type { DeployRequest } from './request.js';
 
-const LEASE_TTL_S = 30;
-const LEASE_REFRESH_MS = 10_000;
 
 /**
  * Which node runs a deploy. Each deploy is run by one node at a time, under a claim in the shared
@@ -58,8 +36,6 @@ type ServiceDeps = Omit<RunnerDeps, 'emit' | 'nonce' | 'controls'> & { leases: L
 
 /** A single node claims its deploys too (for a generous while): the same code path as a cluster's. */
 const SOLO_CLAIMS: RunnerClaims = { self: () => 'local', claimMs: 60_000 };
-/** How often a follower of another node's deploy reads its new events. */
-const FOLLOW_POLL_MS = 200;
 
 /**
  * Deploys run here, inside the daemon: submit validates everything before touching anything, makes the
@@ -68,26 +44,22 @@ const FOLLOW_POLL_MS = 200;
  */
 export class DeployService {
   private readonly runner: DeploymentRunner;
-  private readonly ee = new EventEmitter();
-  private readonly seqs = new Map<string, number>();
-  private readonly nonces = new Map<string, string>();
-  private readonly owners = new Map<string, string>();
+  private readonly eventStream: DeployEventStream;
+  private readonly leases: DeployLeases;
   private readonly running = new Map<string, Promise<void>>();
   /** The deployment object each runner persists: a user's pause is written into it, not into a copy. */
   private readonly live = new Map<string, Deployment>();
   private readonly abort = new AbortController();
   private readonly channels = new Map<string, ControlChannel>();
-  /** Newest event seq each deploy has had delivered to this node's listeners (local or followed). */
-  private readonly delivered = new Map<string, number>();
-  private readonly followers = new Map<string, { count: number; timer: NodeJS.Timeout }>();
 
   private get claims(): RunnerClaims {
     return this.deps.claims ?? SOLO_CLAIMS;
   }
 
   constructor(private readonly deps: ServiceDeps) {
-    this.ee.setMaxListeners(0);
-    this.runner = new DeploymentRunner({ ...deps, emit: (d, e) => this.emit(d, e), nonce: (id) => this.nonces.get(id), controls: (id) => this.channel(id) });
+    this.eventStream = new DeployEventStream({ state: deps.state, log: deps.log, runsHere: (id) => this.running.has(id) });
+    this.leases = new DeployLeases({ leases: deps.leases, log: deps.log });
+    this.runner = new DeploymentRunner({ ...deps, emit: (d, e) => this.emit(d, e), nonce: (id) => this.leases.nonce(id), controls: (id) => this.channel(id) });
   }
 
   async submit(appName: string, req: DeployRequest, opts: { fastPath?: boolean; description?: string } = {}): Promise<Deployment> {
@@ -96,7 +68,7 @@ export class DeployService {
     const { config: parsed } = parseConfig(req.configText, req.configPath, { app: appName });
     const cfg: AppConfig = JSON.parse(JSON.stringify(parsed));
     if (req.env) Object.assign(cfg.env, req.env);
-    const options = this.options(cfg, req, opts.fastPath ?? false);
+    const options = deployOptions(cfg, req, opts.fastPath ?? false);
     strategyFor(options.strategy);
     const image = await this.deps.images.resolve(appName, req.image);
     for (const g of processGroups(cfg)) requireCommand(cfg, g, image.fullRef, image.runtime);
@@ -107,7 +79,7 @@ export class DeployService {
     const creating = !t.onlyMachines?.length && processGroups(cfg).some((g) => (!t.processGroups?.length || t.processGroups.includes(g)) && !all.some((m) => groupOf(m) === g));
     const targets = selectMachines(all, t, { creating });
     const id = ulid();
-    await this.takeLeases(targets, `deployment ${id} (${req.user})`);
+    await this.leases.take(id, targets, `deployment ${id} (${req.user})`);
     const now = new Date().toISOString();
     const version = await this.deps.state.releases.create(app.id, {
       status: 'running',
@@ -123,7 +95,7 @@ export class DeployService {
     const d: Deployment = { id, appName, releaseVersion: version, status: 'running', phase: 'pending', options, machines: targets.map(progressOf), extra: req.noCutover ? { noCutover: true } : {}, createdAt: now, updatedAt: now };
     await this.deps.state.deployments.insert(app.id, d);
     await this.claim(id);
-    this.seqs.set(id, 0);
+    this.eventStream.writeFrom(id, 0);
     await this.emit(d, { type: 'phase', phase: 'pending', message: `release v${version}: ${options.strategy} deploy of ${image.fullRef} to ${targets.length} existing machine(s)` });
     for (const message of minRunningWarnings(cfg, all, image.fullRef)) await this.emit(d, { type: 'warning', message });
     this.start({ d, appId: app.id, cfg, image: image.fullRef, resumed: false, signal: this.abort.signal });
@@ -173,8 +145,7 @@ export class DeployService {
 
   /** Every event of every deployment (for notifications). */
   onAnyEvent(fn: (d: Deployment, e: DeployEvent) => void): () => void {
-    this.ee.on('*', fn);
-    return () => this.ee.off('*', fn);
+    return this.eventStream.onAny(fn);
   }
 
   /** Deploys release `version` (default: the newest stable one before the current) on the fast path. */
@@ -197,18 +168,18 @@ export class DeployService {
 
   private async submitConfig(appName: string, target: Release, cfg: AppConfig, req: { user: string; strategy?: StrategyName }, description = `rollback to v${target.version}`): Promise<Deployment> {
     const app = await this.app(appName);
-    const options = this.options(cfg, { image: target.imageRef, configText: '', configPath: '', user: req.user, strategy: req.strategy ?? (cfg.deploy.strategy === 'canary' || cfg.deploy.strategy === 'bluegreen' ? 'rolling' : cfg.deploy.strategy), skipReleaseCommand: true }, true);
+    const options = deployOptions(cfg, { image: target.imageRef, configText: '', configPath: '', user: req.user, strategy: req.strategy ?? (cfg.deploy.strategy === 'canary' || cfg.deploy.strategy === 'bluegreen' ? 'rolling' : cfg.deploy.strategy), skipReleaseCommand: true }, true);
     strategyFor(options.strategy);
     const image = await this.deps.images.resolve(appName, target.imageRef);
     await this.assertIdle(app);
     const targets = await this.deps.machines.list(appName);
     const id = ulid();
-    await this.takeLeases(targets, `deployment ${id} (${req.user})`);
+    await this.leases.take(id, targets, `deployment ${id} (${req.user})`);
     const now = new Date().toISOString();
     const version = await this.deps.state.releases.create(app.id, { status: 'running', imageRef: image.fullRef, strategy: options.strategy, config: cfg, user: req.user, description, stable: false, createdAt: now, updatedAt: now });
     const d: Deployment = { id, appName, releaseVersion: version, status: 'running', phase: 'pending', options, machines: targets.map(progressOf), createdAt: now, updatedAt: now };
     await this.deps.state.deployments.insert(app.id, d);
-    this.seqs.set(id, 0);
+    this.eventStream.writeFrom(id, 0);
     await this.emit(d, { type: 'phase', phase: 'pending', message: `release v${version}: ${description} (${image.fullRef}), fast path` });
     this.start({ d, appId: app.id, cfg, image: image.fullRef, resumed: false, signal: this.abort.signal });
     return d;
@@ -229,7 +200,7 @@ export class DeployService {
     if (!release || newer?.version !== d.releaseVersion) throw new ConflictError('release_superseded', `release v${d.releaseVersion} is no longer the newest; deploy again instead`);
     await this.assertIdle(app);
     const all = await this.deps.machines.list(d.appName);
-    await this.takeLeases(all.filter((m) => failed.some((p) => p.machineId === m.id)), `deployment ${d.id} (${release.user})`);
+    await this.leases.take(d.id, all.filter((m) => failed.some((p) => p.machineId === m.id)), `deployment ${d.id} (${release.user})`);
     for (const p of failed) p.outcome = 'pending';
     d.status = 'running';
     d.phase = 'update_machines';
@@ -238,7 +209,7 @@ export class DeployService {
     await this.deps.state.deployments.save(d);
     await this.deps.state.releases.setStatus(app.id, d.releaseVersion, 'running', false);
     const fromSeq = await this.deps.state.deployments.lastSeq(d.id);
-    this.seqs.set(d.id, fromSeq);
+    this.eventStream.writeFrom(d.id, fromSeq);
     await this.emit(d, { type: 'phase', phase: 'update_machines', message: `retrying ${failed.length} failed machine(s)` });
     this.start({ d, appId: app.id, cfg: release.config as AppConfig, image: release.imageRef, resumed: true, signal: this.abort.signal });
     return { d, fromSeq };
@@ -310,7 +281,7 @@ export class DeployService {
       const app = await this.deps.state.apps.byName(d.appName);
       const release = app && (await this.deps.state.releases.get(app.id, d.releaseVersion));
       if (!app || !release) return;
-      this.seqs.set(d.id, await this.deps.state.deployments.lastSeq(d.id));
+      this.eventStream.writeFrom(d.id, await this.deps.state.deployments.lastSeq(d.id));
       if (d.phase === 'pending' || d.phase === 'release_command') {
         d.status = 'interrupted';
         d.phase = 'done';
@@ -327,7 +298,7 @@ export class DeployService {
         p.outcome = m?.config.metadata.fly_release_version === String(d.releaseVersion) ? 'updated' : 'pending';
       }
       const machines = await this.deps.machines.list(d.appName);
-      await this.takeLeases(machines.filter((m) => d.machines.some((p) => p.machineId === m.id)), `deployment ${d.id} (${release.user})`);
+      await this.leases.take(d.id, machines.filter((m) => d.machines.some((p) => p.machineId === m.id)), `deployment ${d.id} (${release.user})`);
       await this.emit(d, { type: 'warning', message: note });
       if (d.paused) this.channel(d.id).send('pause');
       this.start({ d, appId: app.id, cfg: release.config as AppConfig, image: release.imageRef, resumed: true, signal: this.abort.signal });
@@ -336,8 +307,7 @@ export class DeployService {
 
   /** Stops following running deploys (daemon shutdown); the next daemon resumes them. */
   async stop(): Promise<void> {
-    for (const f of this.followers.values()) clearInterval(f.timer);
-    this.followers.clear();
+    this.eventStream.stop();
     this.abort.abort();
     await Promise.allSettled([...this.running.values()]);
   }
@@ -366,47 +336,13 @@ export class DeployService {
    * node takes the deploy over.
    */
   onEvent(id: string, fn: (e: StoredDeployEvent) => void): () => void {
-    this.ee.on(id, fn);
-    const f = this.followers.get(id);
-    if (f) f.count++;
-    else this.followers.set(id, { count: 1, timer: this.follow(id) });
-    return () => {
-      this.ee.off(id, fn);
-      const cur = this.followers.get(id);
-      if (cur && --cur.count === 0) {
-        clearInterval(cur.timer);
-        this.followers.delete(id);
-      }
-    };
-  }
-
-  private follow(id: string): NodeJS.Timeout {
-    let busy = false;
-    const timer = setInterval(() => {
-      if (busy || this.running.has(id)) return;
-      busy = true;
-      this.deps.state.deployments
-        .events(id, this.delivered.get(id) ?? 0)
-        .then((es) => {
-          for (const e of es) this.deliver(id, e);
-        })
-        .catch((err) => this.deps.log.warn({ err, deployment: id }, 'could not read the deploy events'))
-        .finally(() => (busy = false));
-    }, FOLLOW_POLL_MS);
-    timer.unref();
-    return timer;
-  }
-
-  private deliver(id: string, e: StoredDeployEvent): void {
-    if (e.seq <= (this.delivered.get(id) ?? 0)) return;
-    this.delivered.set(id, e.seq);
-    this.ee.emit(id, e);
+    return this.eventStream.on(id, fn);
   }
 
   private start(input: Parameters<DeploymentRunner['run']>[0]): void {
     const { d } = input;
     this.live.set(d.id, d);
-    const refresh = setInterval(() => void this.refreshLeases(d), LEASE_REFRESH_MS);
+    const refresh = setInterval(() => void this.leases.refresh(d), LEASE_REFRESH_MS);
     // The claim is renewed while the deploy runs here; lost (another node took it), this node lets go.
     const lost = new AbortController();
     const signal = AbortSignal.any([input.signal, lost.signal]);
@@ -428,39 +364,15 @@ export class DeployService {
         this.running.delete(d.id);
         this.live.delete(d.id);
         this.channels.delete(d.id);
-        if (!signal.aborted) await this.releaseLeases(d);
+        if (!signal.aborted) await this.leases.release(d);
       });
     this.running.set(d.id, p);
   }
 
-  private async emit(d: Deployment, event: DeployEvent): Promise<void> {
-    const seq = (this.seqs.get(d.id) ?? 0) + 1;
-    this.seqs.set(d.id, seq);
-    const stored = await this.deps.state.deployments.addEvent(d.id, seq, event);
-    this.deliver(d.id, stored);
-    this.ee.emit('*', d, event);
+  private emit(d: Deployment, event: DeployEvent): Promise<void> {
+    return this.eventStream.emit(d, event);
   }
 
-  private options(cfg: AppConfig, req: DeployRequest, fastPath: boolean): DeployOptions {
-    const maxUnavailable = req.maxUnavailable ?? cfg.deploy.maxUnavailable;
-    if (!(maxUnavailable > 0)) {
-      throw new UserError({ code: 'invalid_input', message: `max_unavailable must be > 0 (got ${maxUnavailable})`, hint: 'a count (≥ 1) or a fraction of each process group (< 1), e.g. --max-unavailable 0.33', details: [{ path: 'max_unavailable', message: 'must be > 0', value: maxUnavailable }] });
-    }
-    return {
-      strategy: req.strategy ?? (cfg.deploy.strategy as StrategyName),
-      maxUnavailable,
-      waitTimeoutMs: req.waitTimeoutMs ?? cfg.deploy.waitTimeoutMs,
-      releaseCommandTimeoutMs: req.releaseCommandTimeoutMs ?? cfg.deploy.releaseCommandTimeoutMs,
-      skipReleaseCommand: req.skipReleaseCommand ?? false,
-      maxFailures: req.maxFailures ?? 0,
-      autoRollback: req.autoRollback ?? true,
-      targeting: req.targeting ?? {},
-      fastPath,
-      ...(req.rotateDeadlineMs !== undefined ? { rotateDeadlineMs: req.rotateDeadlineMs } : {}),
-      ...(req.rotateIdleMs !== undefined ? { rotateIdleMs: req.rotateIdleMs } : {}),
-      notify: [...cfg.deploy.notify.map((n) => ({ url: n.url, events: [...n.events] })), ...(req.notifyUrl ? [{ url: req.notifyUrl, events: ['started', 'completed', 'failed', 'rolled_back'] }] : [])],
-    };
-  }
 
   private async app(name: string): Promise<App> {
     const app = await this.deps.state.apps.byName(name);
@@ -474,41 +386,5 @@ export class DeployService {
       const r = running[0]!;
       throw new ConflictError('deploy_in_progress', `app ${app.name} is being deployed by deployment ${r.id} (release v${r.releaseVersion}, started ${r.createdAt})`, `wait for it: hangar deployments watch ${r.id}`);
     }
-  }
-
-  private async takeLeases(machines: Machine[], owner: string): Promise<void> {
-    const taken: string[] = [];
-    this.owners.set(owner.split(' ')[1]!, owner);
-    try {
-      for (const m of machines) {
-        const l = await this.deps.leases.acquire(m.id, { ttlSeconds: LEASE_TTL_S, owner, description: 'deploy' });
-        this.nonces.set(m.id, l.nonce);
-        taken.push(m.id);
-      }
-    } catch (err) {
-      for (const id of taken) await this.deps.leases.release(id, this.nonces.get(id)).catch(() => undefined);
-      throw err;
-    }
-  }
-
-  private async refreshLeases(d: Deployment): Promise<void> {
-    for (const p of d.machines) {
-      const nonce = this.nonces.get(p.machineId);
-      if (!nonce) continue;
-      await this.deps.leases
-        .acquire(p.machineId, { ttlSeconds: LEASE_TTL_S, owner: this.owners.get(d.id) ?? `deployment ${d.id}`, nonce })
-        // A lease that lapses lets someone else change the machine mid-deploy: worth a line in the log.
-        .catch((err) => this.deps.log.warn({ err, deployment: d.id, machine: p.machineId }, 'could not refresh the deploy lease on a machine'));
-    }
-  }
-
-  private async releaseLeases(d: Deployment): Promise<void> {
-    for (const p of d.machines) {
-      await this.deps.leases
-        .release(p.machineId, this.nonces.get(p.machineId))
-        .catch((err) => this.deps.log.warn({ err, deployment: d.id, machine: p.machineId }, 'could not release the deploy lease on a machine; it expires by itself'));
-      this.nonces.delete(p.machineId);
-    }
-    this.owners.delete(d.id);
   }
 }

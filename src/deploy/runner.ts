@@ -15,7 +15,7 @@ import { DeployFailure, groupOf, type StrategyContext, type UpdateMode } from '.
 import { strategyFor } from './strategies/index.js';
 import type { ControlChannel } from './controls.js';
 import type { TrafficPin, TrafficSet } from '../core/types.js';
-import type { WindowStats } from '../core/window-stats.js';
+import type { TrafficWindows } from '../core/window-stats.js';
 import type { SecretsProvider } from '../machines/lifecycle.js';
 
 /** What the runner needs from the proxy side: readiness of new instances and health of current ones. */
@@ -31,7 +31,7 @@ export interface Readiness {
 /** Traffic and metrics: the proxy side a bluegreen or canary deploy steers. */
 export interface TrafficControl {
   setTraffic(app: string, t: { sets: TrafficSet[] | null; pins: TrafficPin[] | null }): Promise<void>;
-  window(machineIds: string[], windowMs: number): WindowStats;
+  windows: TrafficWindows['windows'];
   idleFor(app: string, machineId: string): number;
 }
 
@@ -224,7 +224,10 @@ export class DeploymentRunner {
       createMachine: (group, region) => this.createOne(input, group, region),
       destroyMachine: (id) => this.destroyOne(input, id),
       setTraffic: (t) => this.deps.traffic.setTraffic(d.appName, t),
-      compare: (a, b, ms) => ({ a: this.deps.traffic.window(a, ms), b: this.deps.traffic.window(b, ms) }),
+      compare: async (a, b, ms) => {
+        const [sa, sb] = await this.deps.traffic.windows([{ machines: a }, { machines: b }], ms);
+        return { a: sa!, b: sb! };
+      },
       wait: (ms) => this.deps.controls(d.id).wait(ms, input.signal),
       machine: (id) => this.deps.machines.get(d.appName, id),
       idleFor: (id) => this.deps.traffic.idleFor(d.appName, id),

@@ -26,8 +26,8 @@ export interface StrategyContext {
   destroyMachine(id: string): Promise<void>;
   /** Stores and applies the app's traffic sets and pins (`null` clears). */
   setTraffic(t: { sets: TrafficSet[] | null; pins: TrafficPin[] | null }): Promise<void>;
-  /** The proxy's metrics of two machine sets over the last `windowMs`. */
-  compare(a: string[], b: string[], windowMs: number): { a: WindowStats; b: WindowStats };
+  /** The proxies' metrics of two machine sets over the last `windowMs`, summed over every node. */
+  compare(a: string[], b: string[], windowMs: number): Promise<{ a: WindowStats; b: WindowStats }>;
   /** Waits up to `ms` (forever when omitted) for a user's control; paused deploys wait until resumed. */
   wait(ms?: number): Promise<Control | 'timeout'>;
   /** The machine as stored now. */

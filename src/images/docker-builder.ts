@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { formatDuration } from '../core/duration.js';
-import { UserError, type ErrorDetail } from '../core/errors.js';
+import { UserError } from '../core/errors.js';
 import { EngineError, isEngineStatus, type EngineClient } from '../runtime/docker/engine.js';
 import { tar, type TarEntry } from '../runtime/docker/tar.js';
 import { BUILD_OUTPUT_TAIL, buildCancelled, MAX_LINE_CHARS, outputDetails, removeTree, throwIfCancelled, unpackInto, type OutputStream } from './builder.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { LATENCY_BOUNDS_MS, latencyBucket, quantileMs } from './metrics-histogram.js';
-import { ProxyMetrics, type RequestSample } from './metrics.js';
+import { addCounts, emptyCounts, ProxyMetrics, statsOf, type RequestSample } from './metrics.js';
 
 const T0 = Date.UTC(2030, 0, 1);
 const MINUTE = 60_000;
@@ -124,6 +124,22 @@ test('the window excludes samples older than it and includes recent ones', () =>
   advance(10_001); // the 500 is now just over a minute old
   assert.equal(metrics.window(['m-1'], MINUTE).requests, 2);
   assert.equal(metrics.window(['m-1'], MINUTE).errorRate, 0);
+});
+
+test('window sums of several proxies add up to what one proxy seeing all the requests reports, through JSON', () => {
+  const one = fixture();
+  const two = fixture();
+  const all = fixture();
+  for (const [f, n, status, durationMs] of [[one, 30, 200, 5], [two, 10, 500, 400], [two, 5, 0, 0]] as const) {
+    recordMany(f.metrics, n, { status, durationMs });
+    recordMany(all.metrics, n, { status, durationMs });
+  }
+  const sum = emptyCounts();
+  for (const f of [one, two]) addCounts(sum, JSON.parse(JSON.stringify(f.metrics.counts({ machines: ['m-1'] }, MINUTE))));
+  assert.deepEqual(statsOf(sum), all.metrics.window(['m-1'], MINUTE));
+  assert.deepEqual(statsOf(sum), all.metrics.appWindow('web', MINUTE));
+  assert.equal(statsOf(sum).errors, 15);
+  assert.throws(() => addCounts(sum, { classes: [1, 2], latency: [], latencyTotal: 0 }), /another shape/);
 });
 
 test('windows merge several machines, each counted once, and appWindow covers the app', () => {

@@ -14,7 +14,6 @@ import {
   newMergeTarget,
   SecondRing,
   STATUS_CLASSES,
-  type MergeTarget,
   type StatusClass,
 } from './metrics-ring.js';
 
@@ -34,7 +33,7 @@ export interface RequestSample {
 }
 
 export type { WindowStats } from '../core/window-stats.js';
-import type { WindowStats } from '../core/window-stats.js';
+import type { TrafficWindows, WindowCounts, WindowScope, WindowStats } from '../core/window-stats.js';
 
 export interface ProxyMetricsOptions {
   now?: () => number;
@@ -63,7 +62,7 @@ const FAILED = STATUS_CLASSES.indexOf('failed');
  * If several instances share a given registry, only one may be created per registry (metric names
  * would clash).
  */
-export class ProxyMetrics {
+export class ProxyMetrics implements TrafficWindows {
   /** Content-Type header for the `prometheus()` body. */
   readonly contentType: string;
   private readonly now: () => number;
@@ -105,19 +104,30 @@ export class ProxyMetrics {
 
   /** Traffic of the given machines merged over the last `windowMs` (1 s ≤ windowMs ≤ retentionMs). */
   window(machineIds: Iterable<string>, windowMs: number): WindowStats {
-    this.checkWindow(windowMs);
-    const now = this.now();
-    const fromSecond = Math.ceil((now - windowMs) / 1000);
-    const toSecond = Math.floor(now / 1000);
-    const merged = newMergeTarget();
-    // A Set so a machine listed twice is not counted twice.
-    for (const id of new Set(machineIds)) this.machines.get(id)?.ring?.mergeInto(merged, fromSecond, toSecond);
-    return statsOf(merged);
+    return statsOf(this.counts({ machines: [...machineIds] }, windowMs));
   }
 
   /** Traffic of every machine of `app` not yet forgotten, over the last `windowMs`. */
   appWindow(app: string, windowMs: number): WindowStats {
     return this.window(this.machinesByApp.get(app) ?? [], windowMs);
+  }
+
+  /** This proxy's windows for some scopes (on one host, the whole picture). */
+  async windows(scopes: WindowScope[], windowMs: number): Promise<WindowStats[]> {
+    return scopes.map((s) => statsOf(this.counts(s, windowMs)));
+  }
+
+  /** The raw sums of a window, to be added to other proxies' (`addCounts`) before `statsOf`. */
+  counts(scope: WindowScope, windowMs: number): WindowCounts {
+    this.checkWindow(windowMs);
+    const now = this.now();
+    const fromSecond = Math.ceil((now - windowMs) / 1000);
+    const toSecond = Math.floor(now / 1000);
+    const merged = newMergeTarget();
+    const ids = 'app' in scope ? (this.machinesByApp.get(scope.app) ?? []) : new Set(scope.machines);
+    // A Set so a machine listed twice is not counted twice.
+    for (const id of ids) this.machines.get(id)?.ring?.mergeInto(merged, fromSecond, toSecond);
+    return { classes: [...merged.classes], latency: [...merged.latency], latencyTotal: merged.latencyTotal };
   }
 
   /**
@@ -187,7 +197,27 @@ function classIndex(status: number): number {
   return 3;
 }
 
-function statsOf(m: MergeTarget): WindowStats {
+/** An empty set of sums, to add windows to. */
+export function emptyCounts(): WindowCounts {
+  const m = newMergeTarget();
+  return { classes: [...m.classes], latency: [...m.latency], latencyTotal: 0 };
+}
+
+/**
+ * Adds `from` to `into` (another proxy's sums of the same window). Sums of another shape (a peer with
+ * another histogram layout) are refused rather than added wrongly.
+ */
+export function addCounts(into: WindowCounts, from: WindowCounts): void {
+  if (from.classes.length !== into.classes.length || from.latency.length !== into.latency.length) {
+    throw new RangeError(`window counts of another shape: ${from.classes.length} classes, ${from.latency.length} latency buckets (expected ${into.classes.length}, ${into.latency.length})`);
+  }
+  for (let i = 0; i < into.classes.length; i++) into.classes[i]! += from.classes[i]!;
+  for (let i = 0; i < into.latency.length; i++) into.latency[i]! += from.latency[i]!;
+  into.latencyTotal += from.latencyTotal;
+}
+
+/** The figures of a window: requests, errors, error rate, latency percentiles. */
+export function statsOf(m: WindowCounts): WindowStats {
   let requests = 0;
   for (const c of m.classes) requests += c;
   let errors = 0;

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
 import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { UserError } from '../../core/errors.js';
@@ -6,10 +7,10 @@ import type { Machine } from '../../core/types.js';
 import type { Deployment } from '../../core/deploy.js';
 import type { Api, ApiDeps } from '../server.js';
 import { LogsQuery } from '../contract.js';
-import { INTERNAL_LOGS_PATH, localLogs } from './logs.js';
-
-/** The header other nodes prove themselves with (see cluster/node-client.ts). */
-const CLUSTER_TOKEN_HEADER = 'hangar-cluster-token';
+import { localLogs } from './logs.js';
+import { CLUSTER_TOKEN_HEADER, INTERNAL_ROUTES } from '../../cluster/internal-paths.js';
+import type { WindowCounts, WindowScope } from '../../core/window-stats.js';
+import { METRICS_WINDOW_MS } from '../contract.js';
 
 /** What the node-to-node routes carry out: machine operations for this host, image content by digest. */
 export interface InternalApi {
@@ -21,10 +22,14 @@ export interface InternalApi {
   dockerImage(name: string): Promise<Readable | undefined>;
   /** A control for a deploy this node runs, sent by the node the user asked. */
   deployControl(body: { id: string; control: string }): Promise<Deployment>;
+  /** This node's proxy window sums, one per scope. */
+  windowCounts(scopes: WindowScope[], windowMs: number): WindowCounts[];
 }
 
-/** Where a node sends a deploy control for a deploy another node runs. */
-export const DEPLOY_CONTROL_PATH = '/internal/v1/deploy-control';
+const WindowsBody = z.object({
+  scopes: z.array(z.union([z.object({ machines: z.array(z.string()) }), z.object({ app: z.string() })])).max(16),
+  window_ms: z.number().int().min(METRICS_WINDOW_MS.min).max(METRICS_WINDOW_MS.max),
+});
 
 /**
  * Node-to-node routes, under /internal/: refused without the cluster token (on top of the API token),
@@ -38,20 +43,25 @@ export function internalRoutes(app: Api, internal: InternalApi, deps: ApiDeps): 
       throw new UserError({ code: 'cluster_token_invalid', kind: 'unauthorized', message: 'internal call without a valid cluster token', hint: 'only the nodes of the cluster call /internal/ routes' });
     }
   };
-  app.post('/internal/v1/machine-op', { schema: { hide: true }, preHandler: guard }, async (req) => internal.machineOp(req.body));
+  app.post(INTERNAL_ROUTES.machineOp, { schema: { hide: true }, preHandler: guard }, async (req) => internal.machineOp(req.body));
   // This node's own log lines of an app (the node the user asked merges them with its own and the others').
-  app.get<{ Params: { app: string }; Querystring: Record<string, string> }>(INTERNAL_LOGS_PATH, { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
+  app.get<{ Params: { app: string }; Querystring: Record<string, string> }>(INTERNAL_ROUTES.logs, { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
     const q = LogsQuery.parse(req.query);
     reply.hijack();
     await localLogs(deps, reply.raw, req.params.app, q);
   });
-  app.post<{ Body: { id: string; control: string } }>(DEPLOY_CONTROL_PATH, { schema: { hide: true }, preHandler: guard }, async (req) => internal.deployControl(req.body));
-  app.get<{ Params: { name: string } }>('/internal/v1/docker-images/:name', { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
+  app.post<{ Body: { id: string; control: string } }>(INTERNAL_ROUTES.deployControl, { schema: { hide: true }, preHandler: guard }, async (req) => internal.deployControl(req.body));
+  app.post(INTERNAL_ROUTES.windows, { schema: { hide: true }, preHandler: guard }, async (req) => {
+    const body = WindowsBody.safeParse(req.body);
+    if (!body.success) throw new UserError({ code: 'invalid_request', kind: 'invalid', message: `window request: ${body.error.issues[0]?.message ?? 'invalid'}` });
+    return { counts: internal.windowCounts(body.data.scopes, body.data.window_ms) };
+  });
+  app.get<{ Params: { name: string } }>(INTERNAL_ROUTES.dockerImage, { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
     const tar = await internal.dockerImage(req.params.name);
     if (!tar) throw new UserError({ code: 'image_not_found', kind: 'not_found', message: `image ${req.params.name} is not on this host's Docker Engine` });
     return reply.type('application/x-tar').send(tar);
   });
-  app.get<{ Params: { digest: string } }>('/internal/v1/images/:digest', { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
+  app.get<{ Params: { digest: string } }>(INTERNAL_ROUTES.image, { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
     const stream = await internal.image(req.params.digest);
     if (!stream) throw new UserError({ code: 'image_not_found', kind: 'not_found', message: `image ${req.params.digest} is not stored on this host` });
     return reply.type('application/vnd.hangar.snapshot.v1+gzip').send(stream);

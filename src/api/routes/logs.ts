@@ -8,11 +8,9 @@ import type { Api, ApiDeps } from '../server.js';
 
 /** The other nodes of a cluster, for logs: each one's own lines of an app, as NDJSON streams. */
 export interface LogPeers {
-  /** One stream per other live node of `/internal/v1/apps/{app}/logs?{query}` (nodes that fail are skipped). */
-  streams(app: string, query: URLSearchParams, signal: AbortSignal): Promise<Readable[]>;
+  /** One stream per other live node of its own lines of `app` for `query` (nodes that fail are skipped). */
+  logStreams(app: string, query: URLSearchParams, signal: AbortSignal): Promise<Readable[]>;
 }
-
-export const INTERNAL_LOGS_PATH = '/internal/v1/apps/:app/logs';
 
 type Query = { follow?: 'true' | 'false'; machine?: string; region?: string; source?: string; limit: number };
 
@@ -65,7 +63,7 @@ async function streamLogs(deps: ApiDeps, http: ServerResponse, name: string, q: 
     off = deps.logs.onStored((l) => {
       if (matches(l)) send(JSON.stringify(own(l)));
     });
-    for (const s of peers ? await peers.streams(name, new URLSearchParams([...params, ['limit', '0'], ['follow', 'true']]), stop.signal) : []) {
+    for (const s of peers ? await peers.logStreams(name, new URLSearchParams([...params, ['limit', '0'], ['follow', 'true']]), stop.signal) : []) {
       const lines = createInterface({ input: s });
       lines.on('line', (line) => {
         if (line.trim()) send(line);
@@ -79,7 +77,7 @@ async function streamLogs(deps: ApiDeps, http: ServerResponse, name: string, q: 
   // A follower with nothing to read yet still learns at once that the stream is open.
   http.flushHeaders();
   const history = deps.logs.history({ machineIds: [...ids], app: only ? undefined : name, matches }, q.limit).map(own);
-  const remote = peers ? await collect(await peers.streams(name, new URLSearchParams([...params, ['limit', String(q.limit)]]), stop.signal)) : [];
+  const remote = peers ? await collect(await peers.logStreams(name, new URLSearchParams([...params, ['limit', String(q.limit)]]), stop.signal)) : [];
   const merged = q.limit === 0 ? [] : [...history, ...remote].sort((a, b) => a.timestamp.localeCompare(b.timestamp)).slice(-q.limit);
   const written = new Set<string>();
   for (const l of merged) {

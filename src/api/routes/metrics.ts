@@ -9,7 +9,10 @@ function statsView(s: WindowStats) {
   return { requests: s.requests, errors: s.errors, error_rate: s.errorRate, p50_ms: s.p50Ms, p95_ms: s.p95Ms, p99_ms: s.p99Ms, by_class: s.byClass };
 }
 
-/** Prometheus text on /metrics; rolling windows of the proxy's own request metrics per app or machine set. */
+/**
+ * Prometheus text on /metrics (this node's proxy); rolling windows of the proxies' request metrics per
+ * app or machine set, summed over every node of a cluster.
+ */
 export function metricsRoutes(app: Api, deps: ApiDeps): void {
   const tags = ['metrics'];
   // The schemas hold the window to [1s, 10m], the proxy's memory.
@@ -24,13 +27,14 @@ export function metricsRoutes(app: Api, deps: ApiDeps): void {
   app.get('/v1/apps/:app/metrics', { schema: route({ tags, summary: 'Request metrics over the last window, for the app or a set of its machines', params: AppParams, querystring: MetricsQuery, ok: { 200: MetricsView } }) }, async (req) => {
     await deps.apps.get(req.params.app);
     const ms = windowMs(req.query.window);
-    const stats = req.query.machines ? deps.metrics.window(req.query.machines.split(','), ms) : deps.metrics.appWindow(req.params.app, ms);
-    return { window_ms: ms, ...statsView(stats) };
+    const [stats] = await deps.windows.windows([req.query.machines ? { machines: req.query.machines.split(',') } : { app: req.params.app }], ms);
+    return { window_ms: ms, ...statsView(stats!) };
   });
 
   app.post('/v1/apps/:app/metrics/compare', { schema: route({ tags, summary: 'Compare two machine sets over the same window (error rate, p95)', params: AppParams, body: CompareBody, ok: { 200: CompareView } }) }, async (req) => {
     await deps.apps.get(req.params.app);
     const ms = windowMs(req.body.window);
-    return { window_ms: ms, a: statsView(deps.metrics.window(req.body.a, ms)), b: statsView(deps.metrics.window(req.body.b, ms)) };
+    const [a, b] = await deps.windows.windows([{ machines: req.body.a }, { machines: req.body.b }], ms);
+    return { window_ms: ms, a: statsView(a!), b: statsView(b!) };
   });
 }

@@ -129,7 +129,7 @@ async function judgeStep(ctx: StrategyContext, st: CanaryState, index: number, w
     if (c === 'abort') throw new DeployFailure('canary', `aborted by the user at step ${index + 1} (${weight}%)`);
     if (c === 'promote') return 'promote';
     const windowMs = Math.max(1000, Date.now() - started);
-    const { a, b } = ctx.compare(st.canaries!, st.stable!, windowMs);
+    const { a, b } = await ctx.compare(st.canaries!, st.stable!, windowMs);
     const breach = verdict(a, b, cc);
     if (breach) {
       st.decision = { step: index + 1, weight, verdict: 'abort', reason: breach, canary: summary(a), stable: summary(b) };
