@@ -26,6 +26,8 @@ export interface TestDaemon {
   home: string;
   url: string;
   proxyUrl: string;
+  /** https://127.0.0.1:PORT of the proxy's TLS listener. */
+  proxyTlsUrl: string;
   token: string;
   proc: ChildProcess;
   env: NodeJS.ProcessEnv;
@@ -49,7 +51,7 @@ export async function startDaemon(t: TestContext, opts: { env?: Record<string, s
   const env: NodeJS.ProcessEnv = { ...process.env, HANGAR_HOME: home, HANGAR_RESTART_BACKOFF: '20ms', ...opts.env };
   delete env.HANGAR_API_URL;
   delete env.HANGAR_API_TOKEN;
-  const proc = spawn(process.execPath, [BIN, 'server', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [BIN, 'server', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--proxy-tls-listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout!.on('data', (d) => (output += d));
   proc.stderr!.on('data', (d) => (output += d));
@@ -83,6 +85,7 @@ export async function startDaemon(t: TestContext, opts: { env?: Record<string, s
     home,
     url: info.api,
     proxyUrl: info.proxy,
+    proxyTlsUrl: info.proxy_tls,
     token,
     proc,
     env,

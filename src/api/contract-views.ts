@@ -277,6 +277,8 @@ export const RoutingView = z.object({
   hold_timeout_ms: z.number().nullable(),
   idle_timeout_ms: z.number().nullable(),
   ports: z.array(z.number().int()),
+  tls_ports: z.array(z.number().int()),
+  force_https: z.boolean(),
   /** Dedicated ports the proxy could not open (at daemon start, or since): the app is not served there. */
   ports_failed: z.array(z.object({ port: z.number().int(), error: z.string() })).describe('dedicated ports the proxy could not open (at daemon start, or since): the app is not served there'),
   sets: z.array(trafficSet),

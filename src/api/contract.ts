@@ -133,6 +133,10 @@ export const RoutingPatch = z
     idle_timeout: durationOpt.nullable(),
     /** Dedicated ports of the proxy for this app; each must be free to bind (see the 409). */
     ports: z.array(port).max(100).nullable(),
+    /** Which of `ports` terminate TLS (certificates by SNI, as on the proxy's TLS listener). */
+    tls_ports: z.array(port).max(100).nullable(),
+    /** Plain HTTP requests get a 301 to the same URL over HTTPS. */
+    force_https: z.boolean().nullable(),
     sets: z.array(z.object({ name: z.string().min(1).max(40), machines: machineIdList, weight: z.number().min(0).max(1_000_000) })).nullable(),
     pins: z
       .array(

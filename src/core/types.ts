@@ -178,6 +178,10 @@ export interface AppRouting {
   /** Autostop: a machine with no request for this long is stopped (when its service allows it). */
   idleTimeoutMs?: number;
   ports?: number[];
+  /** Which of `ports` terminate TLS (a `[[services.ports]]` with the tls handler). */
+  tlsPorts?: number[];
+  /** Plain HTTP requests are redirected to HTTPS (301), ACME challenges excepted. */
+  forceHttps?: boolean;
   sets?: TrafficSet[];
   pins?: TrafficPin[];
 }

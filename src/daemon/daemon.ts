@@ -24,6 +24,7 @@ import { ProxyServer } from '../proxy/proxy-server.js';
 import type { RuntimeDriver } from '../runtime/driver.js';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
 import type { Host, RuntimeKind } from '../core/types.js';
+import type { CertificateSource } from '../core/certs.js';
 import type { Deployment } from '../core/deploy.js';
 import type { Control } from '../deploy/strategy.js';
 import { UserError } from '../core/errors.js';
@@ -32,6 +33,7 @@ import { ClusterPeers } from '../cluster/peers.js';
 import { openState, type State } from '../state/index.js';
 import { KEY_FILE, SecretsService, SecretVault } from '../secrets/index.js';
 import { Routing } from './routing.js';
+import { DEFAULT_PROXY_TLS_PORT } from './defaults.js';
 import { DEFAULT_HOST_TIMING, HostRegistry, type HostTiming, type NodeIdentity } from '../cluster/host-registry.js';
 import { nodeIdentity } from './node-identity.js';
 import { portAccepts } from '../health/readiness.js';
@@ -58,6 +60,8 @@ export interface DaemonOptions {
   clusterSecretFile?: string;
   listen: ListenAddress;
   proxyListen: ListenAddress;
+  /** The proxy's TLS listener; absent: the default port, or a free one when it is taken. */
+  proxyTlsListen?: ListenAddress | 'off';
   /** When a default port is taken, fall back to an ephemeral one (used by auto-started daemons). */
   portFallback?: boolean;
   version: string;
@@ -76,7 +80,7 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { stopAdopt: () => void; warnings: string[]; sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
+    private readonly parts: { proxyTls?: ListenAddress; stopAdopt: () => void; warnings: string[]; sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
   ) {}
 
   get apiUrl(): string {
@@ -95,6 +99,12 @@ export class Daemon {
 
   get proxyUrl(): string {
     return formatUrl(this.proxyAddress);
+  }
+
+  /** The proxy's HTTPS address, unless TLS is off. */
+  get proxyTlsUrl(): string | undefined {
+    const a = this.parts.proxyTls;
+    return a && formatUrl(a).replace(/^http:/, 'https:');
   }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
@@ -144,7 +154,7 @@ export class Daemon {
     const ports = new PortAllocator();
     const images = new ImageCatalog(state, store, docker.images, docker.problem);
     const timing = { ...DEFAULT_TIMING, ...envTiming(), ...opts.timing };
-    const routing = new Routing({ bus, log, saveChecks: (id, c) => state.machines.saveChecks(id, c).then(() => sync?.checksChanged(id)), onPorts: (app, ports) => proxy.setAppPorts(app, ports), onHealthy: (id, instance, routable) => sync?.healthChanged(id, instance, routable) });
+    const routing = new Routing({ bus, log, saveChecks: (id, c) => state.machines.saveChecks(id, c).then(() => sync?.checksChanged(id)), onPorts: (app, ports, tls) => proxy.setAppPorts(app, ports, tls), onHealthy: (id, instance, routable) => sync?.healthChanged(id, instance, routable) });
     const logs = new LogCollector({ dir: join(opts.home, 'logs') });
     const platform = new PlatformLog({ store: (l) => logs.append(l), onError: (err) => log.warn({ err }, 'could not store a platform log line') });
     const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing, drainer: { drain: (ref, ms) => routing.table.drain(ref.machineId, ref.instanceId, ms) }, secrets: vault, onSignal: (m, s) => platform.signal(m, s) });
@@ -173,11 +183,12 @@ export class Daemon {
         sync?.appChanged(app);
       },
       ports: {
-        reserved: () => new Map([[addresses.api.port, 'the hangar API'], [addresses.proxy.port, 'the hangar proxy']]),
-        open: (app, ports) => proxy.openAppPorts(app, ports),
+        reserved: () => new Map([[addresses.api.port, 'the hangar API'], [addresses.proxy.port, 'the hangar proxy'], ...(addresses.proxyTls ? [[addresses.proxyTls.port, "the hangar proxy's TLS listener"] as [number, string]] : [])]),
+        open: (app, ports, tls) => proxy.openAppPorts(app, ports, tls),
       },
     });
     const metrics = new ProxyMetrics();
+    const certs: CertificateSource = { contextFor: () => undefined, challenge: async () => undefined, appFor: () => undefined };
     const peers = node ? new ClusterPeers({ hosts, node, metrics, log }) : undefined;
     const windows = peers ?? metrics;
     const autoscaler = new Autoscaler({
@@ -187,9 +198,9 @@ export class Daemon {
       log,
       intervalMs: parseDuration(process.env.HANGAR_AUTOSTOP_INTERVAL) ?? 5000,
     });
-    proxy.attach({ table: routing.table, appForHost: (h) => routing.appForHost(h), metrics, onNoCapacity: (app) => autoscaler.wake(app), onProxyError: (app, e) => platform.proxyError(app, e), relay: secret ? { token: secret } : undefined });
+    proxy.attach({ table: routing.table, appForHost: (h) => routing.appForHost(h), metrics, onNoCapacity: (app) => autoscaler.wake(app), onProxyError: (app, e) => platform.proxyError(app, e), relay: secret ? { token: secret } : undefined, certs, forceHttps: (app) => routing.forcesHttps(app) });
     cleanup.push(() => autoscaler.stop());
-    const addresses = { api: opts.listen, proxy: opts.proxyListen };
+    const addresses: { api: ListenAddress; proxy: ListenAddress; proxyTls?: ListenAddress } = { api: opts.listen, proxy: opts.proxyListen };
     let stopDockerRetry = () => {};
     let stopAdopt = () => {};
     const deploys = new DeployService({
@@ -288,6 +299,10 @@ export class Daemon {
     addresses.api = await bind(opts.listen, opts.portFallback, '--listen', (a) => api.listen({ host: a.host, port: a.port }).then(() => ({ host: a.host, port: (api.server.address() as { port: number }).port })));
     cleanup.push(() => proxy.close());
     addresses.proxy = await bind(opts.proxyListen, opts.portFallback, '--proxy-listen', (a) => proxy.listen(a.host, a.port));
+    if (opts.proxyTlsListen !== 'off') {
+      const tlsAt = opts.proxyTlsListen ?? { host: opts.proxyListen.host, port: DEFAULT_PROXY_TLS_PORT };
+      addresses.proxyTls = await bind(tlsAt, opts.proxyTlsListen === undefined || opts.portFallback, '--proxy-tls-listen', (a) => proxy.listenTls(a.host, a.port));
+    }
     const self = await hosts.register(nodeIdentity({ opts: opts.host, listen: addresses.api, proxy: addresses.proxy, runtimes: [...drivers.keys()], version: opts.version, clustered: state.dialect === 'postgres' }));
     // Machines stored before hosts existed are this single node's.
     if (state.dialect === 'sqlite') await state.machines.claimUnowned(self.id);
@@ -348,9 +363,9 @@ export class Daemon {
     const recycler = setInterval(() => void deploys.recycleStale(recycleIdle).catch((err) => log.warn({ err }, 'recycle pass failed')), parseDuration(process.env.HANGAR_RECYCLE_INTERVAL) ?? 30_000);
     cleanup.push(() => clearInterval(recycler));
     ready();
-    writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), version: opts.version, started_at: new Date().toISOString() });
+    writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), proxy_tls: addresses.proxyTls && formatUrl(addresses.proxyTls).replace(/^http:/, 'https:'), version: opts.version, started_at: new Date().toISOString() });
     log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home, host: self.name, region: self.region, state: state.dialect }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { stopAdopt, warnings, sync, hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
+    return new Daemon(addresses.api, addresses.proxy, { proxyTls: addresses.proxyTls, stopAdopt, warnings, sync, hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */

@@ -18,6 +18,8 @@ export interface DaemonInfo {
   pid: number;
   api: string;
   proxy: string;
+  /** The proxy's HTTPS address, unless TLS is off. */
+  proxy_tls?: string;
   version: string;
   started_at: string;
 }

@@ -21,7 +21,7 @@ export interface RoutingDeps {
   /** Persists a machine's latest check results. */
   saveChecks: (machineId: string, checks: CheckStatus[]) => Promise<void>;
   /** The proxy's dedicated listeners per app changed. */
-  onPorts?: (app: string, ports: number[]) => void;
+  onPorts?: (app: string, ports: number[], tlsPorts: number[]) => void;
   /** Whether one of this host's instances takes traffic changed (the cluster tells the other nodes). */
   onHealthy?: (machineId: string, instanceId: string, routable: boolean) => void;
 }
@@ -39,6 +39,7 @@ export class Routing {
   private readonly checks = new Map<string, CheckStatus[]>();
   private readonly watching = new Map<string, string>();
   private readonly hostnames = new Map<string, string>();
+  private readonly forceHttps = new Set<string>();
   private readonly health = new EventEmitter();
   /** Instances a deploy is bringing up next to a machine's current one. */
   private readonly candidates = new Set<string>();
@@ -96,7 +97,9 @@ export class Routing {
     for (const [host, owner] of this.hostnames) if (owner === app) this.hostnames.delete(host);
     for (const h of r.hostnames ?? []) this.hostnames.set(h.toLowerCase(), app);
     this.table.setTraffic(app, { holdMs: r.holdTimeoutMs ?? DEFAULT_HOLD_MS, idleTimeoutMs: r.idleTimeoutMs, sets: r.sets, pins: r.pins });
-    this.deps.onPorts?.(app, r.ports ?? []);
+    if (r.forceHttps) this.forceHttps.add(app);
+    else this.forceHttps.delete(app);
+    this.deps.onPorts?.(app, r.ports ?? [], r.tlsPorts ?? []);
   }
 
   stop(): void {
@@ -107,6 +110,11 @@ export class Routing {
 
   checksOf(machineId: string): CheckStatus[] {
     return this.checks.get(machineId) ?? [];
+  }
+
+  /** Whether plain HTTP requests of the app are redirected to HTTPS. */
+  forcesHttps(app: string): boolean {
+    return this.forceHttps.has(app);
   }
 
   appForHost(host: string): string | undefined {

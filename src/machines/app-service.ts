@@ -18,7 +18,7 @@ export interface DedicatedPorts {
   /** The daemon's own ports, each with what listens there. */
   reserved(): Map<number, string>;
   /** Opens the ports the app does not hold yet; the ones that could not be opened, and why. */
-  open(app: string, ports: number[]): Promise<Array<{ port: number; reason: 'in_use' | 'privileged' | 'unavailable'; message: string }>>;
+  open(app: string, ports: number[], tlsPorts: number[]): Promise<Array<{ port: number; reason: 'in_use' | 'privileged' | 'unavailable'; message: string }>>;
 }
 
 /** Apps: create, list, show, destroy (destroying an app destroys its machines first). */
@@ -38,12 +38,12 @@ export class AppService {
       else if (v !== undefined) (next as Record<string, unknown>)[k] = v;
     }
     checkRouting(next);
-    if (patch.ports) await this.checkPorts(app, patch.ports);
+    if (patch.ports || patch.tlsPorts) await this.checkPorts(app, next.ports ?? [], next.tlsPorts ?? []);
     try {
       await this.deps.state.apps.setRouting(app.id, next);
     } catch (err) {
       // Ports opened for a change that was not stored close again.
-      if (patch.ports) this.deps.onRouting?.(name, app.routing);
+      if (patch.ports || patch.tlsPorts) this.deps.onRouting?.(name, app.routing);
       throw err;
     }
     this.deps.onRouting?.(name, next);
@@ -55,9 +55,9 @@ export class AppService {
    * (409), one in use on the host (409), one that needs privileges the daemon lacks (400). The others
    * are open when this returns.
    */
-  private async checkPorts(app: App, ports: number[]): Promise<void> {
+  private async checkPorts(app: App, ports: number[], tlsPorts: number[]): Promise<void> {
     const repeated = ports.flatMap((port, i) => (ports.indexOf(port) !== i ? [{ path: `ports[${i}]`, message: 'repeats an earlier port', value: port }] : []));
-    if (repeated.length) throw new ValidationError(`invalid routing: ${describe(repeated)}`, repeated);
+    if (repeated.length) throw inconsistent(repeated);
     const reserved = this.deps.ports?.reserved() ?? new Map<number, string>();
     const others = (await this.deps.state.apps.list()).filter((a) => a.id !== app.id);
     const taken: ErrorDetail[] = [];
@@ -68,7 +68,7 @@ export class AppService {
       else if (other) taken.push({ path: `ports[${i}]`, message: `is app ${other.name}'s dedicated port`, value: port });
     });
     if (taken.length === 0 && this.deps.ports) {
-      const refused = await this.deps.ports.open(app.name, ports);
+      const refused = await this.deps.ports.open(app.name, ports, tlsPorts);
       const at = (port: number) => `ports[${ports.indexOf(port)}]`;
       const privileged = refused.filter((r) => r.reason === 'privileged').map((r) => ({ path: at(r.port), message: 'needs privileges the daemon does not have (ports below 1024 need root)', value: r.port }));
       if (privileged.length) throw new ValidationError(`invalid routing: ${describe(privileged)}`, privileged, 'pick a port of 1024 or above');
@@ -143,5 +143,16 @@ function checkRouting(r: AppRouting): void {
     if (!names.has(p.set)) problems.push({ path: `pins[${i}].set`, message: 'names no set in sets', value: p.set });
     if (!p.header && !p.cookie) problems.push({ path: `pins[${i}]`, message: 'needs a header or a cookie' });
   });
-  if (problems.length) throw new ValidationError(`invalid routing: ${describe(problems)}`, problems);
+  (r.tlsPorts ?? []).forEach((port, i) => {
+    if (!(r.ports ?? []).includes(port)) problems.push({ path: `tls_ports[${i}]`, message: 'is not one of the dedicated ports (ports)', value: port });
+  });
+  if (problems.length) throw inconsistent(problems);
+}
+
+/**
+ * A routing whose parts contradict each other (every field well-formed on its own): its own code, since
+ * no schema of a single field can say it.
+ */
+function inconsistent(problems: ErrorDetail[]): UserError {
+  return new UserError({ code: 'routing_inconsistent', kind: 'invalid', message: `invalid routing: ${describe(problems)}`, details: problems });
 }

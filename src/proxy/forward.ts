@@ -1,4 +1,6 @@
-import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PassThrough } from 'node:stream';
+import { Agent, type Dispatcher } from 'undici';
 import type { BodyCapture } from './replay.js';
 import { REPLAY_HEADER } from './replay.js';
 import type { Backend } from './routing-table.js';
@@ -24,7 +26,7 @@ export interface ForwardResult {
 
 /** A relay to another host's node that has not connected by then is given up (retried elsewhere). */
 export const RELAY_CONNECT_TIMEOUT_MS = 1000;
-const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** How one exchange is forwarded. */
 export interface ForwardOptions {
@@ -32,6 +34,8 @@ export interface ForwardOptions {
   auth?: RelayAuth;
   /** The request was relayed here by another node (which already added the forwarding headers). */
   relayed?: boolean;
+  /** The client came over TLS. */
+  secure?: boolean;
   /** Relayed for that machine only (forced or replayed to it): its node must hand it to no other. */
   only?: boolean;
   /** Sent instead of piping the request's stream (a body already read, kept by `capture`). */
@@ -45,10 +49,19 @@ export interface ForwardOptions {
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
-const agent = new Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 });
+/**
+ * Keep-alive pools per machine (undici's Agent keeps one pool per origin). No timeouts of its own: a
+ * long poll or an event stream may stay quiet for as long as the client waits. A relay to another
+ * host's node that has not connected after RELAY_CONNECT_TIMEOUT_MS is given up (retried elsewhere).
+ */
+const POOL = { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 4000, pipelining: 1 } as const;
+const localAgent = new Agent({ ...POOL, connect: { timeout: 10_000 } });
+const relayAgent = new Agent({ ...POOL, connect: { timeout: RELAY_CONNECT_TIMEOUT_MS } });
 
 /** Hop-by-hop headers are the proxy's own business, never forwarded. */
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+/** Not sent on: the proxy answers `Expect: 100-continue` itself (node:http does), and undici refuses it. */
+const NOT_FORWARDED = new Set(['expect']);
 
 /**
  * A request one node's proxy relays to the node of the machine's host names the machine and carries
@@ -67,13 +80,17 @@ export interface RelayAuth {
   token: string;
 }
 
-export function forwardedHeaders(req: IncomingMessage, requestId: string, relayed = false): Record<string, string | string[]> {
+/**
+ * The headers a machine gets: the client's, without hop-by-hop, relay and HTTP/2 pseudo-headers, plus
+ * the X-Forwarded-* of this hop (a relayed request already has them from the node it entered at).
+ */
+export function forwardedHeaders(req: IncomingMessage, requestId: string, how: { relayed?: boolean; secure?: boolean } = {}): Record<string, string | string[]> {
+  const { relayed = false, secure = false } = how;
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k) && !RELAY.has(k)) out[k] = v;
-  // A relayed request already carries the client's address, added by the node it entered at.
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k[0] !== ':' && !HOP.has(k) && !RELAY.has(k) && !NOT_FORWARDED.has(k)) out[k] = v;
   const peer = relayed ? undefined : (req.socket.remoteAddress ?? '');
   if (peer !== undefined) out['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${req.headers['x-forwarded-for']}, ${peer}` : peer;
-  if (!relayed) out['x-forwarded-proto'] = 'http';
+  if (!relayed) out['x-forwarded-proto'] = secure ? 'https' : 'http';
   if (!relayed) out['x-forwarded-host'] = req.headers.host ?? '';
   out['x-request-id'] = requestId;
   return out;
@@ -86,118 +103,123 @@ export function relayHeaders(b: Backend, auth: RelayAuth | undefined, only: bool
 }
 
 /**
- * Streams `req` (or the kept `opts.body`) to the backend and the answer back to `res`. The request body
- * is only sent once the upstream socket is connected, so a refused or reset connect can be retried on
- * another machine without losing a byte.
+ * Streams `req` (or the kept `opts.body`) to the backend and the answer back to `res`, over undici's
+ * keep-alive pools. The request body only starts to flow once the request has a connected socket, so
+ * a refused or reset connect can be retried on another machine without losing a byte.
  */
 export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, requestId: string, opts: ForwardOptions = {}): Promise<ForwardResult> {
   return new Promise<ForwardResult>((resolve) => {
     let sent = false;
     let consumed = false;
     let settled = false;
+    let unreachable = false;
     let status = 0;
     let bytesIn = 0;
     let bytesOut = 0;
+    let controller: Dispatcher.DispatchController | undefined;
     const finish = (outcome: ForwardResult['outcome'], replay?: string) => {
       if (!settled) {
         settled = true;
         resolve({ outcome, status, bytesIn, bytesOut, consumed, replay, unreachable });
       }
     };
-    const headers = forwardedHeaders(req, requestId, opts.relayed);
+    const headers = forwardedHeaders(req, requestId, { relayed: opts.relayed, secure: opts.secure });
     if (b.remote) Object.assign(headers, relayHeaders(b, opts.auth, opts.only));
     if (opts.headers) Object.assign(headers, opts.headers);
     if (opts.body && (opts.body.length > 0 || headers['content-length'] !== undefined)) headers['content-length'] = String(opts.body.length);
-    const up = request({ host: b.host, port: b.port, method: req.method, path: req.url, headers, agent });
+    // The request's own stream is handed over through a pipe of ours: undici may destroy what it was
+    // given, and the client's request must outlive a failed try.
+    const hasBody = opts.body !== undefined ? opts.body.length > 0 : req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const pipe = opts.body === undefined && hasBody ? new PassThrough() : undefined;
     // After a failure the machine may have acted on what it got: only a bodyless idempotent request goes again.
     const replayable = () => !sent || (IDEMPOTENT.has(req.method ?? '') && !req.headers['content-length'] && !req.headers['transfer-encoding']);
     // A relay refusal reached no machine: the request can go again whenever its body can.
     const resendable = () => replayable() || opts.body !== undefined || (opts.capture?.resendable ?? false);
     // The body of a request that will not go on to this machine stops flowing to it.
     const abandon = () => {
-      if (consumed && !req.readableEnded) {
-        req.unpipe(up);
-        up.destroy();
-      }
+      if (pipe) req.unpipe(pipe);
+      controller?.abort(new Error('abandoned'));
     };
     const startBody = () => {
       if (sent) return;
       sent = true;
-      if (opts.body) {
-        bytesIn += opts.body.length;
-        return void up.end(opts.body);
-      }
+      if (opts.body) return void (bytesIn += opts.body.length);
+      if (!pipe) return;
       consumed = true;
       req.on('data', (c: Buffer) => (bytesIn += c.length));
       opts.capture?.attach(req);
-      req.pipe(up);
+      req.pipe(pipe);
     };
-    let unreachable = false;
-    up.on('socket', (s) => {
-      if (!s.connecting) return startBody();
-      s.once('connect', startBody);
-      if (!b.remote) return;
-      // A host cut off answers nothing: do not wait the system's connect timeout for it.
-      const timer = setTimeout(() => up.destroy(Object.assign(new Error('the node did not accept the relay in time'), { code: 'ETIMEDOUT' })), RELAY_CONNECT_TIMEOUT_MS);
-      s.once('connect', () => clearTimeout(timer));
-      s.once('close', () => clearTimeout(timer));
-    });
-    up.on('response', (ur) => {
-      // The machine's node had nothing to hand the request to: another machine can take it.
-      if (b.remote && ur.headers[RELAY_REFUSED_HEADER] && resendable() && !res.headersSent) {
-        ur.resume();
-        abandon();
-        return finish('retryable');
-      }
-      const replay = opts.replays ? ur.headers[REPLAY_HEADER] : undefined;
-      if (typeof replay === 'string' && !res.headersSent) {
-        status = ur.statusCode ?? 0;
-        ur.resume();
-        abandon();
-        return finish('replay', replay);
-      }
-      opts.capture?.release();
-      const headers: Record<string, string | string[]> = {};
-      for (const [k, v] of Object.entries(ur.headers)) if (v !== undefined && !HOP.has(k) && k !== RELAY_REFUSED_HEADER) headers[k] = v;
-      // Relayed: the other node may have handed it to another of its machines; it names the one that answered.
-      const answered = ur.headers['hangar-machine'];
-      headers['hangar-machine'] = b.remote && typeof answered === 'string' ? answered : b.machineId;
-      headers['x-request-id'] = requestId;
-      status = ur.statusCode ?? 0;
-      res.writeHead(ur.statusCode ?? 502, ur.statusMessage, headers);
-      ur.on('data', (c: Buffer) => (bytesOut += c.length));
-      ur.pipe(res);
-      ur.on('error', () => {
-        res.destroy();
-        finish('failed');
-      });
-      ur.on('aborted', () => {
-        res.destroy();
-        finish('failed');
-      });
-      res.on('finish', () => finish('done'));
-      res.on('close', () => {
-        if (!ur.complete) ur.destroy();
-        finish(ur.complete ? 'done' : 'failed');
-      });
-    });
-    up.on('error', (err: NodeJS.ErrnoException) => {
+    const failed = (err: NodeJS.ErrnoException) => {
       // Ended already (a replay or refusal abandoned this exchange): the client's answer is not ours to write.
       if (settled) return;
-      // A reused keep-alive socket the machine had just closed fails the same way as a refused connect;
-      // for a bodyless idempotent request nothing was consumed, so that is retryable too.
-      if (b.remote && !sent && err.code && UNREACHABLE.has(err.code)) unreachable = true;
-      if (replayable() && !res.headersSent && (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || unreachable)) return finish('retryable');
+      const code = err.code ?? '';
+      if (b.remote && !sent && UNREACHABLE.has(code)) unreachable = true;
+      // A reused keep-alive socket the machine had just closed fails like a refused connect; for a
+      // bodyless idempotent request nothing was consumed, so that is retryable too.
+      if (replayable() && !res.headersSent && (code === 'ECONNREFUSED' || RESET.has(code) || unreachable)) return finish('retryable');
       if (!res.headersSent) {
         res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8', 'hangar-machine': b.machineId, 'x-request-id': requestId });
-        res.end(`hangar proxy: machine ${b.machineId} failed to answer (${err.code ?? err.message})\n`);
+        res.end(`hangar proxy: machine ${b.machineId} failed to answer (${code || err.message})\n`);
       } else {
         res.destroy();
       }
       finish('failed');
-    });
+    };
     res.on('close', () => {
-      if (!res.writableFinished) up.destroy();
+      if (!(res.writableFinished ?? res.finished)) controller?.abort(new Error('the client went away'));
     });
+    res.on('drain', () => controller?.resume());
+    let passing = false;
+    (b.remote ? relayAgent : localAgent).dispatch(
+      { origin: `http://${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`, path: req.url ?? '/', method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers, body: opts.body ?? pipe ?? null },
+      {
+        onRequestStart: (c) => {
+          controller = c;
+          startBody();
+        },
+        onResponseStart: (_c, code, upHeaders, statusMessage) => {
+          // Informational answers (100, 103) are the machine's own business.
+          if (code < 200) return;
+          status = code;
+          // The machine's node had nothing to hand the request to: another machine can take it.
+          if (b.remote && upHeaders[RELAY_REFUSED_HEADER] && resendable() && !res.headersSent) {
+            finish('retryable');
+            return abandon();
+          }
+          const replay = opts.replays ? upHeaders[REPLAY_HEADER] : undefined;
+          if (typeof replay === 'string' && !res.headersSent) {
+            // Settled first: the abort below reports an error synchronously, which must not answer the client.
+            finish('replay', replay);
+            return abandon();
+          }
+          opts.capture?.release();
+          const out: Record<string, string | string[]> = {};
+          for (const [k, v] of Object.entries(upHeaders)) if (v !== undefined && !HOP.has(k) && k !== RELAY_REFUSED_HEADER) out[k] = v;
+          // Relayed: the other node may have handed it to another of its machines; it names the one that answered.
+          const answered = upHeaders['hangar-machine'];
+          out['hangar-machine'] = b.remote && typeof answered === 'string' ? answered : b.machineId;
+          out['x-request-id'] = requestId;
+          passing = true;
+          // HTTP/2 has no reason phrase (and warns when given one).
+          if (req.httpVersionMajor === 2) res.writeHead(code, out);
+          else res.writeHead(code, statusMessage ?? '', out);
+        },
+        onResponseData: (c, chunk) => {
+          if (!passing) return;
+          bytesOut += chunk.length;
+          if (!res.write(chunk)) c.pause();
+        },
+        onResponseEnd: () => {
+          if (!passing) return;
+          res.end();
+          finish('done');
+        },
+        onResponseError: (_c, err) => failed(err as NodeJS.ErrnoException),
+      },
+    );
   });
 }
+
+/** Error codes of a connection the machine closed under a request (a keep-alive race, a crash). */
+const RESET = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);

@@ -1,7 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { CertificateSource } from '../core/certs.js';
+import { DedicatedPorts } from './dedicated-ports.js';
+import { listenPlain, listenTls, type Arrival, type ListenerHandlers, type PortRefusal, type ProxyListener } from './listeners.js';
+import { pipeUpgrade } from './upgrade.js';
 import { forward, forwardedHeaders, RELAY_HEADER, RELAY_ONLY_HEADER, RELAY_REFUSED_HEADER, RELAY_TOKEN_HEADER, relayHeaders, type ForwardResult, type RelayAuth } from './forward.js';
 import { BodyCapture, forcedInstance, unroutable, MAX_REPLAYS, parseReplay, REPLAY_BODY_LIMIT, REPLAY_SRC_HEADER, replaySource, steerForReplay, type Steer } from './replay.js';
 import type { Logger } from 'pino';
@@ -26,7 +29,15 @@ export interface ProxyOptions {
   onProxyError?: (app: string, e: ProxyError) => void;
   /** In a cluster: the token relayed requests carry between nodes (and must carry to be served). */
   relay?: RelayAuth;
+  /** Certificates for the TLS listeners, and the answers to ACME HTTP-01 challenges. */
+  certs?: CertificateSource;
+  /** Whether plain HTTP requests of `app` are redirected to HTTPS (`force_https`). */
+  forceHttps?: (app: string) => boolean;
 }
+
+export type { PortRefusal } from './listeners.js';
+
+const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 
 /**
  * Why the proxy failed a request itself: no routable machine within the hold window, the machine's port
@@ -47,6 +58,8 @@ interface Sending {
   body?: Buffer;
   /** `fly-replay-src` of a replayed request. */
   source?: string;
+  /** The client came over TLS (X-Forwarded-Proto). */
+  secure: boolean;
 }
 
 /** A machine's answer asking for a replay. */
@@ -55,46 +68,32 @@ interface Replayed {
   from: Backend;
 }
 
-interface Dedicated {
-  app: string;
-  server?: Server;
-}
-
-/** Why a dedicated port could not be opened: taken, needs privileges the daemon lacks, or anything else. */
-export interface PortRefusal {
-  port: number;
-  reason: 'in_use' | 'privileged' | 'unavailable';
-  message: string;
-}
-
-function portRefusal(port: number, err: unknown): PortRefusal {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'EADDRINUSE') return { port, reason: 'in_use', message: `port ${port} is in use on this host` };
-  if (code === 'EACCES' || code === 'EPERM') return { port, reason: 'privileged', message: `port ${port} needs privileges the daemon does not have` };
-  return { port, reason: 'unavailable', message: `port ${port} cannot be opened: ${(err as Error).message}` };
-}
-
-function closeServer(server: Server): void {
-  server.closeAllConnections();
-  server.close();
-}
-
 /**
- * hangar's proxy: one listener routing by Host to healthy machines of the app, holding requests while no
+ * hangar's proxy: listeners routing by Host to healthy machines of the app, holding requests while no
  * machine is routable (up to the hold window), retrying a refused connect once on another machine,
  * sending a request to exactly one machine when a force header names it, replaying a request where a
- * machine's `fly-replay` answer says (replay.ts), and passing WebSocket upgrades through.
+ * machine's `fly-replay` answer says (replay.ts), and passing WebSocket upgrades through. TLS is
+ * terminated on the TLS listener and on apps' TLS ports (listeners.ts); the plain listener answers ACME
+ * HTTP-01 challenges and redirects the apps that force HTTPS.
  */
 export class ProxyServer {
-  private server?: Server;
+  private main?: ProxyListener;
+  private tls?: ProxyListener;
   private host = '127.0.0.1';
   private opts?: ProxyOptions;
-  /** Dedicated listeners: port → app (no server yet while the port is being opened). */
-  private readonly dedicated = new Map<number, Dedicated>();
-  /** Dedicated ports that could not be opened when the routing asked for them, with why. */
-  private readonly failedPorts = new Map<number, { app: string; error: string }>();
+  private readonly handlers: ListenerHandlers = {
+    request: (req, res, at) => void this.handle(req, res, at),
+    upgrade: (req, socket, head, at) => void this.upgrade(req, socket, head, at),
+  };
+  private readonly dedicated: DedicatedPorts;
 
-  constructor(private readonly log?: Logger) {}
+  constructor(private readonly log?: Logger) {
+    this.dedicated = new DedicatedPorts({
+      bind: (port, app, tls) => (tls ? this.bindTls(this.host, port, app) : listenPlain(this.host, port, this.handlers, app)),
+      ownPorts: () => [this.main?.port, this.tls?.port].filter((p): p is number => p !== undefined),
+      log,
+    });
+  }
 
   /** Connects the routing; until then every request is a 404. */
   attach(opts: ProxyOptions): void {
@@ -103,8 +102,20 @@ export class ProxyServer {
 
   async listen(host: string, port: number): Promise<{ host: string; port: number }> {
     this.host = host;
-    this.server = await this.bind(host, port, undefined);
-    return { host, port: (this.server.address() as AddressInfo).port };
+    this.main = await listenPlain(host, port, this.handlers);
+    return { host, port: this.main.port };
+  }
+
+  /** The TLS listener (the `443` of `[http_service]`): certificates by SNI, h2 and http/1.1. */
+  async listenTls(host: string, port: number): Promise<{ host: string; port: number }> {
+    this.tls = await this.bindTls(host, port, undefined);
+    return { host, port: this.tls.port };
+  }
+
+  private bindTls(host: string, port: number, app: string | undefined): Promise<ProxyListener> {
+    const certs = this.opts?.certs;
+    if (!certs) return Promise.reject(new Error('the proxy has no certificate store'));
+    return listenTls(host, port, this.handlers, certs, this.log, app);
   }
 
   /**
@@ -112,114 +123,40 @@ export class ProxyServer {
    * opened and why; when one could not, none of those opened by this call stays open. A routing
    * change checks its ports with this before it is stored; `setAppPorts` keeps what is open.
    */
-  async openAppPorts(app: string, ports: number[]): Promise<PortRefusal[]> {
-    const refused: PortRefusal[] = [];
-    const opened: number[] = [];
-    for (const port of ports) {
-      const held = this.dedicated.get(port);
-      if (held?.app === app) continue;
-      if (held) refused.push({ port, reason: 'in_use', message: `the proxy serves app ${held.app} there` });
-      else if (port === this.port()) refused.push({ port, reason: 'in_use', message: "it is the proxy's own port" });
-      else {
-        const refusal = await this.open(app, port);
-        if (refusal) refused.push(refusal);
-        else opened.push(port);
-      }
-    }
-    if (refused.length) for (const port of opened) this.closePort(port);
-    return refused;
+  openAppPorts(app: string, ports: number[], tlsPorts: number[] = []): Promise<PortRefusal[]> {
+    return this.dedicated.openNow(app, ports, tlsPorts);
   }
 
   /** Opens (and closes) the app's dedicated ports, which route to it whatever the Host header says. */
-  setAppPorts(app: string, ports: number[]): void {
-    for (const [port, l] of this.dedicated) if (l.app === app && !ports.includes(port)) this.closePort(port);
-    for (const [port, f] of this.failedPorts) if (f.app === app && !ports.includes(port)) this.failedPorts.delete(port);
-    for (const port of ports) {
-      const held = this.dedicated.get(port);
-      if (held && held.app !== app) this.failedPorts.set(port, { app, error: `port ${port} is app ${held.app}'s` });
-      if (held || !this.server) continue;
-      void this.open(app, port).then((refusal) => {
-        if (refusal) this.log?.error({ app, port, reason: refusal.reason, error: refusal.message }, 'could not open the dedicated port');
-      });
-    }
+  setAppPorts(app: string, ports: number[], tlsPorts: number[] = []): void {
+    this.dedicated.set(app, ports, tlsPorts);
   }
 
   /** The app's dedicated ports that are not open because opening them failed. */
   portsFailed(app: string): Array<{ port: number; error: string }> {
-    return [...this.failedPorts].filter(([, f]) => f.app === app).map(([port, f]) => ({ port, error: f.error }));
-  }
-
-  /** Binds one dedicated port; a failure is kept for `portsFailed` and returned. */
-  private async open(app: string, port: number): Promise<PortRefusal | undefined> {
-    const entry: Dedicated = { app };
-    this.dedicated.set(port, entry);
-    try {
-      const server = await this.bind(this.host, port, app);
-      // Closed (or given to another app) while it was being opened.
-      if (this.dedicated.get(port) !== entry) closeServer(server);
-      else entry.server = server;
-      this.failedPorts.delete(port);
-      return undefined;
-    } catch (err) {
-      if (this.dedicated.get(port) === entry) this.dedicated.delete(port);
-      const refusal = portRefusal(port, err);
-      this.failedPorts.set(port, { app, error: refusal.message });
-      return refusal;
-    }
-  }
-
-  private closePort(port: number): void {
-    const l = this.dedicated.get(port);
-    this.dedicated.delete(port);
-    if (l?.server) closeServer(l.server);
-  }
-
-  private port(): number | undefined {
-    return (this.server?.address() as AddressInfo | null)?.port;
-  }
-
-  private async bind(host: string, port: number, app: string | undefined): Promise<Server> {
-    const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5000 }, (req, res) => void this.handle(req, res, app));
-    server.on('upgrade', (req, socket, head) => void this.upgrade(req, socket as Socket, head, app));
-    server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      else socket.destroy();
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return server;
+    return this.dedicated.failures(app);
   }
 
   async close(): Promise<void> {
-    const all = [...(this.server ? [this.server] : []), ...[...this.dedicated.values()].flatMap((d) => (d.server ? [d.server] : []))];
-    this.dedicated.clear();
-    await Promise.all(
-      all.map((s) => {
-        s.closeAllConnections();
-        return new Promise<void>((r) => s.close(() => r()));
-      }),
-    );
+    await Promise.all([this.main?.close(), this.tls?.close(), this.dedicated.closeAll()]);
   }
 
   private appOf(req: IncomingMessage, fixed: string | undefined): string | undefined {
-    const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
-    const app = fixed ?? this.opts?.appForHost(host);
+    const host = hostOf(req);
+    const app = fixed ?? this.opts?.appForHost(host) ?? this.opts?.certs?.appFor(host);
     return app && this.opts!.table.has(app) ? app : undefined;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse, fixed?: string): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse, at: Arrival): Promise<void> {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-    if (req.headers[RELAY_HEADER] !== undefined) return this.relayed(req, res, requestId);
-    const app = this.appOf(req, fixed);
+    if (!at.secure && req.headers[RELAY_HEADER] !== undefined) return this.relayed(req, res, requestId);
+    if (!at.secure && req.url?.startsWith(ACME_CHALLENGE_PREFIX) && (await this.challenge(req, res, requestId))) return;
+    const app = this.appOf(req, at.app);
     if (!app) return plain(res, 404, `hangar proxy: no app is served at ${req.headers.host ?? '(no Host header)'}\n`, requestId);
+    if (!at.secure && this.opts!.forceHttps?.(app) && this.tls) return this.redirectToHttps(req, res, requestId);
     const steer = this.steerOf(app, req);
     if (typeof steer === 'string') return plain(res, 404, steer, requestId);
-    const send: Sending = { requestId, capture: BodyCapture.of(req), consumed: false };
+    const send: Sending = { requestId, capture: BodyCapture.of(req), consumed: false, secure: at.secure };
     let hop: Steer | undefined = steer;
     for (let replays = 0; hop; replays++) {
       const asked = await this.deliver(req, res, hop, send);
@@ -277,6 +214,7 @@ export class ProxyServer {
       body: send.body,
       capture: send.consumed ? undefined : send.capture,
       replays: true,
+      secure: send.secure,
       headers: send.source ? { [REPLAY_SRC_HEADER]: send.source } : undefined,
     }).finally(() => {
       table.release(b);
@@ -352,6 +290,23 @@ export class ProxyServer {
     });
   }
 
+  /** An ACME HTTP-01 challenge the certificate store is waiting on: answered here, on any node. */
+  private async challenge(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<boolean> {
+    const token = req.url!.slice(ACME_CHALLENGE_PREFIX.length).split('?')[0]!;
+    const answer = token ? await this.opts?.certs?.challenge(token).catch(() => undefined) : undefined;
+    if (answer === undefined) return false;
+    plain(res, 200, answer, requestId);
+    return true;
+  }
+
+  /** `force_https`: the same URL on the TLS listener, permanently. */
+  private redirectToHttps(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+    const port = this.tls!.port === 443 ? '' : `:${this.tls!.port}`;
+    const location = `https://${hostOf(req)}${port}${req.url ?? '/'}`;
+    res.writeHead(301, { location, 'content-type': 'text/plain; charset=utf-8', 'x-request-id': requestId, 'content-length': 0 });
+    res.end();
+  }
+
   private relayAllowed(req: IncomingMessage): boolean {
     const want = this.opts?.relay?.token;
     const got = req.headers[RELAY_TOKEN_HEADER];
@@ -401,11 +356,13 @@ export class ProxyServer {
     }
     const holdMs = deadline - Date.now();
     if (holdMs <= 0) return undefined;
+    // An HTTP/2 request ends with its stream; an HTTP/1.1 one with its connection.
+    const gone = req.httpVersionMajor === 2 ? req : req.socket;
     return new Promise<Backend | undefined>((resolve) => {
       const done = (b: Backend | undefined) => {
         clearTimeout(timer);
         off();
-        req.socket.off('close', onClose);
+        gone.off('close', onClose);
         resolve(b);
       };
       const off = table.onChange((changed) => {
@@ -415,15 +372,15 @@ export class ProxyServer {
       });
       const timer = setTimeout(() => done(undefined), holdMs);
       const onClose = () => done(undefined);
-      req.socket.once('close', onClose);
+      gone.once('close', onClose);
     });
   }
 
-  private async upgrade(req: IncomingMessage, client: Socket, head: Buffer, fixed?: string): Promise<void> {
+  private async upgrade(req: IncomingMessage, client: Socket, head: Buffer, at: Arrival): Promise<void> {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-    const relayed = req.headers[RELAY_HEADER] !== undefined;
+    const relayed = !at.secure && req.headers[RELAY_HEADER] !== undefined;
     if (relayed && !this.relayAllowed(req)) return void client.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    const app = relayed ? undefined : this.appOf(req, fixed);
+    const app = relayed ? undefined : this.appOf(req, at.app);
     const steer = app ? this.steerOf(app, req) : undefined;
     const routed = typeof steer === 'object' ? steer : undefined;
     let b: Backend | undefined;
@@ -434,35 +391,15 @@ export class ProxyServer {
       client.end(`HTTP/1.1 ${routed || relayed ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
-    const table = this.opts!.table;
-    table.acquire(b);
-    let released = false;
-    const release = () => {
-      if (!released) {
-        released = true;
-        table.release(b);
-      }
-    };
-    const up = connect(b.port, b.host, () => {
-      const headers: Record<string, string | string[]> = { ...forwardedHeaders(req, requestId, relayed), connection: 'Upgrade', upgrade: String(req.headers.upgrade ?? 'websocket') };
-      Object.assign(headers, relayHeaders(b, this.opts!.relay, routed?.only !== undefined));
-      let head0 = `${req.method} ${req.url} HTTP/1.1\r\n`;
-      for (const [k, v] of Object.entries(headers)) for (const val of Array.isArray(v) ? v : [v]) head0 += `${k}: ${val}\r\n`;
-      up.write(head0 + '\r\n');
-      if (head.length) up.write(head);
-      up.pipe(client);
-      client.pipe(up);
-    });
-    const close = () => {
-      release();
-      up.destroy();
-      client.destroy();
-    };
-    up.on('error', close);
-    up.on('close', close);
-    client.on('error', close);
-    client.on('close', close);
+    const headers: Record<string, string | string[]> = { ...forwardedHeaders(req, requestId, { relayed, secure: at.secure }), connection: 'Upgrade', upgrade: String(req.headers.upgrade ?? 'websocket') };
+    Object.assign(headers, relayHeaders(b, this.opts!.relay, routed?.only !== undefined));
+    pipeUpgrade(req, client, head, b, headers, this.opts!.table);
   }
+}
+
+/** The Host a request names, without port, lower case. */
+function hostOf(req: IncomingMessage): string {
+  return (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
 }
 
 function plain(res: ServerResponse, status: number, body: string, requestId: string): void {

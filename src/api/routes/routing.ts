@@ -11,6 +11,8 @@ export function routingView(r: AppRouting, portsFailed: RoutingView['ports_faile
     hold_timeout_ms: r.holdTimeoutMs ?? null,
     idle_timeout_ms: r.idleTimeoutMs ?? null,
     ports: r.ports ?? [],
+    tls_ports: r.tlsPorts ?? [],
+    force_https: r.forceHttps ?? false,
     ports_failed: portsFailed,
     sets: r.sets ?? [],
     pins: r.pins ?? [],
@@ -26,7 +28,7 @@ export function routingRoutes(app: Api, deps: ApiDeps): void {
   });
 
   const errors = {
-    400: 'also when ports repeat, or a port needs privileges the daemon lacks (each named in details)',
+    400: 'also routing_inconsistent when its parts contradict each other (ports repeat, tls_ports not among ports, duplicate set names, every set at weight 0 without a pin, a pin naming no set), or a port needs privileges the daemon lacks (each named in details)',
     409: "a port is the API's or the proxy's own, another app's, or in use on the host (port_in_use)",
   };
   app.patch('/v1/apps/:app/routing', { schema: route({ tags, summary: 'Change routing (keys given replace, null clears)', params: AppParams, body: RoutingPatch, ok: { 200: RoutingView }, errors }) }, async (req) => {
@@ -36,6 +38,8 @@ export function routingRoutes(app: Api, deps: ApiDeps): void {
       holdTimeoutMs: b.hold_timeout === null ? null : b.hold_timeout === undefined ? undefined : parseDuration(b.hold_timeout),
       idleTimeoutMs: b.idle_timeout === null ? null : b.idle_timeout === undefined ? undefined : parseDuration(b.idle_timeout),
       ports: b.ports,
+      tlsPorts: b.tls_ports,
+      forceHttps: b.force_https,
       sets: b.sets,
       pins: b.pins,
     };

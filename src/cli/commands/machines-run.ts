@@ -68,11 +68,17 @@ export async function ensureApp(ctx: Context, app: string): Promise<AppView> {
 /** The proxy settings a config carries: extra hostnames, the hold window and dedicated ports. */
 export async function applyRouting(ctx: Context, app: string, cfg: AppConfig): Promise<void> {
   const http = cfg.httpService;
-  const ports = cfg.services.flatMap((s) => s.ports.map((p) => p.port)).filter((p): p is number => p !== undefined && p !== 80 && p !== 443);
+  const dedicated = cfg.services.flatMap((s) => s.ports).filter((p) => p.port !== undefined && p.port !== 80 && p.port !== 443);
+  const ports = dedicated.map((p) => p.port!);
+  const tlsPorts = dedicated.filter((p) => p.handlers.includes('tls')).map((p) => p.port!);
+  // Fly's force_https sits on the port 80 entry (or on [http_service]).
+  const forceHttps = (http?.forceHttps ?? false) || cfg.services.some((s) => s.ports.some((p) => p.port === 80 && p.forceHttps));
   await ctx.api.json('PATCH', `/v1/apps/${enc(app)}/routing`, {
     hostnames: http?.hostnames ?? null,
     hold_timeout: http?.holdTimeoutMs !== undefined ? `${http.holdTimeoutMs}ms` : null,
     idle_timeout: http?.idleTimeoutMs !== undefined ? `${http.idleTimeoutMs}ms` : null,
     ports: ports.length ? [...new Set(ports)] : null,
+    tls_ports: tlsPorts.length ? [...new Set(tlsPorts)] : null,
+    force_https: forceHttps || null,
   });
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { resolveHome } from '../../daemon/home.js';
-import { DEFAULT_API_PORT, DEFAULT_PROXY_PORT } from '../../daemon/defaults.js';
+import { DEFAULT_API_PORT, DEFAULT_PROXY_PORT, DEFAULT_PROXY_TLS_PORT } from '../../daemon/defaults.js';
 import { parseListen } from '../../daemon/listen.js';
 import { version } from '../version.js';
 import { reportError, say, warn } from '../output.js';
@@ -10,6 +10,7 @@ import { UserError } from '../../core/errors.js';
 interface ServerOpts {
   listen: string;
   proxyListen: string;
+  proxyTlsListen?: string;
   stateDir?: string;
   portFallback?: boolean;
   debug?: boolean;
@@ -37,6 +38,7 @@ export function serverCommand(): Command {
     .description('run the hangar daemon in the foreground (state, API, proxy, machines)')
     .option('--listen <addr>', 'API address', `127.0.0.1:${DEFAULT_API_PORT}`)
     .option('--proxy-listen <addr>', 'proxy address', `127.0.0.1:${DEFAULT_PROXY_PORT}`)
+    .option('--proxy-tls-listen <addr>', `the proxy's HTTPS address, or "off" (default 127.0.0.1:${DEFAULT_PROXY_TLS_PORT}, or a free port when that one is taken)`)
     .option('--state-dir <dir>', 'state directory (default: $HANGAR_HOME, else ~/.hangar)')
     .option('--port-fallback', 'if a default port is taken, use a free one instead of failing')
     .option('--database <url>', 'keep the state in PostgreSQL, shared with the other nodes of a cluster (default: $HANGAR_DATABASE_URL, else SQLite in the state directory)')
@@ -59,6 +61,7 @@ export function serverCommand(): Command {
           home,
           listen: parseListen(opts.listen, '--listen'),
           proxyListen: parseListen(opts.proxyListen, '--proxy-listen'),
+          proxyTlsListen: opts.proxyTlsListen === 'off' ? 'off' : opts.proxyTlsListen !== undefined ? parseListen(opts.proxyTlsListen, '--proxy-tls-listen') : undefined,
           portFallback: opts.portFallback,
           version: version(),
           database: database || undefined,
@@ -66,7 +69,7 @@ export function serverCommand(): Command {
           hostTiming: { downAfterMs },
           clusterSecretFile: opts.clusterSecretFile,
         });
-        say(`hangar daemon ${version()} (pid ${process.pid}): API ${daemon.apiUrl}, proxy ${daemon.proxyUrl}, state in ${database ? 'PostgreSQL' : home}, host ${daemon.host.name} (${daemon.host.region})`);
+        say(`hangar daemon ${version()} (pid ${process.pid}): API ${daemon.apiUrl}, proxy ${daemon.proxyUrl}${daemon.proxyTlsUrl ? ` and ${daemon.proxyTlsUrl}` : ''}, state in ${database ? 'PostgreSQL' : home}, host ${daemon.host.name} (${daemon.host.region})`);
         for (const w of daemon.warnings) warn(w);
         let stopping = false;
         const shutdown = (sig: string) => {
