@@ -45,7 +45,7 @@ export async function startHangar(reaper: Reaper): Promise<HangarSetup> {
   const api = apiClient(info.api, token);
   await api('POST', '/v1/apps', { app_name: APP });
   const image = await uploadImage(info.api, token, join(ROOT, 'test', 'fixtures', 'echo-app'));
-  const created = await api('POST', `/v1/apps/${APP}/machines`, { config: { image, init: { cmd: ['node', 'server.js'] } } });
+  const created = await api('POST', `/v1/apps/${APP}/machines`, { config: { image, init: { cmd: ['node', 'server.js'] }, services: [{ protocol: 'tcp', internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }] }] } });
   const machineId = created.id as string;
   const ready = waitReady(api, { home, machineId, proxyUrl: info.proxy });
   const m = await ready.catch(async (err: Error) => {
