@@ -9,7 +9,6 @@ import type { Logger } from 'pino';
 import { ulid } from 'ulid';
 import type { Image } from '../core/types.js';
 import type { LogCollector } from '../logs/collector.js';
-import type { ProxyMetrics } from '../proxy/metrics.js';
 import type { TrafficWindows } from '../core/window-stats.js';
 import type { AppService } from '../machines/app-service.js';
 import type { LeaseService } from '../machines/leases.js';
@@ -59,7 +58,7 @@ export interface ApiDeps {
   /** App secrets: listed by name and digest, changed and rolled out. */
   secrets: SecretsService;
   /** This node's proxy request metrics (Prometheus text). */
-  metrics: ProxyMetrics;
+  metrics: { contentType: string; prometheus(): Promise<string> };
   /** Rolling windows of request metrics, over every proxy of the cluster. */
   windows: TrafficWindows;
   /** Requests the proxy has in flight on a machine. */

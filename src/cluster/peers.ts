@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { TrafficWindows, WindowCounts, WindowScope, WindowStats } from '../core/window-stats.js';
-import { addCounts, statsOf, type ProxyMetrics } from '../proxy/metrics.js';
+import { addCounts, statsOf } from '../proxy/metrics.js';
 import type { HostRegistry, HostStatus } from './host-registry.js';
 import type { NodeClient } from './node-client.js';
 import { INTERNAL_ROUTES, internalPath } from './internal-paths.js';
@@ -16,7 +16,7 @@ import { INTERNAL_ROUTES, internalPath } from './internal-paths.js';
 const WINDOW_TIMEOUT_MS = 2000;
 
 export class ClusterPeers implements TrafficWindows {
-  constructor(private readonly deps: { hosts: HostRegistry; node: NodeClient; metrics: ProxyMetrics; log: Logger }) {}
+  constructor(private readonly deps: { hosts: HostRegistry; node: NodeClient; metrics: { countsOf(scopes: WindowScope[], windowMs: number): Promise<WindowCounts[]> }; log: Logger }) {}
 
   /** Every other host whose node is not judged down. */
   async others(): Promise<HostStatus[]> {
@@ -40,7 +40,7 @@ export class ClusterPeers implements TrafficWindows {
    * counts every request once.
    */
   async windows(scopes: WindowScope[], windowMs: number): Promise<WindowStats[]> {
-    const sums = scopes.map((s) => this.deps.metrics.counts(s, windowMs));
+    const sums = await this.deps.metrics.countsOf(scopes, windowMs);
     const remote = await Promise.all(
       (await this.others()).map((h) =>
         this.deps.node

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { buildApi, type Api } from '../api/server.js';
@@ -17,10 +18,9 @@ import { DEFAULT_TIMING, MachineLifecycle, type LifecycleTiming } from '../machi
 import { MachineService } from '../machines/machine-service.js';
 import { PortAllocator } from '../machines/ports.js';
 import { reconcile } from '../machines/reconcile.js';
-import { ProxyMetrics } from '../proxy/metrics.js';
 import { DeployService } from '../deploy/deploy-service.js';
 import { DeployNotifier } from '../deploy/notify.js';
-import { ProxyServer } from '../proxy/proxy-server.js';
+import { proxyFront, type ProxyFront } from './proxy-front.js';
 import type { RuntimeDriver } from '../runtime/driver.js';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
 import type { Host, RuntimeKind } from '../core/types.js';
@@ -50,6 +50,8 @@ import { acquireHomeLock, ensureHome, HOME_FILES, removeDaemonInfo, writeDaemonI
 import { formatUrl, listenError, type ListenAddress } from './listen.js';
 
 export interface DaemonOptions {
+  /** Proxy worker processes (0: the proxy runs in the daemon's own process). */
+  proxyWorkers?: number;
   home: string;
   /** A PostgreSQL URL: the state is shared with the cluster's other nodes. Absent: SQLite in `home`. */
   database?: string;
@@ -80,7 +82,7 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { proxyTls?: ListenAddress; stopAdopt: () => void; warnings: string[]; sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyServer; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
+    private readonly parts: { proxyTls?: ListenAddress; stopAdopt: () => void; warnings: string[]; sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyFront; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
   ) {}
 
   get apiUrl(): string {
@@ -150,11 +152,10 @@ export class Daemon {
     const docker = dockerRuntime(opts.home, log);
     if (docker.driver) drivers.set('docker', docker.driver);
     const bus = new MachineBus();
-    const proxy = new ProxyServer(log);
     const ports = new PortAllocator();
     const images = new ImageCatalog(state, store, docker.images, docker.problem);
     const timing = { ...DEFAULT_TIMING, ...envTiming(), ...opts.timing };
-    const routing = new Routing({ bus, log, saveChecks: (id, c) => state.machines.saveChecks(id, c).then(() => sync?.checksChanged(id)), onPorts: (app, ports, tls) => proxy.setAppPorts(app, ports, tls), onHealthy: (id, instance, routable) => sync?.healthChanged(id, instance, routable) });
+    const routing = new Routing({ bus, log, saveChecks: (id, c) => state.machines.saveChecks(id, c).then(() => sync?.checksChanged(id)), onPorts: (app, ports, tls) => proxy.setAppPorts(app, ports, tls), onHosts: () => proxy?.hostsChanged(), onHealthy: (id, instance, routable) => sync?.healthChanged(id, instance, routable) });
     const logs = new LogCollector({ dir: join(opts.home, 'logs') });
     const platform = new PlatformLog({ store: (l) => logs.append(l), onError: (err) => log.warn({ err }, 'could not store a platform log line') });
     const lifecycle = new MachineLifecycle({ state, drivers, images, bus, ports, log, timing, drainer: { drain: (ref, ms) => routing.table.drain(ref.machineId, ref.instanceId, ms) }, secrets: vault, onSignal: (m, s) => platform.signal(m, s) });
@@ -187,10 +188,7 @@ export class Daemon {
         open: (app, ports, tls) => proxy.openAppPorts(app, ports, tls),
       },
     });
-    const metrics = new ProxyMetrics();
     const certs: CertificateSource = { contextFor: () => undefined, challenge: async () => undefined, appFor: () => undefined };
-    const peers = node ? new ClusterPeers({ hosts, node, metrics, log }) : undefined;
-    const windows = peers ?? metrics;
     const autoscaler = new Autoscaler({
       machines,
       traffic: { idleFor: (app, id) => routing.table.idleFor(app, id), idleTimeoutMs: (app) => routing.table.idleTimeoutMs(app) },
@@ -198,7 +196,21 @@ export class Daemon {
       log,
       intervalMs: parseDuration(process.env.HANGAR_AUTOSTOP_INTERVAL) ?? 5000,
     });
-    proxy.attach({ table: routing.table, appForHost: (h) => routing.appForHost(h), metrics, onNoCapacity: (app) => autoscaler.wake(app), onProxyError: (app, e) => platform.proxyError(app, e), relay: secret ? { token: secret } : undefined, certs, forceHttps: (app) => routing.forcesHttps(app) });
+    const proxy: ProxyFront = proxyFront({
+      workers: opts.proxyWorkers ?? 0,
+      table: routing.table,
+      log,
+      logFile: opts.logger ? undefined : join(opts.home, HOME_FILES.log),
+      appForHost: (h) => routing.appForHost(h),
+      hosts: () => routing.hostView(),
+      forceHttps: (app) => routing.forcesHttps(app),
+      certs,
+      relayToken: secret,
+      onNoCapacity: (app) => autoscaler.wake(app),
+      onProxyError: (app, e) => platform.proxyError(app, e),
+    });
+    const peers = node ? new ClusterPeers({ hosts, node, metrics: proxy, log }) : undefined;
+    const windows = peers ?? proxy;
     cleanup.push(() => autoscaler.stop());
     const addresses: { api: ListenAddress; proxy: ListenAddress; proxyTls?: ListenAddress } = { api: opts.listen, proxy: opts.proxyListen };
     let stopDockerRetry = () => {};
@@ -256,7 +268,7 @@ export class Daemon {
       // This host's machines from its own monitor; another host's as that host last stored them.
       checks: (id) => sync?.checksOf(id) ?? routing.checksOf(id),
       inflight: (app, id) => routing.table.inflight(app, id),
-      metrics,
+      metrics: proxy,
       windows,
       deploys,
       secrets: new SecretsService({ vault, deploys, log }),
@@ -290,7 +302,7 @@ export class Daemon {
             image: (digest) => store.exportStream(digest),
             dockerImage: async (name) => docker.images?.exportTar(name),
             deployControl: (b) => deploys.control(b.id, b.control as Control),
-            windowCounts: (scopes, ms) => scopes.map((s) => metrics.counts(s, ms)),
+            windowCounts: (scopes, ms) => proxy.countsOf(scopes, ms),
           }
         : undefined,
     });
@@ -298,10 +310,15 @@ export class Daemon {
     cleanup.push(() => api.close());
     addresses.api = await bind(opts.listen, opts.portFallback, '--listen', (a) => api.listen({ host: a.host, port: a.port }).then(() => ({ host: a.host, port: (api.server.address() as { port: number }).port })));
     cleanup.push(() => proxy.close());
-    addresses.proxy = await bind(opts.proxyListen, opts.portFallback, '--proxy-listen', (a) => proxy.listen(a.host, a.port));
-    if (opts.proxyTlsListen !== 'off') {
-      const tlsAt = opts.proxyTlsListen ?? { host: opts.proxyListen.host, port: DEFAULT_PROXY_TLS_PORT };
-      addresses.proxyTls = await bind(tlsAt, opts.proxyTlsListen === undefined || opts.portFallback, '--proxy-tls-listen', (a) => proxy.listenTls(a.host, a.port));
+    {
+      const main = await bind(opts.proxyListen, opts.portFallback, '--proxy-listen', probe);
+      const tlsAt = opts.proxyTlsListen === 'off' ? undefined : (opts.proxyTlsListen ?? { host: opts.proxyListen.host, port: DEFAULT_PROXY_TLS_PORT });
+      const tls = tlsAt && (await bind(tlsAt, opts.proxyTlsListen === undefined || opts.portFallback, '--proxy-tls-listen', probe));
+      const bound = await proxy.listen(main, tls).catch((err) => {
+        throw listenError(err, main, '--proxy-listen');
+      });
+      addresses.proxy = bound.main;
+      addresses.proxyTls = bound.tls;
     }
     const self = await hosts.register(nodeIdentity({ opts: opts.host, listen: addresses.api, proxy: addresses.proxy, runtimes: [...drivers.keys()], version: opts.version, clustered: state.dialect === 'postgres' }));
     // Machines stored before hosts existed are this single node's.
@@ -318,7 +335,7 @@ export class Daemon {
     const track = (m: { id: string; appName: string; region: string; runtime: RuntimeKind; state: string }) => {
       if (m.state === 'destroyed') {
         logs.untrack(m.id);
-        metrics.forget(m.id);
+        proxy.forget(m.id);
       }
       else logs.track({ machineId: m.id, app: m.appName, region: m.region, ...drivers.get(m.runtime)!.logFiles(m.id) });
     };
@@ -401,4 +418,16 @@ async function bind(addr: ListenAddress, fallback: boolean | undefined, flag: st
     if (fallback && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') return listen({ host: addr.host, port: 0 });
     throw listenError(err, addr, flag);
   }
+}
+
+/** Binds and releases an address, so a taken one fails before anything starts and port 0 becomes a real port. */
+function probe(a: ListenAddress): Promise<ListenAddress> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(a.port, a.host, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve({ host: a.host, port }));
+    });
+  });
 }

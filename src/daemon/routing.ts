@@ -4,6 +4,8 @@ import type { App, AppRouting, CheckStatus, Machine } from '../core/types.js';
 import { checkSpecsFor, HealthMonitor, probeUntilOpen, ReadinessWaiter, type CheckSpec, type HealthChange, type InstanceExit, type WaitOptions } from '../health/index.js';
 import type { MachineBus } from '../machines/bus.js';
 import { RoutingTable } from '../proxy/routing-table.js';
+import { appForHost } from '../proxy/host-names.js';
+import type { HostView } from '../proxy/workers/protocol.js';
 
 /** Default hold window: how long a request waits for a routable machine before a 503. */
 export const DEFAULT_HOLD_MS = 5000;
@@ -22,6 +24,8 @@ export interface RoutingDeps {
   saveChecks: (machineId: string, checks: CheckStatus[]) => Promise<void>;
   /** The proxy's dedicated listeners per app changed. */
   onPorts?: (app: string, ports: number[], tlsPorts: number[]) => void;
+  /** Hostnames or force_https of an app changed. */
+  onHosts?: () => void;
   /** Whether one of this host's instances takes traffic changed (the cluster tells the other nodes). */
   onHealthy?: (machineId: string, instanceId: string, routable: boolean) => void;
 }
@@ -100,6 +104,7 @@ export class Routing {
     if (r.forceHttps) this.forceHttps.add(app);
     else this.forceHttps.delete(app);
     this.deps.onPorts?.(app, r.ports ?? [], r.tlsPorts ?? []);
+    this.deps.onHosts?.();
   }
 
   stop(): void {
@@ -118,10 +123,12 @@ export class Routing {
   }
 
   appForHost(host: string): string | undefined {
-    const named = this.hostnames.get(host);
-    if (named) return named;
-    const m = /^([a-z][a-z0-9-]*)\.localhost$/.exec(host);
-    return m?.[1];
+    return appForHost(this.hostnames, host);
+  }
+
+  /** Every configured hostname with its app, and the apps that force HTTPS (for the proxy's workers). */
+  hostView(): HostView {
+    return { hostnames: [...this.hostnames], forceHttps: [...this.forceHttps] };
   }
 
   private apply(m: Machine): void {

@@ -43,18 +43,25 @@ export class DedicatedPorts {
     return refused;
   }
 
-  /** Makes the app's open ports exactly `ports` (a port changing between plain and TLS is reopened). */
-  set(app: string, ports: number[], tlsPorts: number[] = []): void {
+  /**
+   * Makes the app's open ports exactly `ports` (a port changing between plain and TLS is reopened);
+   * resolves once every new port was tried (`failures` then says which could not be opened).
+   */
+  set(app: string, ports: number[], tlsPorts: number[] = []): Promise<void> {
+    const binds: Array<Promise<unknown>> = [];
     for (const [port, l] of this.open) if (l.app === app && (!ports.includes(port) || l.tls !== tlsPorts.includes(port))) this.close(port);
     for (const [port, f] of this.failed) if (f.app === app && !ports.includes(port)) this.failed.delete(port);
     for (const port of ports) {
       const held = this.open.get(port);
       if (held && held.app !== app) this.failed.set(port, { app, error: `port ${port} is app ${held.app}'s` });
       if (held) continue;
-      void this.bindOne(app, port, tlsPorts.includes(port)).then((refusal) => {
-        if (refusal) this.deps.log?.error({ app, port, reason: refusal.reason, error: refusal.message }, 'could not open the dedicated port');
-      });
+      binds.push(
+        this.bindOne(app, port, tlsPorts.includes(port)).then((refusal) => {
+          if (refusal) this.deps.log?.error({ app, port, reason: refusal.reason, error: refusal.message }, 'could not open the dedicated port');
+        }),
+      );
     }
+    return Promise.all(binds).then(() => undefined);
   }
 
   /** The app's ports that are not open because opening them failed. */

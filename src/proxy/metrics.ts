@@ -117,6 +117,11 @@ export class ProxyMetrics implements TrafficWindows {
     return scopes.map((s) => statsOf(this.counts(s, windowMs)));
   }
 
+  /** `counts` of several scopes (the shape every proxy front answers with, in-process or workers). */
+  async countsOf(scopes: WindowScope[], windowMs: number): Promise<WindowCounts[]> {
+    return scopes.map((s) => this.counts(s, windowMs));
+  }
+
   /** The raw sums of a window, to be added to other proxies' (`addCounts`) before `statsOf`. */
   counts(scope: WindowScope, windowMs: number): WindowCounts {
     this.checkWindow(windowMs);
@@ -142,6 +147,11 @@ export class ProxyMetrics implements TrafficWindows {
     const ids = this.machinesByApp.get(entry.app);
     ids?.delete(machineId);
     if (ids?.size === 0) this.machinesByApp.delete(entry.app);
+  }
+
+  /** This instance's series as prom-client's JSON, for a registry that adds up several proxies. */
+  metricsJson(): Promise<unknown[]> {
+    return this.prom.register.getMetricsAsJSON();
   }
 
   /** Prometheus text exposition of this instance's registry. */

@@ -128,8 +128,8 @@ export class ProxyServer {
   }
 
   /** Opens (and closes) the app's dedicated ports, which route to it whatever the Host header says. */
-  setAppPorts(app: string, ports: number[], tlsPorts: number[] = []): void {
-    this.dedicated.set(app, ports, tlsPorts);
+  setAppPorts(app: string, ports: number[], tlsPorts: number[] = []): Promise<void> {
+    return this.dedicated.set(app, ports, tlsPorts);
   }
 
   /** The app's dedicated ports that are not open because opening them failed. */

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TrafficPin, TrafficSet } from '../core/types.js';
+import { bySet, inRegions } from './routing-pick.js';
 
 /** One machine instance as the proxy sees it. */
 export interface Backend {
@@ -30,6 +31,23 @@ export interface AppTraffic {
   idleTimeoutMs?: number;
   sets?: TrafficSet[];
   pins?: TrafficPin[];
+}
+
+/**
+ * A change of the table, as the proxy's worker processes replay it on their copies (see `onOp`).
+ * Requests in flight are each copy's own; the daemon's table learns them from the workers' reports.
+ */
+export type TableOp =
+  | { k: 'upsert'; u: BackendUpdate }
+  | { k: 'healthy'; machineId: string; instanceId: string; healthy: boolean }
+  | { k: 'remove'; app: string; machineId: string }
+  | { k: 'dropApp'; app: string }
+  | { k: 'traffic'; app: string; t: AppTraffic }
+  | { k: 'home'; region: string | undefined };
+
+/** Everything a fresh copy of the table needs (in-flight counts excepted). */
+export interface TableSnapshot {
+  ops: TableOp[];
 }
 
 /** Autostop's default idle window. */
@@ -79,8 +97,26 @@ export class RoutingTable {
   private readonly ee = new EventEmitter();
   /** Other hosts' nodes (host:port) whose relays failed, until when they are left out. */
   private readonly suspects = new Map<string, number>();
+  private homeRegion?: string;
+  /** Called with every change, for the copies in worker processes. */
+  onOp?: (op: TableOp) => void;
+  /**
+   * Where a drain waits when requests are served elsewhere (the workers): resolves once none is in
+   * flight there, or after `timeoutMs`. Absent, the table's own counts are waited on.
+   */
+  drainVia?: (machineId: string, instanceId: string, timeoutMs: number) => Promise<void>;
+  /** The last update of each instance, and the apps' traffic, for a snapshot. */
+  private readonly lastUpdate = new Map<string, BackendUpdate>();
+
   /** This node's region: after this host's own machines, machines of its region are preferred. */
-  home?: string;
+  get home(): string | undefined {
+    return this.homeRegion;
+  }
+
+  set home(region: string | undefined) {
+    this.homeRegion = region;
+    this.onOp?.({ k: 'home', region });
+  }
 
   constructor(private readonly defaultHoldMs = 5000) {
     this.ee.setMaxListeners(0);
@@ -88,6 +124,9 @@ export class RoutingTable {
 
   /** A machine changed (state, cordon, instance, port). */
   upsert(u: BackendUpdate): void {
+    this.onOp?.({ k: 'upsert', u });
+    for (const [key, last] of this.lastUpdate) if (last.machineId === u.machineId && last.instanceId !== u.instanceId) this.lastUpdate.delete(key);
+    this.lastUpdate.set(keyOf(u.machineId, u.instanceId), u);
     const apps = this.appMap(u.app);
     let known = this.known.get(u.app);
     if (!known) this.known.set(u.app, (known = new Set()));
@@ -125,6 +164,7 @@ export class RoutingTable {
 
   /** Health of an instance's routing checks changed. */
   setHealthy(machineId: string, instanceId: string, healthy: boolean): void {
+    this.onOp?.({ k: 'healthy', machineId, instanceId, healthy });
     const key = keyOf(machineId, instanceId);
     this.healthy.set(key, healthy);
     for (const [app, apps] of this.byApp) {
@@ -137,6 +177,8 @@ export class RoutingTable {
   }
 
   remove(app: string, machineId: string): void {
+    this.onOp?.({ k: 'remove', app, machineId });
+    for (const [key, last] of this.lastUpdate) if (last.machineId === machineId) this.lastUpdate.delete(key);
     this.known.get(app)?.delete(machineId);
     const apps = this.byApp.get(app);
     if (!apps) return;
@@ -154,6 +196,9 @@ export class RoutingTable {
   }
 
   dropApp(app: string): void {
+    this.onOp?.({ k: 'dropApp', app });
+    for (const [key, last] of this.lastUpdate) if (last.app === app) this.lastUpdate.delete(key);
+    this.traffic.delete(app);
     this.byApp.delete(app);
     this.known.delete(app);
   }
@@ -170,12 +215,18 @@ export class RoutingTable {
     return n;
   }
 
+  /** Every instance of every app. */
+  allBackends(): Backend[] {
+    return [...this.byApp.values()].flatMap((m) => [...m.values()]);
+  }
+
   backends(app: string): Backend[] {
     return [...(this.byApp.get(app)?.values() ?? [])];
   }
 
   /** Hold window, traffic sets and pins of an app. */
   setTraffic(app: string, t: AppTraffic): void {
+    this.onOp?.({ k: 'traffic', app, t });
     this.traffic.set(app, t);
     this.appMap(app);
     this.ee.emit('changed', app);
@@ -205,7 +256,7 @@ export class RoutingTable {
     if (opts.regions?.length) pool = inRegions(pool, opts.regions);
     const preferred = opts.preferMachine !== undefined ? pool.find((b) => b.machineId === opts.preferMachine) : undefined;
     if (preferred) return preferred;
-    if (t?.sets?.length) pool = this.bySet(t, pool, opts.headers);
+    if (t?.sets?.length) pool = bySet(t, pool, opts.headers);
     if (pool.length === 0) return undefined;
     const underSoft = pool.filter((b) => b.softLimit === undefined || b.inflight < b.softLimit);
     if (underSoft.length) pool = underSoft;
@@ -222,23 +273,6 @@ export class RoutingTable {
       else if (b.inflight === best[0]!.inflight) best.push(b);
     }
     return best[Math.floor(Math.random() * best.length)];
-  }
-
-  private bySet(t: AppTraffic, pool: Backend[], headers: IncomingHttpHeaders | undefined): Backend[] {
-    const members = (name: string) => {
-      const ids = new Set(t.sets!.find((s) => s.name === name)?.machines ?? []);
-      return pool.filter((b) => ids.has(b.machineId));
-    };
-    const pin = headers ? t.pins?.find((p) => pinMatches(p, headers)) : undefined;
-    if (pin) return members(pin.set);
-    const live = t.sets!.map((s) => ({ s, m: members(s.name) })).filter((x) => x.s.weight > 0 && x.m.length > 0);
-    const total = live.reduce((n, x) => n + x.s.weight, 0);
-    let r = Math.random() * total;
-    for (const x of live) {
-      r -= x.s.weight;
-      if (r < 0) return x.m;
-    }
-    return live.at(-1)?.m ?? [];
   }
 
   /**
@@ -312,6 +346,7 @@ export class RoutingTable {
       this.refresh(b, key);
       this.ee.emit('changed', app);
     }
+    if (this.drainVia) return this.drainVia(machineId, instanceId, timeoutMs);
     if (!target || target.inflight === 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
@@ -322,6 +357,39 @@ export class RoutingTable {
       });
       this.drainWaiters.set(key, list);
     });
+  }
+
+  /** The changes that rebuild this table's routing from nothing (for a worker that starts). */
+  snapshot(): TableSnapshot {
+    const ops: TableOp[] = [{ k: 'home', region: this.homeRegion }];
+    for (const [app, t] of this.traffic) ops.push({ k: 'traffic', app, t });
+    for (const [key, u] of this.lastUpdate) {
+      ops.push({ k: 'upsert', u });
+      const healthy = this.healthy.get(key);
+      if (healthy !== undefined) ops.push({ k: 'healthy', machineId: u.machineId, instanceId: u.instanceId, healthy });
+    }
+    return { ops };
+  }
+
+  /** Replays a change made to another table (the daemon's, in a worker). */
+  apply(op: TableOp): void {
+    if (op.k === 'upsert') this.upsert(op.u);
+    else if (op.k === 'healthy') this.setHealthy(op.machineId, op.instanceId, op.healthy);
+    else if (op.k === 'remove') this.remove(op.app, op.machineId);
+    else if (op.k === 'dropApp') this.dropApp(op.app);
+    else if (op.k === 'traffic') this.setTraffic(op.app, op.t);
+    else this.home = op.region;
+  }
+
+  /**
+   * What the workers report of an instance's requests (summed over them): in-flight count and the last
+   * activity, for autostop, the API and the table's own bookkeeping.
+   */
+  reported(app: string, machineId: string, instanceId: string, inflight: number, lastActivity: number): void {
+    const b = this.byApp.get(app)?.get(keyOf(machineId, instanceId));
+    if (!b) return;
+    b.inflight = inflight;
+    b.lastActivity = Math.max(b.lastActivity, lastActivity);
   }
 
   /** Calls `fn` whenever an app's routing may have changed; returns the unsubscribe. */
@@ -349,26 +417,7 @@ function takesWork(b: Backend): boolean {
   return b.routable && (b.hardLimit === undefined || b.inflight < b.hardLimit);
 }
 
-/** The pool's machines in the first of `regions` that has any (`any`: the whole pool). */
-function inRegions(pool: Backend[], regions: string[]): Backend[] {
-  for (const r of regions) {
-    const kept = r === 'any' ? pool : pool.filter((b) => b.region === r);
-    if (kept.length) return kept;
-  }
-  return [];
-}
-
 export function keyOf(machineId: string, instanceId: string): string {
   return `${machineId}/${instanceId}`;
 }
 
-function pinMatches(p: TrafficPin, headers: IncomingHttpHeaders): boolean {
-  if (p.header && headers[p.header.name.toLowerCase()] === p.header.value) return true;
-  if (p.cookie) {
-    for (const part of String(headers.cookie ?? '').split(';')) {
-      const eq = part.indexOf('=');
-      if (eq > 0 && part.slice(0, eq).trim() === p.cookie.name && part.slice(eq + 1).trim() === p.cookie.value) return true;
-    }
-  }
-  return false;
-}

@@ -23,7 +23,7 @@ export interface InternalApi {
   /** A control for a deploy this node runs, sent by the node the user asked. */
   deployControl(body: { id: string; control: string }): Promise<Deployment>;
   /** This node's proxy window sums, one per scope. */
-  windowCounts(scopes: WindowScope[], windowMs: number): WindowCounts[];
+  windowCounts(scopes: WindowScope[], windowMs: number): Promise<WindowCounts[]>;
 }
 
 const WindowsBody = z.object({
@@ -54,7 +54,7 @@ export function internalRoutes(app: Api, internal: InternalApi, deps: ApiDeps): 
   app.post(INTERNAL_ROUTES.windows, { schema: { hide: true }, preHandler: guard }, async (req) => {
     const body = WindowsBody.safeParse(req.body);
     if (!body.success) throw new UserError({ code: 'invalid_request', kind: 'invalid', message: `window request: ${body.error.issues[0]?.message ?? 'invalid'}` });
-    return { counts: internal.windowCounts(body.data.scopes, body.data.window_ms) };
+    return { counts: await internal.windowCounts(body.data.scopes, body.data.window_ms) };
   });
   app.get<{ Params: { name: string } }>(INTERNAL_ROUTES.dockerImage, { schema: { hide: true }, preHandler: guard }, async (req, reply) => {
     const tar = await internal.dockerImage(req.params.name);

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { availableParallelism } from 'node:os';
 import { resolveHome } from '../../daemon/home.js';
 import { DEFAULT_API_PORT, DEFAULT_PROXY_PORT, DEFAULT_PROXY_TLS_PORT } from '../../daemon/defaults.js';
 import { parseListen } from '../../daemon/listen.js';
@@ -11,6 +12,7 @@ interface ServerOpts {
   listen: string;
   proxyListen: string;
   proxyTlsListen?: string;
+  proxyWorkers?: string;
   stateDir?: string;
   portFallback?: boolean;
   debug?: boolean;
@@ -39,6 +41,7 @@ export function serverCommand(): Command {
     .option('--listen <addr>', 'API address', `127.0.0.1:${DEFAULT_API_PORT}`)
     .option('--proxy-listen <addr>', 'proxy address', `127.0.0.1:${DEFAULT_PROXY_PORT}`)
     .option('--proxy-tls-listen <addr>', `the proxy's HTTPS address, or "off" (default 127.0.0.1:${DEFAULT_PROXY_TLS_PORT}, or a free port when that one is taken)`)
+    .option('--proxy-workers <n>', `proxy worker processes (${availableParallelism()} cores here), 0 = in the daemon's own process (default 0; $HANGAR_PROXY_WORKERS)`)
     .option('--state-dir <dir>', 'state directory (default: $HANGAR_HOME, else ~/.hangar)')
     .option('--port-fallback', 'if a default port is taken, use a free one instead of failing')
     .option('--database <url>', 'keep the state in PostgreSQL, shared with the other nodes of a cluster (default: $HANGAR_DATABASE_URL, else SQLite in the state directory)')
@@ -53,6 +56,10 @@ export function serverCommand(): Command {
         const home = resolveHome(opts.stateDir);
         const database = opts.database ?? process.env.HANGAR_DATABASE_URL;
         if (database !== undefined) checkDatabaseUrl(database);
+        const workersText = opts.proxyWorkers ?? process.env.HANGAR_PROXY_WORKERS;
+        // In-process by default until concurrency limits are counted across workers (each counts its own).
+        const proxyWorkers = workersText === undefined ? 0 : Number(workersText);
+        if (!Number.isInteger(proxyWorkers) || proxyWorkers < 0 || proxyWorkers > 64) throw new UserError({ code: 'invalid_workers', message: `--proxy-workers ${JSON.stringify(workersText)} is not a number of processes from 0 to 64`, hint: 'e.g. --proxy-workers 2, or 0 to run the proxy in the daemon itself' });
         const downAfterMs = parseDuration(opts.hostDownAfter);
         if (downAfterMs === undefined || downAfterMs < 1000) throw new UserError({ code: 'invalid_duration', message: `--host-down-after ${JSON.stringify(opts.hostDownAfter)} is not a duration of at least 1s`, hint: 'e.g. --host-down-after 10s' });
         // Loaded only here: every other command stays light (no SQLite, fastify, kysely at start-up).
@@ -63,6 +70,7 @@ export function serverCommand(): Command {
           proxyListen: parseListen(opts.proxyListen, '--proxy-listen'),
           proxyTlsListen: opts.proxyTlsListen === 'off' ? 'off' : opts.proxyTlsListen !== undefined ? parseListen(opts.proxyTlsListen, '--proxy-tls-listen') : undefined,
           portFallback: opts.portFallback,
+          proxyWorkers,
           version: version(),
           database: database || undefined,
           host: { name: opts.hostName ?? process.env.HANGAR_HOST_NAME, region: opts.region ?? process.env.HANGAR_REGION, address: opts.advertise },
