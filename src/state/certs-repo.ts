@@ -124,6 +124,9 @@ export class CertsRepo {
       last_error: null,
       attempts: 0,
       next_attempt_at: null,
+      // An order under way loses its claim, so its outcome cannot overwrite what the user imported.
+      claimed_by: null,
+      claimed_until: null,
       updated_at: iso,
     };
     await this.db.insertInto('certificates').values({ hostname, app_id: appId, ...fields, created_at: iso }).onConflict((oc) => oc.column('hostname').doNothing()).execute();
