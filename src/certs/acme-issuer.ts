@@ -113,10 +113,11 @@ export class AcmeIssuer implements Issuer {
       if (signal.aborted) throw new OrderAborted();
       await this.authorize(client, authz, board);
     }
-    const ready = await client.waitForValidStatus(order);
+    // Ready once every authorization is valid; what comes back lacks the order's URL, so `order` is kept.
+    await client.waitForValidStatus(order);
     if (signal.aborted) throw new OrderAborted();
     const [key, csr] = await acme.crypto.createCsr({ commonName: hostname, altNames: [hostname] }, await acme.crypto.createPrivateEcdsaKey());
-    const finalized = await client.finalizeOrder(ready, csr);
+    const finalized = await client.finalizeOrder(order, csr);
     const chainPem = await client.getCertificate(finalized);
     return { chainPem, keyPem: key.toString() };
   }
