@@ -1,10 +1,15 @@
 /**
  * The certificate routes on a bare API server (the same schema compilers and error handler as the
  * daemon's) over a real CertService on a temp state: answers are the documented views, and the
- * service's refusals arrive as the error body with their code and hint.
+ * service's refusals arrive as the error body with their code and hint; `hangar certs` talks to it.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import swagger from '@fastify/swagger';
 import Fastify from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -15,6 +20,7 @@ import { errorHandler } from '../src/api/errors.js';
 import { documentRoute, finishDocument } from '../src/api/openapi.js';
 import { certsRoutes } from '../src/api/routes/certs.js';
 import type { Api } from '../src/api/server.js';
+import { BIN } from './helpers.js';
 
 async function setup(t: { after(fn: () => unknown): void }) {
   const env = await certState(t);
@@ -88,4 +94,48 @@ test('the routes are documented with their statuses', async (t) => {
   const imp = doc.paths['/v1/apps/{app}/certificates/{hostname}/import'].post;
   for (const status of ['200', '400', '404', '409', '413', '415', '503']) assert.ok(imp.responses[status], `import documents ${status}`);
   assert.ok(doc.paths['/v1/apps/{app}/certificates'].post.responses['409']);
+});
+
+test('hangar certs: add, list, show, import, remove; a refusal is one line with a hint', async (t) => {
+  const s = await setup(t);
+  await s.app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(s.app.server.address() as AddressInfo).port}`;
+  const run = async (...args: string[]) => {
+    const env = { ...process.env, HANGAR_API_URL: url, HANGAR_API_TOKEN: 'unused', NO_COLOR: '1' };
+    try {
+      const r = await promisify(execFile)(process.execPath, [BIN, 'certs', ...args], { env });
+      return { status: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { status: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
+  const added = await run('add', 'shop.example.test', '-a', 'web');
+  assert.equal(added.status, 0, added.stderr);
+  assert.match(added.stdout, /Added shop\.example\.test to app web/);
+  assert.match(added.stdout, /A\s+shop\.example\.test\s+198\.51\.100\.4/);
+  assert.match(added.stdout, /port 80/);
+  const listed = await run('list', '-a', 'web');
+  assert.match(listed.stdout, /HOSTNAME\s+STATUS\s+SOURCE/);
+  assert.match(listed.stdout, /shop\.example\.test\s+pending\s+acme/);
+  const json = JSON.parse((await run('list', '-a', 'web', '--json')).stdout) as CertificateView[];
+  assert.deepEqual(json.map((c) => [c.hostname, c.status]), [['shop.example.test', 'pending']]);
+  const own = selfSigned(s.dir, { names: ['shop.example.test'] });
+  writeFileSync(join(s.dir, 'c.pem'), own.certPem);
+  writeFileSync(join(s.dir, 'k.pem'), own.keyPem);
+  const imported = await run('import', 'shop.example.test', '--cert', join(s.dir, 'c.pem'), '--key', join(s.dir, 'k.pem'), '-a', 'web');
+  assert.equal(imported.status, 0, imported.stderr);
+  assert.match(imported.stdout, /Imported the certificate for shop\.example\.test/);
+  const shown = await run('show', 'shop.example.test', '-a', 'web');
+  assert.match(shown.stdout, /Status:\s+issued/);
+  assert.match(shown.stdout, /Source:\s+imported/);
+  const missingFile = await run('import', 'shop.example.test', '--cert', join(s.dir, 'nope.pem'), '--key', join(s.dir, 'k.pem'), '-a', 'web');
+  assert.equal(missingFile.status, 1);
+  assert.match(missingFile.stderr, /cannot read --cert .*ENOENT/);
+  const wildcard = await run('add', '*.example.test', '-a', 'web');
+  assert.equal(wildcard.status, 1);
+  assert.match(wildcard.stderr, /^Error: \*\.example\.test is a wildcard.*\nhint: /);
+  const removed = await run('remove', 'shop.example.test', '-a', 'web');
+  assert.match(removed.stdout, /Removed shop\.example\.test/);
+  assert.match((await run('list', '-a', 'web')).stdout, /has no certificates/);
 });
