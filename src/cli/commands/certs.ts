@@ -87,7 +87,7 @@ const day = (iso: string | null) => iso?.slice(0, 10) ?? '';
 
 function dnsAdvice(c: CertificateView): void {
   if (c.dns_records.length === 0) return say(`Point ${c.hostname} at this cluster's public address (an A or AAAA record).`);
-  say('Create this DNS record (the CA must reach port 80 there to validate):');
+  say(c.status === 'issued' ? 'DNS records it needs (the CA reaches port 80 there at each renewal):' : 'Create this DNS record (the CA must reach port 80 there to validate):');
   say(table(['TYPE', 'NAME', 'VALUE'], c.dns_records.map((r) => [r.type, r.name, r.value])));
 }
 
