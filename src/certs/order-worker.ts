@@ -59,12 +59,18 @@ export class OrderWorker {
     this.running = this.loop().finally(() => (this.running = undefined));
   }
 
-  /** Stops looking for work; an order under way is given up at its next step, its claim released. */
-  async stop(): Promise<void> {
+  /**
+   * Stops looking for work; an order under way is given up at its next step, its claim released. Waits
+   * for that at most `waitMs`: a CA that does not answer must not hold up a shutdown (the claim of an
+   * order that cannot record its outcome lapses, and another node takes over).
+   */
+  async stop(waitMs = 10_000): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
     this.abort.abort();
-    await this.running;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
   }
 
   private async loop(): Promise<void> {
