@@ -45,9 +45,6 @@ test('ACME against Pebble: issue, serve, renew, and retry a failed challenge', {
   });
   const httpPort = await listen(http, t);
   const pebble = await startPebble(t, { httpPort });
-  t.after(() => {
-    if (process.exitCode) t.diagnostic(pebble.output());
-  });
 
   const env = await certState(t);
   const events: string[] = [];
@@ -67,7 +64,7 @@ test('ACME against Pebble: issue, serve, renew, and retry a failed challenge', {
   t.after(() => service!.stop());
   await service.start();
   const show = (host: string) => service!.show('web', host);
-  const failing = (why: string) => `${why}\nevents:\n${events.join('\n')}\nlog:\n${text()}`;
+  const failing = (why: string) => `${why}\nevents:\n${events.join('\n')}\nlog:\n${text()}\npebble:\n${pebble.output()}`;
 
   // 1. Issue, and serve a handshake that verifies against Pebble's root.
   await service.add('web', 'shop.test');

@@ -153,7 +153,8 @@ export class CertService implements CertificateSource {
     if (inserted || row.status !== 'issued') {
       await this.changed(name);
       const dns = dnsRecords(name, this.deps.dnsTargets()).map((r) => `${r.type} ${r.value}`).join(', ');
-      this.event(app.name, `certificate for ${name} added; ordering it from the CA (DNS: ${name} → ${dns || 'this host'}; the CA must reach port 80 there)`, 'info');
+      const what = inserted ? 'added; ordering it from the CA' : 'added again; ordering it now';
+      this.event(app.name, `certificate for ${name} ${what} (DNS: ${name} → ${dns || 'this host'}; the CA must reach port 80 there)`, 'info');
       this.worker?.kick();
     }
     return this.show(app.name, name);
@@ -178,6 +179,7 @@ export class CertService implements CertificateSource {
   async remove(appName: string, hostname: string): Promise<CertificateInfo> {
     const before = await this.show(appName, hostname);
     const app = await this.app(appName);
+    // Removed meanwhile by another request: the answer is the same as for one never added.
     if (!(await this.deps.state.certs.remove(app.id, before.hostname))) throw new NotFoundError('certificate', before.hostname);
     await this.changed(before.hostname);
     this.event(app.name, `certificate for ${before.hostname} removed`, 'info');
