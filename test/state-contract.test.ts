@@ -246,8 +246,10 @@ function stateContract(b: Backend): void {
         await s.deployments.insert(a.id, deployment(a, `d_${a.name}`));
         await s.deployments.addEvent(`d_${a.name}`, 1, { type: 'warning', message: 'w' });
         await s.secrets.apply(a.id, { upsert: [secret('TOKEN')], remove: [] });
+        await s.certs.insertPending(a.id, `${a.name}.example.test`, NOW_MS);
+        await s.certs.putChallenge(`tok_${a.name}`, `${a.name}.example.test`, 'k.a', NOW_MS + 1000);
       }
-      const tables = ['machines', 'machine_events', 'machine_checks', 'leases', 'images', 'releases', 'deployments', 'deployment_events', 'secrets'] as const;
+      const tables = ['machines', 'machine_events', 'machine_checks', 'leases', 'images', 'releases', 'deployments', 'deployment_events', 'secrets', 'certificates', 'acme_challenges'] as const;
       const before = await Promise.all(tables.map((tb) => count(s, tb)));
       assert.deepEqual(before, tables.map(() => 2));
       await s.apps.delete(doomed.id);
@@ -539,6 +541,136 @@ function stateContract(b: Backend): void {
       await assert.rejects(s.secrets.apply(a.id, { upsert: [secret('CHANGE', 'k9'), secret('ADDED'), broken], remove: ['KEEP'] }));
       assert.deepEqual(await s.secrets.list(a.id), before);
       assert.deepEqual(await s.secrets.keyIds(), ['k1']);
+    });
+
+    test('certs: insertPending once per hostname; get, list by app and hostname, revisions', async (t) => {
+      const { s } = await fresh(t);
+      const [a, b2] = [app('a'), app('b')];
+      await s.apps.insert(a);
+      await s.apps.insert(b2);
+      assert.equal(await s.certs.insertPending(a.id, 'zeta.example.test', NOW_MS), true);
+      assert.equal(await s.certs.insertPending(a.id, 'alpha.example.test', NOW_MS + 1), true);
+      assert.equal(await s.certs.insertPending(b2.id, 'zeta.example.test', NOW_MS), false, 'a hostname belongs to one app');
+      await s.certs.insertPending(b2.id, 'b.example.test', NOW_MS);
+      const c = (await s.certs.get('alpha.example.test'))!;
+      assert.deepEqual(c, {
+        hostname: 'alpha.example.test', appId: a.id, appName: 'a', status: 'pending', source: 'acme', certPem: null, keySealed: null, keyId: null, issuer: null, serial: null,
+        notBefore: null, notAfter: null, lastError: null, attempts: 0, nextAttemptAt: NOW_MS + 1, claimedBy: null, claimedUntil: null, revision: 1,
+        createdAt: new Date(NOW_MS + 1).toISOString(), updatedAt: new Date(NOW_MS + 1).toISOString(),
+      });
+      assert.equal(typeof c.nextAttemptAt, 'number');
+      assert.equal(await s.certs.get('nope.example.test'), undefined);
+      assert.deepEqual((await s.certs.list(a.id)).map((x) => x.hostname), ['alpha.example.test', 'zeta.example.test']);
+      assert.deepEqual((await s.certs.list()).map((x) => `${x.appName}/${x.hostname}`), ['a/alpha.example.test', 'b/b.example.test', 'a/zeta.example.test']);
+      assert.deepEqual([...(await s.certs.revisions())].sort(), [['alpha.example.test', 1], ['b.example.test', 1], ['zeta.example.test', 1]]);
+    });
+
+    test('certs: one claim at a time; finish records an issue or a failure only for the claimant; due order', async (t) => {
+      const { s } = await fresh(t);
+      const a = app('a');
+      await s.apps.insert(a);
+      await s.certs.insertPending(a.id, 'late.example.test', BIG + 50);
+      await s.certs.insertPending(a.id, 'soon.example.test', BIG);
+      assert.deepEqual(await s.certs.due(BIG + 10, 10), ['soon.example.test']);
+      assert.deepEqual(await s.certs.due(BIG + 100, 10), ['soon.example.test', 'late.example.test']);
+      assert.deepEqual(await s.certs.due(BIG + 100, 1), ['soon.example.test'], 'limit');
+      // Two nodes at once: exactly one wins.
+      const wins = await Promise.all([s.certs.claim('soon.example.test', 'node-a', BIG + 1000, BIG + 1), s.certs.claim('soon.example.test', 'node-b', BIG + 1000, BIG + 1)]);
+      assert.deepEqual(wins.filter(Boolean).length, 1);
+      const holder = wins[0] ? 'node-a' : 'node-b';
+      const other = wins[0] ? 'node-b' : 'node-a';
+      assert.deepEqual(await s.certs.due(BIG + 100, 10), ['late.example.test'], 'a claimed certificate is not due');
+      assert.equal(await s.certs.claim('soon.example.test', other, BIG + 2000, BIG + 999), false);
+      assert.equal(await s.certs.extendClaim('soon.example.test', holder, BIG + 3000), true);
+      assert.equal(await s.certs.extendClaim('soon.example.test', other, BIG + 3000), false);
+      assert.equal(await s.certs.claim('soon.example.test', other, BIG + 2000, BIG + 2999), false, 'the extended claim holds');
+      assert.equal(await s.certs.finish('soon.example.test', other, { kind: 'failed', error: 'x', permanent: false, nextAttemptAt: 1 }, NOW_MS), false, 'only the claimant records');
+      assert.equal(await s.certs.finish('soon.example.test', holder, { kind: 'failed', error: 'connection refused', permanent: false, nextAttemptAt: BIG + 60_000 }, NOW_MS), true);
+      let c = (await s.certs.get('soon.example.test'))!;
+      assert.deepEqual([c.status, c.lastError, c.attempts, c.nextAttemptAt, c.claimedBy, c.claimedUntil, c.revision], ['pending', 'connection refused', 1, BIG + 60_000, null, null, 1], 'a failure moves no revision');
+      assert.equal(await s.certs.claim('soon.example.test', holder, BIG + 1000, BIG + 59_999), false, 'not due before the backoff ends');
+      assert.equal(await s.certs.claim('soon.example.test', other, BIG + 70_000, BIG + 60_000), true);
+      // A lapsed claim is taken over by another node.
+      assert.equal(await s.certs.claim('soon.example.test', holder, BIG + 80_000, BIG + 70_001), true);
+      const material = { certPem: 'PEM', keySealed: 'v1:sealed', keyId: 'k1', issuer: 'Test CA', serial: '0a1b', notBefore: BIG, notAfter: BIG + 90 * 86_400_000 };
+      assert.equal(await s.certs.finish('soon.example.test', other, { kind: 'issued', material, nextAttemptAt: BIG + 60 * 86_400_000 }, NOW_MS), false, 'the node that lost its claim records nothing');
+      assert.equal(await s.certs.finish('soon.example.test', holder, { kind: 'issued', material, nextAttemptAt: BIG + 60 * 86_400_000 }, NOW_MS), true);
+      c = (await s.certs.get('soon.example.test'))!;
+      assert.deepEqual({ ...c, createdAt: '', updatedAt: '' }, {
+        hostname: 'soon.example.test', appId: a.id, appName: 'a', status: 'issued', source: 'acme', ...material, lastError: null, attempts: 0,
+        nextAttemptAt: BIG + 60 * 86_400_000, claimedBy: null, claimedUntil: null, revision: 2, createdAt: '', updatedAt: '',
+      });
+      assert.equal(await s.certs.claim('soon.example.test', other, BIG + 1000, BIG + 100), false, 'issued: not due until its renewal');
+      // A permanent failure of a pending one marks it failed; requeue makes it due again.
+      await s.certs.claim('late.example.test', holder, BIG + 1000, BIG + 100);
+      await s.certs.finish('late.example.test', holder, { kind: 'failed', error: 'rejected', permanent: true, nextAttemptAt: null }, NOW_MS);
+      c = (await s.certs.get('late.example.test'))!;
+      assert.deepEqual([c.status, c.nextAttemptAt, c.revision], ['failed', null, 2]);
+      assert.deepEqual(await s.certs.due(BIG + 1000, 10), [], 'failed: never due; issued: due at its renewal');
+      await s.certs.requeue('late.example.test', BIG + 5);
+      await s.certs.requeue('soon.example.test', BIG + 5);
+      assert.deepEqual(await s.certs.due(BIG + 5, 10), ['late.example.test'], 'requeue leaves an issued certificate alone');
+      c = (await s.certs.get('late.example.test'))!;
+      assert.deepEqual([c.status, c.attempts, c.revision], ['pending', 0, 3]);
+      await s.certs.claim('late.example.test', holder, BIG + 1000, BIG + 100);
+      await s.certs.release('late.example.test', holder);
+      assert.equal((await s.certs.get('late.example.test'))!.claimedBy, null);
+    });
+
+    test('certs: putImported replaces the app’s own, never another app’s; remove; keyIds', async (t) => {
+      const { s } = await fresh(t);
+      const [a, b2] = [app('a'), app('b')];
+      await s.apps.insert(a);
+      await s.apps.insert(b2);
+      const material = { certPem: 'PEM', keySealed: 'v1:s', keyId: 'k1', issuer: 'Mine', serial: '01', notBefore: BIG, notAfter: BIG + 1 };
+      assert.equal(await s.certs.putImported(a.id, 'new.example.test', material, NOW_MS), true);
+      let c = (await s.certs.get('new.example.test'))!;
+      assert.deepEqual([c.status, c.source, c.certPem, c.notAfter, c.nextAttemptAt], ['issued', 'imported', 'PEM', BIG + 1, null]);
+      await s.certs.insertPending(a.id, 'acme.example.test', NOW_MS);
+      assert.equal(await s.certs.putImported(a.id, 'acme.example.test', { ...material, keyId: 'k2' }, NOW_MS), true);
+      c = (await s.certs.get('acme.example.test'))!;
+      assert.deepEqual([c.status, c.source, c.revision, c.nextAttemptAt], ['issued', 'imported', 2, null]);
+      assert.equal(await s.certs.putImported(b2.id, 'acme.example.test', material, NOW_MS), false);
+      assert.equal((await s.certs.get('acme.example.test'))!.appName, 'a');
+      assert.deepEqual((await s.certs.keyIds()).sort(), ['k1', 'k2']);
+      await s.certs.accountOr({ directoryUrl: 'https://ca.test/dir', keySealed: 'v1:acct', keyId: 'k3' }, NOW_MS);
+      assert.deepEqual((await s.certs.keyIds()).sort(), ['k1', 'k2', 'k3']);
+      assert.equal(await s.certs.remove(b2.id, 'acme.example.test'), false);
+      assert.equal(await s.certs.remove(a.id, 'acme.example.test'), true);
+      assert.equal(await s.certs.get('acme.example.test'), undefined);
+    });
+
+    test('certs: challenges answer until they expire, from any node; removing a certificate drops them', async (t) => {
+      const { c, s } = await fresh(t);
+      const other = await c.open();
+      const a = app('a');
+      await s.apps.insert(a);
+      await s.certs.insertPending(a.id, 'web.example.test', NOW_MS);
+      await s.certs.putChallenge('tok1', 'web.example.test', 'tok1.thumb', BIG);
+      await s.certs.putChallenge('tok2', 'web.example.test', 'tok2.thumb', BIG + 100);
+      assert.equal(await other.certs.challenge('tok1', BIG - 1), 'tok1.thumb');
+      assert.equal(await other.certs.challenge('tok1', BIG), undefined, 'expired');
+      assert.equal(await other.certs.challenge('nope', 0), undefined);
+      await s.certs.putChallenge('tok1', 'web.example.test', 'tok1.again', BIG + 100);
+      assert.equal(await s.certs.challenge('tok1', BIG), 'tok1.again');
+      await s.certs.deleteChallenge('tok1');
+      assert.equal(await s.certs.challenge('tok1', 0), undefined);
+      await s.certs.putChallenge('old', 'web.example.test', 'old.thumb', BIG - 5);
+      assert.equal(await s.certs.purgeChallenges(BIG), 1);
+      await s.certs.remove(a.id, 'web.example.test');
+      assert.equal(await s.certs.challenge('tok2', 0), undefined, 'cascade');
+      await assert.rejects(s.certs.putChallenge('tok3', 'gone.example.test', 'x', BIG), 'a challenge belongs to a certificate');
+    });
+
+    test('certs: accountOr keeps the first node’s account; setAccountUrl', async (t) => {
+      const { s } = await fresh(t);
+      const dir = 'https://ca.test/dir';
+      assert.equal(await s.certs.account(dir), undefined);
+      const [x, y] = await Promise.all([s.certs.accountOr({ directoryUrl: dir, keySealed: 'first', keyId: 'k1' }, NOW_MS), s.certs.accountOr({ directoryUrl: dir, keySealed: 'second', keyId: 'k1' }, NOW_MS)]);
+      assert.equal(x.keySealed, y.keySealed);
+      await s.certs.setAccountUrl(dir, 'https://ca.test/acct/1');
+      assert.deepEqual(await s.certs.account(dir), { directoryUrl: dir, keySealed: x.keySealed, keyId: 'k1', url: 'https://ca.test/acct/1' });
+      assert.equal(await s.certs.account('https://other.test/dir'), undefined);
     });
 
     test('hosts: upsert inserts then rewrites what a node announces; get, byName, list order', async (t) => {

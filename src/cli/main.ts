@@ -2,6 +2,7 @@
 import { hostsCommand } from './commands/hosts.js';
 import { Command } from 'commander';
 import { appsCommand } from './commands/apps.js';
+import { certsCommand } from './commands/certs.js';
 import { configCommand } from './commands/config.js';
 import { deployCommand } from './commands/deploy.js';
 import { deploymentsCommand } from './commands/deployments.js';
@@ -23,7 +24,7 @@ export function buildProgram(): Command {
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions();
-  for (const c of [serverCommand(), appsCommand(), launchCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand(), secretsCommand(), configCommand(), hostsCommand()]) program.addCommand(c);
+  for (const c of [serverCommand(), appsCommand(), launchCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand(), secretsCommand(), certsCommand(), configCommand(), hostsCommand()]) program.addCommand(c);
   return program;
 }
 

@@ -100,6 +100,34 @@ export class SecretVault implements SecretsProvider {
     });
   }
 
+  /**
+   * Seals a value that is not an app secret (a TLS private key, an ACME account key) with the same key
+   * and cipher. `context` names what it is (e.g. `tls-key:APP_ID:HOSTNAME`): the value opens only under
+   * the same context, so a sealed value moved to another row fails to open. Contexts live in their own
+   * namespace, apart from the secrets'. Throws the key's UserError when the key cannot be read.
+   */
+  async seal(value: string, context: string): Promise<{ sealed: string; keyId: string }> {
+    const key = await this.requireKey();
+    return { sealed: key.seal(value, valueContext(context)), keyId: key.id };
+  }
+
+  /** Opens what `seal` sealed; a UserError (`sealed_value_unreadable`) when it does not open with this key. */
+  async unseal(sealed: string, context: string): Promise<string> {
+    const key = await this.requireKey();
+    try {
+      return key.open(sealed, valueContext(context));
+    } catch (err) {
+      if (!(err instanceof SealError)) throw err;
+      throw new UserError({
+        code: 'sealed_value_unreadable',
+        kind: 'unavailable',
+        message: `the sealed value ${context} cannot be decrypted: ${err.message}`,
+        hint: `restore the secrets key file that sealed it (${this.deps.keyFile}); on a cluster, every node needs the same one`,
+        cause: err,
+      });
+    }
+  }
+
   private open(key: SecretsKey, app: App, row: StoredSecret): string {
     try {
       return key.open(row.sealed, context(app, row.name));
@@ -129,7 +157,8 @@ export class SecretVault implements SecretsProvider {
 
   private async readKey(): Promise<KeyState> {
     const { keyFile: file, log } = this.deps;
-    const ids = await this.deps.state.secrets.keyIds();
+    // Keys sealed for certificates count as much as secrets: a new key would lose them just the same.
+    const ids = [...new Set([...(await this.deps.state.secrets.keyIds()), ...(await this.deps.state.certs.keyIds())])];
     const read = readKeyFile(file);
     const was = this.key?.kind;
     const shared = await this.deps.clusterKey?.recorded();
@@ -179,6 +208,11 @@ function listing(rows: StoredSecret[]): SecretsListing {
 /** What a sealed value is bound to: its app (by id, so a re-created app cannot read it) and its name. */
 function context(app: App, name: string): string {
   return `${app.id}:${name}`;
+}
+
+/** Values other than secrets: a context a secret's (`APP_ID:NAME`) can never be. */
+function valueContext(context: string): string {
+  return `value/${context}`;
 }
 
 function clusterKeyError(file: string, what: string): UserError {

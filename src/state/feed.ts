@@ -2,8 +2,11 @@ import pg from 'pg';
 import { sql } from 'kysely';
 import type { Db } from './db.js';
 
-/** What changed, as one node tells the others: a machine, its health or check results, an app, a deploy, a host. */
-export type FeedTopic = 'machine' | 'health' | 'checks' | 'app' | 'deploy' | 'host';
+/**
+ * What changed, as one node tells the others: a machine, its health or check results, an app, a deploy,
+ * a host, or a TLS certificate (`{ hostname }`: issued, imported, added or removed; see certs/).
+ */
+export type FeedTopic = 'machine' | 'health' | 'checks' | 'app' | 'deploy' | 'host' | 'cert';
 
 export interface FeedMessage {
   topic: FeedTopic;

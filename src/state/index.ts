@@ -3,6 +3,7 @@
  * never see SQL or the dialect; `openState` picks SQLite (one host) or PostgreSQL (a cluster).
  */
 import { AppsRepo } from './apps-repo.js';
+import { CertsRepo } from './certs-repo.js';
 import { DeploymentsRepo } from './deployments-repo.js';
 import { ReleasesRepo } from './releases-repo.js';
 import { openDb, type Db, type StateLocation } from './db.js';
@@ -24,6 +25,7 @@ export interface State {
   deployments: DeploymentsRepo;
   secrets: SecretsRepo;
   hosts: HostsRepo;
+  certs: CertsRepo;
   close(): Promise<void>;
 }
 
@@ -39,6 +41,7 @@ export function stateFrom(db: Db, dialect: Dialect = 'sqlite', close: () => Prom
     deployments: new DeploymentsRepo(db),
     secrets: new SecretsRepo(db),
     hosts: new HostsRepo(db),
+    certs: new CertsRepo(db),
     close,
   };
 }
@@ -53,4 +56,5 @@ export type { Db, StateLocation } from './db.js';
 export type { Dialect } from './migrations.js';
 export type { MachineFilter } from './machines-repo.js';
 export type { StoredSecret } from './secrets-repo.js';
-export { AppsRepo, DeploymentsRepo, HostsRepo, ImagesRepo, LeasesRepo, MachinesRepo, ReleasesRepo, SecretsRepo };
+export type { AttemptOutcome, CertMaterial, StoredAcmeAccount } from './certs-repo.js';
+export { AppsRepo, CertsRepo, DeploymentsRepo, HostsRepo, ImagesRepo, LeasesRepo, MachinesRepo, ReleasesRepo, SecretsRepo };

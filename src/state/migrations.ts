@@ -9,7 +9,7 @@ export type Dialect = 'sqlite' | 'postgres';
  * and PostgreSQL; the only dialect difference is how an auto-numbered key is declared.
  */
 export function migrations(dialect: Dialect): Record<string, Migration> {
-  return { ...base(dialect), ...cluster() };
+  return { ...base(dialect), ...cluster(), ...certificates() };
 }
 
 function base(dialect: Dialect): Record<string, Migration> {
@@ -212,6 +212,57 @@ function cluster(): Record<string, Migration> {
         // Which node runs a deploy, and until when its claim holds without renewal.
         await db.schema.alterTable('deployments').addColumn('runner', 'text').execute();
         await db.schema.alterTable('deployments').addColumn('runner_until', 'bigint').execute();
+      },
+    },
+  };
+}
+
+/** The certificate store: certificates (one per hostname), HTTP-01 answers being given, ACME accounts. */
+function certificates(): Record<string, Migration> {
+  return {
+    '0009_certificates': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('certificates')
+          // A hostname has one certificate, of one app: the key makes "another app has it" a database fact.
+          .addColumn('hostname', 'text', (c) => c.primaryKey())
+          .addColumn('app_id', 'text', (c) => c.notNull().references('apps.id').onDelete('cascade'))
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('cert_pem', 'text')
+          .addColumn('key_sealed', 'text')
+          .addColumn('key_id', 'text')
+          .addColumn('issuer', 'text')
+          .addColumn('serial', 'text')
+          .addColumn('not_before', 'bigint')
+          .addColumn('not_after', 'bigint')
+          .addColumn('last_error', 'text')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', 'bigint')
+          // Which node orders it now, and until when its claim holds without renewal.
+          .addColumn('claimed_by', 'text')
+          .addColumn('claimed_until', 'bigint')
+          .addColumn('revision', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('certificates_by_app').on('certificates').columns(['app_id', 'hostname']).execute();
+        await db.schema.createIndex('certificates_due').on('certificates').columns(['next_attempt_at']).execute();
+        await db.schema
+          .createTable('acme_challenges')
+          .addColumn('token', 'text', (c) => c.primaryKey())
+          .addColumn('hostname', 'text', (c) => c.notNull().references('certificates.hostname').onDelete('cascade'))
+          .addColumn('key_authorization', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('acme_accounts')
+          .addColumn('directory_url', 'text', (c) => c.primaryKey())
+          .addColumn('key_sealed', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('url', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
       },
     },
   };

@@ -155,7 +155,50 @@ export interface MachineHealthTable {
   updated_at: number;
 }
 
+/** A TLS certificate of one hostname (see core/certificate.ts); the private key only sealed. */
+export interface CertificatesTable {
+  hostname: string;
+  app_id: string;
+  status: string;
+  source: string;
+  cert_pem: string | null;
+  key_sealed: string | null;
+  key_id: string | null;
+  issuer: string | null;
+  serial: string | null;
+  not_before: number | null;
+  not_after: number | null;
+  last_error: string | null;
+  attempts: Generated<number>;
+  next_attempt_at: number | null;
+  claimed_by: string | null;
+  claimed_until: number | null;
+  revision: Generated<number>;
+  created_at: string;
+  updated_at: string;
+}
+
+/** An ACME HTTP-01 challenge being answered: any node's proxy reads the answer here. */
+export interface AcmeChallengesTable {
+  token: string;
+  hostname: string;
+  key_authorization: string;
+  expires_at: number;
+}
+
+/** The ACME account of a CA directory: its key sealed, its URL once the CA gave it. */
+export interface AcmeAccountsTable {
+  directory_url: string;
+  key_sealed: string;
+  key_id: string;
+  url: string | null;
+  created_at: string;
+}
+
 export interface Database {
+  certificates: CertificatesTable;
+  acme_challenges: AcmeChallengesTable;
+  acme_accounts: AcmeAccountsTable;
   machine_health: MachineHealthTable;
   hosts: HostsTable;
   cluster_settings: ClusterSettingsTable;
