@@ -46,12 +46,12 @@ export interface TestDaemon {
  * Starts a real `hangar server` on ephemeral ports with a temp HANGAR_HOME. Cleanup (registered at once)
  * stops the daemon and kills every machine process group it started, by pid, then removes the home.
  */
-export async function startDaemon(t: TestContext, opts: { env?: Record<string, string>; home?: string } = {}): Promise<TestDaemon> {
+export async function startDaemon(t: TestContext, opts: { env?: Record<string, string>; home?: string; args?: string[] } = {}): Promise<TestDaemon> {
   const home = opts.home ?? mkdtempSync(join(tmpdir(), 'hangar-test-'));
   const env: NodeJS.ProcessEnv = { ...process.env, HANGAR_HOME: home, HANGAR_RESTART_BACKOFF: '20ms', ...opts.env };
   delete env.HANGAR_API_URL;
   delete env.HANGAR_API_TOKEN;
-  const proc = spawn(process.execPath, [BIN, 'server', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--proxy-tls-listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [BIN, 'server', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--proxy-tls-listen', '127.0.0.1:0', ...(opts.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout!.on('data', (d) => (output += d));
   proc.stderr!.on('data', (d) => (output += d));
@@ -99,7 +99,7 @@ export async function startDaemon(t: TestContext, opts: { env?: Record<string, s
       proc.kill('SIGKILL');
       if (proc.exitCode === null && proc.signalCode === null) await new Promise((r) => proc.once('exit', r));
     },
-    restart: () => startDaemon(t, { env: opts.env, home }),
+    restart: () => startDaemon(t, { env: opts.env, home, args: opts.args }),
     async stop() {
       proc.kill('SIGTERM');
       if (proc.exitCode === null && proc.signalCode === null) await new Promise((r) => proc.once('exit', r));

@@ -27,6 +27,7 @@ import { logRoutes } from './routes/logs.js';
 import { machineRoutes } from './routes/machines.js';
 import { routingRoutes } from './routes/routing.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { certsRoutes, type CertsApi } from './routes/certs.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { secretsRoutes } from './routes/secrets.js';
 import type { SecretsService } from '../secrets/index.js';
@@ -59,6 +60,8 @@ export interface ApiDeps {
   secrets: SecretsService;
   /** This node's proxy request metrics (Prometheus text). */
   metrics: { contentType: string; prometheus(): Promise<string> };
+  /** The certificate store (`/v1/apps/{app}/certificates`). */
+  certs?: CertsApi;
   /** Rolling windows of request metrics, over every proxy of the cluster. */
   windows: TrafficWindows;
   /** Requests the proxy has in flight on a machine. */
@@ -170,6 +173,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     deploymentRoutes(scope as Api, deps);
     secretsRoutes(scope as Api, deps);
     hostRoutes(scope as Api, deps);
+    if (deps.certs) certsRoutes(scope as Api, { certs: deps.certs });
     if (deps.internal) internalRoutes(scope as Api, deps.internal, deps);
   });
   return app;

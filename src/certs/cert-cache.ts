@@ -13,6 +13,8 @@ interface Entry {
   context?: SecureContext;
   /** Its key did not open: tried again at every sync. */
   broken?: boolean;
+  /** The chain and key the context was built from (for the proxy's worker processes). */
+  pem?: { cert: string; key: string };
 }
 
 /**
@@ -27,7 +29,12 @@ export class CertCache {
   /** The revision whose key problem was logged, per hostname: logged once, not at every sync. */
   private readonly reported = new Map<string, number>();
 
-  constructor(private readonly deps: { state: State; sealer: Sealer; log: Logger }) {}
+  constructor(private readonly deps: { state: State; sealer: Sealer; log: Logger; onChange?: () => void }) {}
+
+  /** Every hostname with its app, and the certificate of those that have one. */
+  pems(): Array<{ hostname: string; app: string; cert?: string; key?: string }> {
+    return [...this.entries].map(([hostname, e]) => ({ hostname, app: e.app, ...e.pem }));
+  }
 
   context(hostname: string): SecureContext | undefined {
     return this.entries.get(hostname)?.context;
@@ -41,8 +48,10 @@ export class CertCache {
   refresh(hostname: string): Promise<void> {
     return this.mutex.run(hostname, async () => {
       const row = await this.deps.state.certs.get(hostname);
+      const before = this.entries.get(hostname);
       if (row) this.entries.set(hostname, await this.entryOf(row));
       else this.entries.delete(hostname);
+      if (before?.revision !== this.entries.get(hostname)?.revision || before?.context !== this.entries.get(hostname)?.context) this.deps.onChange?.();
     });
   }
 
@@ -59,14 +68,15 @@ export class CertCache {
     if (row.status !== 'issued' || !row.certPem || !row.keySealed) return entry;
     try {
       const key = await this.deps.sealer.unseal(row.keySealed, tlsKeyContext(row.appId, row.hostname));
-      return { ...entry, context: createSecureContext({ cert: row.certPem, key }) };
+      return { ...entry, context: createSecureContext({ cert: row.certPem, key }), pem: { cert: row.certPem, key } };
     } catch (err) {
       if (this.reported.get(row.hostname) !== row.revision) {
         this.reported.set(row.hostname, row.revision);
         this.deps.log.error({ err, hostname: row.hostname, app: row.appName }, 'a certificate cannot be served: its private key does not open');
       }
       // The previous context (if any) keeps serving: a key file being restored is no reason to stop.
-      return { ...entry, context: this.entries.get(row.hostname)?.context, broken: true };
+      const previous = this.entries.get(row.hostname);
+      return { ...entry, context: previous?.context, pem: previous?.pem, broken: true };
     }
   }
 }

@@ -51,6 +51,8 @@ export interface CertServiceDeps {
   syncIntervalMs?: number;
   /** How long a claim on an order holds without renewal (default 5 min; renewed every third of it). */
   claimTtlMs?: number;
+  /** The certificates in memory changed (one was issued, renewed, imported, removed): the proxy's workers reload. */
+  onCacheChange?: () => void;
   /** Gets the certificates; default the ACME CA of `acme`. Tests pass a fake. */
   issuer?: Issuer;
 }
@@ -81,7 +83,7 @@ export class CertService implements CertificateSource {
   constructor(private readonly deps: CertServiceDeps) {
     this.now = deps.now ?? Date.now;
     this.renewBeforeMs = deps.renewBeforeMs ?? DEFAULT_RENEW_BEFORE_MS;
-    this.cache = new CertCache({ state: deps.state, sealer: deps.vault, log: deps.log });
+    this.cache = new CertCache({ state: deps.state, sealer: deps.vault, log: deps.log, onChange: () => this.deps.onCacheChange?.() });
   }
 
   /**
@@ -132,6 +134,11 @@ export class CertService implements CertificateSource {
 
   appFor(hostname: string): string | undefined {
     return this.cache.app(hostname.toLowerCase());
+  }
+
+  /** What the proxy's worker processes serve: every hostname's app, and its certificate when issued. */
+  pems(): Array<{ hostname: string; app: string; cert?: string; key?: string }> {
+    return this.cache.pems();
   }
 
   /**

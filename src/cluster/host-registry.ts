@@ -142,6 +142,11 @@ export class HostRegistry {
     return this.last.get(hostId);
   }
 
+  /** Every host as this node last listed it (at each heartbeat), without asking the database. */
+  known(): HostStatus[] {
+    return [...this.last.values()];
+  }
+
   /** A machine's host as its JSON shows it. */
   machineHost(hostId: string): { id: string; name: string; status: 'ok' | 'unreachable'; address: string } {
     const h = this.last.get(hostId);

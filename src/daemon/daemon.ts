@@ -24,7 +24,7 @@ import { proxyFront, type ProxyFront } from './proxy-front.js';
 import type { RuntimeDriver } from '../runtime/driver.js';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
 import type { Host, RuntimeKind } from '../core/types.js';
-import type { CertificateSource } from '../core/certs.js';
+import { CertService } from '../certs/index.js';
 import type { Deployment } from '../core/deploy.js';
 import type { Control } from '../deploy/strategy.js';
 import { UserError } from '../core/errors.js';
@@ -39,7 +39,7 @@ import { nodeIdentity } from './node-identity.js';
 import { portAccepts } from '../health/readiness.js';
 import { clusterSecret, sharedToken } from '../cluster/secret.js';
 import { dockerRuntime, waitForEngine } from './docker-runtime.js';
-import { envDelays, envHostTiming, envTiming } from './env.js';
+import { envCertTiming, envDelays, envHostTiming, envTiming } from './env.js';
 import { ClusterSync } from '../cluster/sync.js';
 import { ClusterMachines, type RemoteOp } from '../cluster/machines.js';
 import { NodeClient } from '../cluster/node-client.js';
@@ -49,7 +49,12 @@ import { PgFeed } from '../state/feed.js';
 import { acquireHomeLock, ensureHome, HOME_FILES, removeDaemonInfo, writeDaemonInfo } from './home.js';
 import { formatUrl, listenError, type ListenAddress } from './listen.js';
 
+/** Let's Encrypt's production directory: where certificates come from unless `--acme-directory` says otherwise. */
+export const DEFAULT_ACME_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
+
 export interface DaemonOptions {
+  /** The ACME CA certificates are ordered from (default Let's Encrypt), a private CA's root to trust, the account's contact. */
+  acme?: { directoryUrl?: string; caFile?: string; email?: string };
   /** Proxy worker processes (0: the proxy runs in the daemon's own process). */
   proxyWorkers?: number;
   home: string;
@@ -82,7 +87,7 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { proxyTls?: ListenAddress; stopAdopt: () => void; warnings: string[]; sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyFront; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
+    private readonly parts: { certs: CertService; proxyTls?: ListenAddress; stopAdopt: () => void; warnings: string[]; sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyFront; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
   ) {}
 
   get apiUrl(): string {
@@ -145,6 +150,21 @@ export class Daemon {
       log,
       clusterKey: clustered ? { recorded: () => state.hosts.setting('secrets_key_id'), record: (id) => state.hosts.settingOr('secrets_key_id', id) } : undefined,
     });
+    const certs = new CertService({
+      state,
+      vault,
+      log,
+      acme: { directoryUrl: opts.acme?.directoryUrl ?? DEFAULT_ACME_DIRECTORY, caFile: opts.acme?.caFile, email: opts.acme?.email },
+      dnsTargets: () => [...new Set([hosts.host.address, ...hosts.known().map((h) => h.address)])],
+      onEvent: (app, message, level) => platform.certificate(app, message, level),
+      onCacheChange: () => proxy?.certsChanged(),
+      // Read when the service starts, once this node has registered its host.
+      get nodeId() {
+        return hosts.host.id;
+      },
+      feed: clustered ? new PgFeed({ db: state.db, url: opts.database!, hostId: () => hosts.host.id, onError: (err) => log.warn({ err }, 'certificate change feed') }) : undefined,
+      ...envCertTiming(),
+    });
     const store = new ImageStore(join(opts.home, 'images'));
     await store.cleanTemp();
     const processDriver = new ProcessDriver({ root: join(opts.home, 'machines') });
@@ -188,7 +208,6 @@ export class Daemon {
         open: (app, ports, tls) => proxy.openAppPorts(app, ports, tls),
       },
     });
-    const certs: CertificateSource = { contextFor: () => undefined, challenge: async () => undefined, appFor: () => undefined };
     const autoscaler = new Autoscaler({
       machines,
       traffic: { idleFor: (app, id) => routing.table.idleFor(app, id), idleTimeoutMs: (app) => routing.table.idleTimeoutMs(app) },
@@ -270,6 +289,7 @@ export class Daemon {
       inflight: (app, id) => routing.table.inflight(app, id),
       metrics: proxy,
       windows,
+      certs,
       deploys,
       secrets: new SecretsService({ vault, deploys, log }),
       builds: {
@@ -321,6 +341,8 @@ export class Daemon {
       addresses.proxyTls = bound.tls;
     }
     const self = await hosts.register(nodeIdentity({ opts: opts.host, listen: addresses.api, proxy: addresses.proxy, runtimes: [...drivers.keys()], version: opts.version, clustered: state.dialect === 'postgres' }));
+    cleanup.push(() => certs.stop());
+    await certs.start();
     // Machines stored before hosts existed are this single node's.
     if (state.dialect === 'sqlite') await state.machines.claimUnowned(self.id);
     routing.table.home = self.region;
@@ -382,7 +404,7 @@ export class Daemon {
     ready();
     writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), proxy_tls: addresses.proxyTls && formatUrl(addresses.proxyTls).replace(/^http:/, 'https:'), version: opts.version, started_at: new Date().toISOString() });
     log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home, host: self.name, region: self.region, state: state.dialect }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { proxyTls: addresses.proxyTls, stopAdopt, warnings, sync, hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
+    return new Daemon(addresses.api, addresses.proxy, { certs, proxyTls: addresses.proxyTls, stopAdopt, warnings, sync, hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */
@@ -404,6 +426,7 @@ export class Daemon {
     p.platform.stop();
     await p.logs.stop();
     for (const d of p.drivers) await d.dispose();
+    await p.certs.stop();
     await p.state.close();
     p.log.info('daemon stopped; machines left running');
     p.log.flush?.();

@@ -24,6 +24,16 @@ export function envTiming(): Partial<LifecycleTiming> {
   return out;
 }
 
+/** Certificate timing (`HANGAR_CERT_CHECK_INTERVAL`, `HANGAR_CERT_RENEW_BEFORE`, `HANGAR_CERT_RETRY_DELAYS`), mostly for tests. */
+export function envCertTiming(): { checkIntervalMs?: number; renewBeforeMs?: number; retryDelaysMs?: number[] } {
+  const delays = process.env.HANGAR_CERT_RETRY_DELAYS;
+  return {
+    checkIntervalMs: parseDuration(process.env.HANGAR_CERT_CHECK_INTERVAL),
+    renewBeforeMs: parseDuration(process.env.HANGAR_CERT_RENEW_BEFORE),
+    retryDelaysMs: delays ? delays.split(',').map((x) => parseDuration(x.trim()) ?? 60_000) : undefined,
+  };
+}
+
 /** Webhook retry delays (`HANGAR_NOTIFY_RETRY`, comma-separated durations), mostly for tests. */
 export function envDelays(): number[] | undefined {
   const v = process.env.HANGAR_NOTIFY_RETRY;

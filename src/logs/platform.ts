@@ -108,6 +108,11 @@ export class PlatformLog implements ReleaseCommandObserver {
     }
   }
 
+  /** A certificate of the app was added, issued, renewed, imported or removed, or an order failed. */
+  certificate(app: string, message: string, level: 'info' | 'warn'): void {
+    this.write('proxy', { app }, { level, message });
+  }
+
   proxyError(app: string, report: ProxyErrorReport): void {
     this.proxy.offer(`${app}\u0000${report.machineId ?? ''}\u0000${report.message}`, { app, report });
   }

@@ -43,7 +43,7 @@ export function pebbleAvailable(): { ok: true } | { ok: false; reason: string } 
 }
 
 /** A loopback port that was free a moment ago, for TCP (and UDP too, when `udp`). */
-async function freePort(udp = false): Promise<number> {
+export async function freePort(udp = false): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
       const srv = createServer();

@@ -13,6 +13,9 @@ interface ServerOpts {
   proxyListen: string;
   proxyTlsListen?: string;
   proxyWorkers?: string;
+  acmeDirectory?: string;
+  acmeCaFile?: string;
+  acmeEmail?: string;
   stateDir?: string;
   portFallback?: boolean;
   debug?: boolean;
@@ -42,6 +45,9 @@ export function serverCommand(): Command {
     .option('--proxy-listen <addr>', 'proxy address', `127.0.0.1:${DEFAULT_PROXY_PORT}`)
     .option('--proxy-tls-listen <addr>', `the proxy's HTTPS address, or "off" (default 127.0.0.1:${DEFAULT_PROXY_TLS_PORT}, or a free port when that one is taken)`)
     .option('--proxy-workers <n>', `proxy worker processes (${availableParallelism()} cores here), 0 = in the daemon's own process (default 0; $HANGAR_PROXY_WORKERS)`)
+    .option('--acme-directory <url>', "the ACME CA that `hangar certs add` orders certificates from (default: Let's Encrypt; $HANGAR_ACME_DIRECTORY)")
+    .option('--acme-ca-file <file>', "a PEM root to trust for the ACME directory's HTTPS (a private CA)")
+    .option('--acme-email <address>', 'the contact registered with the ACME account')
     .option('--state-dir <dir>', 'state directory (default: $HANGAR_HOME, else ~/.hangar)')
     .option('--port-fallback', 'if a default port is taken, use a free one instead of failing')
     .option('--database <url>', 'keep the state in PostgreSQL, shared with the other nodes of a cluster (default: $HANGAR_DATABASE_URL, else SQLite in the state directory)')
@@ -71,6 +77,7 @@ export function serverCommand(): Command {
           proxyTlsListen: opts.proxyTlsListen === 'off' ? 'off' : opts.proxyTlsListen !== undefined ? parseListen(opts.proxyTlsListen, '--proxy-tls-listen') : undefined,
           portFallback: opts.portFallback,
           proxyWorkers,
+          acme: { directoryUrl: opts.acmeDirectory ?? process.env.HANGAR_ACME_DIRECTORY, caFile: opts.acmeCaFile, email: opts.acmeEmail },
           version: version(),
           database: database || undefined,
           host: { name: opts.hostName ?? process.env.HANGAR_HOST_NAME, region: opts.region ?? process.env.HANGAR_REGION, address: opts.advertise },

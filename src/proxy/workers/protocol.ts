@@ -18,8 +18,9 @@ export interface HostView {
 export interface CertPem {
   hostname: string;
   app: string;
-  cert: string;
-  key: string;
+  /** Absent while the hostname has no certificate (it routes to its app all the same). */
+  cert?: string;
+  key?: string;
 }
 
 export interface Address {

@@ -27,15 +27,15 @@ const forceHttps = new Set<string>();
 
 /** Certificates pushed by the daemon; challenges are asked of it (it may be another node's). */
 class WorkerCerts implements CertificateSource {
-  private contexts = new Map<string, { ctx: SecureContext; app: string }>();
+  private contexts = new Map<string, { ctx?: SecureContext; app: string }>();
   private readonly pending = new Map<number, (v: string | undefined) => void>();
   private next = 1;
 
   set(certs: CertPem[]): void {
-    const next = new Map<string, { ctx: SecureContext; app: string }>();
+    const next = new Map<string, { ctx?: SecureContext; app: string }>();
     for (const c of certs) {
       try {
-        next.set(c.hostname, { ctx: createSecureContext({ cert: c.cert, key: c.key }), app: c.app });
+        next.set(c.hostname, { ctx: c.cert && c.key ? createSecureContext({ cert: c.cert, key: c.key }) : undefined, app: c.app });
       } catch (err) {
         log?.error({ err, hostname: c.hostname }, 'could not load a certificate');
       }
