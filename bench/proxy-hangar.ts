@@ -5,6 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { packDirectory, SNAPSHOT_CONTENT_TYPE } from '../src/images/stream.js';
@@ -32,14 +33,17 @@ export interface HangarSetup {
 type Api = (method: string, path: string, body?: unknown) => Promise<any>;
 
 /** Starts the daemon and the echo machine; everything it creates is registered with `reaper` first. */
-export async function startHangar(reaper: Reaper): Promise<HangarSetup> {
+/** The daemon's proxy worker processes (BENCH_PROXY_WORKERS, default one per core; 0 = in the daemon). */
+export const PROXY_WORKERS = Number(process.env.BENCH_PROXY_WORKERS ?? availableParallelism());
+
+export async function startHangar(reaper: Reaper, workers = PROXY_WORKERS): Promise<HangarSetup> {
   const home = reaper.tempDir('hangar-bench-proxy-');
   reaper.onSweep(() => killMachineGroups(home));
   const log = join(home, 'daemon.out');
   const env: NodeJS.ProcessEnv = { ...process.env, HANGAR_HOME: home };
   delete env.HANGAR_API_URL;
   delete env.HANGAR_API_TOKEN;
-  const daemon = reaper.spawn({ cmd: process.execPath, args: [join(ROOT, 'bin', 'hangar.js'), 'server', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0'], log, env });
+  const daemon = reaper.spawn({ cmd: process.execPath, args: [join(ROOT, 'bin', 'hangar.js'), 'server', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--proxy-tls-listen', 'off', '--proxy-workers', String(workers)], log, env });
   const info = await waitUntil(() => readInfo(home, daemon, log), 20_000, 'the hangar daemon to write daemon.json');
   const token = readFileSync(join(home, 'token'), 'utf8').trim();
   const api = apiClient(info.api, token);
