@@ -1,16 +1,17 @@
 /**
  * The real hangar side of bench:proxy: a daemon on ephemeral loopback ports with a temp HANGAR_HOME,
  * app `bench`, the echo fixture uploaded as an image and ONE machine running it. The machine's address
- * is the upstream every target shares; the daemon's proxy is target (b).
+ * is the upstream every target shares; the daemon's proxy is target (b). Its TLS listener serves the
+ * bench certificate once `enableTls` has imported it.
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { packDirectory, SNAPSHOT_CONTENT_TYPE } from '../src/images/stream.js';
-import { servesEcho } from './proxy-http.js';
+import { servesEcho, type Target } from './proxy-http.js';
 import { isRunning, signalGroup, tail, waitUntil, type Reaper } from './proxy-procs.js';
+import { TLS_HOST, tlsClient, tlsUrl, type BenchCert } from './proxy-tls.js';
 
 /** Repository root (the bench runs from dist/bench/). */
 const ROOT = resolve(new URL('.', import.meta.url).pathname, existsSync(new URL('../../package.json', import.meta.url)) ? '../..' : '..');
@@ -21,6 +22,11 @@ export interface HangarSetup {
   daemon: ChildProcess;
   home: string;
   proxyUrl: string;
+  /** Port of the proxy's TLS listener (127.0.0.1). */
+  proxyTlsPort: number;
+  /** Proxy worker processes the daemon was started with (0 = the proxy runs in the daemon). */
+  workers: number;
+  api: Api;
   machineId: string;
   /** host:port of the machine: the direct upstream. */
   address: string;
@@ -30,21 +36,23 @@ export interface HangarSetup {
   stop(): Promise<void>;
 }
 
-type Api = (method: string, path: string, body?: unknown) => Promise<any>;
+/** A call to the daemon's API with the bench's token; resolves with the parsed JSON body. */
+export type Api = (method: string, path: string, body?: unknown) => Promise<any>;
 
-/** Starts the daemon and the echo machine; everything it creates is registered with `reaper` first. */
-/** The daemon's proxy worker processes (BENCH_PROXY_WORKERS, default one per core; 0 = in the daemon). */
-export const PROXY_WORKERS = Number(process.env.BENCH_PROXY_WORKERS ?? availableParallelism());
-
-export async function startHangar(reaper: Reaper, workers = PROXY_WORKERS): Promise<HangarSetup> {
+/**
+ * Starts the daemon (with `workers` proxy worker processes) and the echo machine; everything it
+ * creates is registered with `reaper` first.
+ */
+export async function startHangar(reaper: Reaper, workers: number): Promise<HangarSetup> {
   const home = reaper.tempDir('hangar-bench-proxy-');
   reaper.onSweep(() => killMachineGroups(home));
   const log = join(home, 'daemon.out');
   const env: NodeJS.ProcessEnv = { ...process.env, HANGAR_HOME: home };
   delete env.HANGAR_API_URL;
   delete env.HANGAR_API_TOKEN;
-  const daemon = reaper.spawn({ cmd: process.execPath, args: [join(ROOT, 'bin', 'hangar.js'), 'server', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--proxy-tls-listen', 'off', '--proxy-workers', String(workers)], log, env });
+  const daemon = reaper.spawn({ cmd: process.execPath, args: [join(ROOT, 'bin', 'hangar.js'), 'server', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--proxy-tls-listen', '127.0.0.1:0', '--proxy-workers', String(workers)], log, env });
   const info = await waitUntil(() => readInfo(home, daemon, log), 20_000, 'the hangar daemon to write daemon.json');
+  if (!info.proxy_tls) throw new Error(`the daemon names no TLS listener in daemon.json:\n${tail(log)}`);
   const token = readFileSync(join(home, 'token'), 'utf8').trim();
   const api = apiClient(info.api, token);
   await api('POST', '/v1/apps', { app_name: APP });
@@ -61,7 +69,21 @@ export async function startHangar(reaper: Reaper, workers = PROXY_WORKERS): Prom
     await reaper.stop(daemon, 5000);
     killMachineGroups(home);
   };
-  return { daemon, home, proxyUrl: info.proxy, machineId, address: m.address, machinePgid, stop };
+  const proxyTlsPort = Number(new URL(info.proxy_tls).port);
+  return { daemon, home, proxyUrl: info.proxy, proxyTlsPort, workers, api, machineId, address: m.address, machinePgid, stop };
+}
+
+/**
+ * Imports the bench certificate for `bench.test` of the app (which also routes that hostname to it) and
+ * waits until the proxy's TLS listener, in every worker, serves the echo machine by that name.
+ */
+export async function enableTls(h: HangarSetup, cert: BenchCert): Promise<Target> {
+  await h.api('POST', `/v1/apps/${APP}/certificates/${TLS_HOST}/import`, { certificate: cert.certPem, private_key: cert.keyPem });
+  const target: Target = { name: 'hangar-tls', url: tlsUrl(h.proxyTlsPort), tls: tlsClient(cert), proxyPgid: h.daemon.pid };
+  // Each probe is a new connection, so a worker that has not got the certificate yet fails some of them.
+  let inARow = 0;
+  await waitUntil(async () => ((inARow = (await servesEcho(target, h.machineId)) ? inARow + 1 : 0) >= 5 ? true : undefined), 15_000, `the hangar proxy to serve ${TLS_HOST} over TLS`);
+  return target;
 }
 
 /** Until the machine has an address and both it and the hangar proxy serve the echo answer. */
@@ -83,7 +105,7 @@ async function diagnose(api: Api, home: string, machineId: string): Promise<stri
   return `machine state ${v?.state ?? 'unknown'}; latest events: ${events.join(' | ') || 'none'}; machine stderr: ${stderr}`;
 }
 
-function readInfo(home: string, daemon: ChildProcess, log: string): { api: string; proxy: string } | undefined {
+function readInfo(home: string, daemon: ChildProcess, log: string): { api: string; proxy: string; proxy_tls?: string } | undefined {
   if (!isRunning(daemon)) throw new Error(`the hangar daemon exited (${daemon.exitCode ?? daemon.signalCode}):\n${tail(log)}`);
   const f = join(home, 'daemon.json');
   if (!existsSync(f)) return undefined;

@@ -1,7 +1,9 @@
 /**
  * The peer proxies bench:proxy compares hangar with: nginx, haproxy and caddy, each a foreground
  * process with its own temp config, listening on 127.0.0.1 only and keeping connections to the one
- * upstream alive (as hangar's proxy does). A peer that will not start is skipped with its log tail.
+ * upstream alive (as hangar's proxy does). Given the bench certificate, a peer terminates TLS instead
+ * (its TLS lines come from proxy-tls.ts) and still speaks plain HTTP/1.1 to the upstream. A peer that
+ * will not start is skipped with its log tail.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -9,6 +11,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { servesEcho, type PeerName, type Target } from './proxy-http.js';
 import { isRunning, tail, waitUntil, type Reaper } from './proxy-procs.js';
+import { caddySite, haproxyBind, nginxListen, tlsClient, tlsUrl, type BenchCert } from './proxy-tls.js';
 
 /** How the peers are set up, printed with the results so the comparison can be judged. */
 export const PEER_NOTES =
@@ -20,24 +23,27 @@ interface PeerLaunch {
   env?: NodeJS.ProcessEnv;
 }
 
-/** How each peer is configured and started, given its temp dir, its port and the upstream host:port. */
-const LAUNCH: Record<PeerName, (dir: string, port: number, upstream: string) => PeerLaunch> = {
-  nginx: (dir, port, upstream) => ({
-    config: { file: join(dir, 'nginx.conf'), text: nginxConf(dir, port, upstream) },
+/**
+ * How each peer is configured and started, given its temp dir, its port, the upstream host:port and,
+ * for HTTPS, the certificate.
+ */
+const LAUNCH: Record<PeerName, (dir: string, port: number, upstream: string, cert?: BenchCert) => PeerLaunch> = {
+  nginx: (dir, port, upstream, cert) => ({
+    config: { file: join(dir, 'nginx.conf'), text: nginxConf(dir, nginxListen(port, cert), upstream) },
     args: ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'],
   }),
-  haproxy: (dir, port, upstream) => ({
-    config: { file: join(dir, 'haproxy.cfg'), text: haproxyConf(port, upstream) },
+  haproxy: (dir, port, upstream, cert) => ({
+    config: { file: join(dir, 'haproxy.cfg'), text: haproxyConf(haproxyBind(port, cert), upstream) },
     args: ['-db', '-f', join(dir, 'haproxy.cfg')],
   }),
-  caddy: (dir, port, upstream) => ({
-    config: { file: join(dir, 'Caddyfile'), text: caddyfile(port, upstream) },
+  caddy: (dir, port, upstream, cert) => ({
+    config: { file: join(dir, 'Caddyfile'), text: caddyfile(caddySite(port, cert), upstream) },
     args: ['run', '--config', join(dir, 'Caddyfile'), '--adapter', 'caddyfile'],
     env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config'), XDG_DATA_HOME: join(dir, 'data') },
   }),
 };
 
-function nginxConf(dir: string, port: number, upstream: string): string {
+function nginxConf(dir: string, listen: string, upstream: string): string {
   return `worker_processes auto;
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} warn;
@@ -56,7 +62,7 @@ http {
     keepalive_timeout 4s;
   }
   server {
-    listen 127.0.0.1:${port};
+    ${listen}
     location / {
       proxy_pass http://echo;
       proxy_http_version 1.1;
@@ -67,7 +73,7 @@ http {
 `;
 }
 
-function haproxyConf(port: number, upstream: string): string {
+function haproxyConf(bind: string, upstream: string): string {
   return `global
   maxconn 4096
 defaults
@@ -77,7 +83,7 @@ defaults
   timeout server 30s
   timeout http-keep-alive 4s
 frontend bench
-  bind 127.0.0.1:${port}
+  ${bind}
   default_backend echo
 backend echo
   http-reuse always
@@ -85,13 +91,13 @@ backend echo
 `;
 }
 
-function caddyfile(port: number, upstream: string): string {
+function caddyfile(site: { address: string; tls: string }, upstream: string): string {
   return `{
   admin off
   auto_https off
 }
-:${port} {
-  bind 127.0.0.1
+${site.address} {
+  bind 127.0.0.1${site.tls}
   reverse_proxy ${upstream}
 }
 `;
@@ -99,21 +105,26 @@ function caddyfile(port: number, upstream: string): string {
 
 export type PeerStart = { ok: true; target: Target; child: ChildProcess } | { ok: false; reason: string };
 
-/** Starts one peer in front of `upstream` and waits until it serves the echo machine. */
-export async function startPeer(reaper: Reaper, opts: { name: PeerName; bin: string; upstream: string; machineId: string }): Promise<PeerStart> {
+/**
+ * Starts one peer in front of `upstream` (terminating TLS with `cert` when given: target `<name>-tls`)
+ * and waits until it serves the echo machine.
+ */
+export async function startPeer(reaper: Reaper, opts: { name: PeerName; bin: string; upstream: string; machineId: string; cert?: BenchCert }): Promise<PeerStart> {
   const dir = reaper.tempDir(`hangar-bench-${opts.name}-`);
   mkdirSync(join(dir, 'tmp'));
   const port = await freePort();
-  const launch = LAUNCH[opts.name](dir, port, opts.upstream);
+  const launch = LAUNCH[opts.name](dir, port, opts.upstream, opts.cert);
   writeFileSync(launch.config.file, launch.config.text);
   const log = join(dir, 'output.log');
   const child = reaper.spawn({ cmd: opts.bin, args: launch.args, log, env: launch.env, cwd: dir });
-  const target: Target = { name: opts.name, url: `http://127.0.0.1:${port}/`, proxyPgid: child.pid };
+  const target: Target = opts.cert
+    ? { name: `${opts.name}-tls`, url: tlsUrl(port), tls: tlsClient(opts.cert), proxyPgid: child.pid }
+    : { name: opts.name, url: `http://127.0.0.1:${port}/`, proxyPgid: child.pid };
   try {
     await waitUntil(async () => {
       if (!isRunning(child)) throw new Error(`${opts.name} exited (${child.exitCode ?? child.signalCode})`);
       return (await servesEcho(target, opts.machineId)) ? true : undefined;
-    }, 10_000, `${opts.name} to serve the echo machine`);
+    }, 10_000, `${target.name} to serve the echo machine`);
     return { ok: true, target, child };
   } catch (err) {
     await reaper.stop(child);

@@ -1,13 +1,15 @@
 /**
  * Closed-loop throughput with wrk: one run per target, parsed into requests/s, latency percentiles and
  * errors. wrk counts "Non-2xx or 3xx responses"; the echo app never answers 3xx, so that is the
- * non-2xx count here.
+ * non-2xx count here. HTTPS targets get a script that pins wrk's connections to their address, so the
+ * URL's host (the SNI name) need not resolve.
  */
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { Target } from './proxy-http.js';
 import { CpuSampler, type CpuShare } from './proxy-cpu.js';
 import { exited, type Reaper } from './proxy-procs.js';
+import { wrkResolveScript } from './proxy-tls.js';
 
 export interface WrkOptions {
   bin: string;
@@ -43,7 +45,9 @@ export async function runWrkWithCpu(reaper: Reaper, target: Target, o: WrkOption
 }
 
 async function wrkOnce(reaper: Reaper, target: Target, o: WrkOptions, label: string, cpuGroups?: Record<string, number>): Promise<{ result: WrkResult; cpu?: CpuShare }> {
-  const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.durationS}s`, '--latency', ...(target.host ? ['-H', `Host: ${target.host}`] : []), target.url];
+  const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.durationS}s`, '--latency', ...(target.host ? ['-H', `Host: ${target.host}`] : [])];
+  if (target.tls) args.push('-s', wrkResolveScript(o.dir, target.tls.address));
+  args.push(target.url);
   const log = join(o.dir, `wrk-${target.name}-${label}.txt`);
   const child = reaper.spawn({ cmd: o.bin, args, log });
   const sampler = cpuGroups && child.pid !== undefined ? new CpuSampler({ ...cpuGroups, wrk: child.pid }) : undefined;

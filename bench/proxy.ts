@@ -2,23 +2,27 @@
  * bench:proxy — hangar's proxy against the upstream itself and against nginx, haproxy and caddy, all in
  * front of the same upstream in the same run: the echo fixture app running as a real hangar machine
  * under a real daemon (temp HANGAR_HOME, loopback only). For each target, a 2 s wrk warm-up and then
- * `wrk -t2 -c50 -d10s --latency`; then a fixed 1,000 req/s run against the upstream and hangar (1 s
- * slices, interleaved) to see the latency hangar adds. Prints a table, the issue's goals as met/missed,
- * then one JSON line. Progress goes to stderr, results to stdout.
+ * `wrk -t2 -c50 -d10s --latency`; the same again over HTTPS, with hangar and each peer terminating TLS
+ * with one self-signed certificate for bench.test (hangar-tls, nginx-tls, haproxy-tls, caddy-tls); then
+ * a fixed 1,000 req/s run against the upstream and hangar (1 s slices, interleaved) to see the latency
+ * hangar adds. Prints a table, the goals as met/missed, then one JSON line. Progress goes to stderr,
+ * results to stdout.
  *
  * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (50), BENCH_THREADS (2), BENCH_WARMUP (s, 2),
  * BENCH_RATE (req/s, 1000), BENCH_RATE_DURATION (1 s slices per target, 10), BENCH_QUIET_WAIT (s, 15:
  * how long each run may wait for other processes on the host to go quiet; 0 = never wait),
+ * BENCH_PROXY_WORKERS (hangar's proxy worker processes, default one per core; 0 = in the daemon),
  * BENCH_NO_INSTALL=1 (never apt-get install).
  */
-import { cpus } from 'node:os';
-import { APP_HOST, startHangar, type HangarSetup } from './proxy-hangar.js';
-import { PEER_NAMES, type PeerName, type Target, type TargetName } from './proxy-http.js';
+import { availableParallelism, cpus } from 'node:os';
+import { APP_HOST, enableTls, startHangar, type HangarSetup } from './proxy-hangar.js';
+import { PEER_NAMES, TARGET_NAMES, TLS_TARGET_NAMES, type PeerName, type Target, type TargetName } from './proxy-http.js';
 import { CpuSampler, waitForQuiet, type CpuShare } from './proxy-cpu.js';
 import { rateSlice, Recording, summarise } from './proxy-load.js';
 import { PEER_NOTES, startPeer } from './proxy-peers.js';
 import { Reaper } from './proxy-procs.js';
 import { figuresJson, goals, NOISY_OTHER_CPU, rateLines, tableLines, type Figures, type RateCpu, type Row } from './proxy-report.js';
+import { makeCert, TLS_NOTES, type BenchCert } from './proxy-tls.js';
 import { ensureTools, type Tool, type ToolStatus } from './proxy-tools.js';
 import { runWrk, runWrkWithCpu, type WrkOptions } from './proxy-wrk.js';
 
@@ -30,6 +34,7 @@ interface Settings {
   rate: number;
   rateDurationS: number;
   quietWaitS: number;
+  workers: number;
 }
 
 /** Reads the BENCH_* variables once; a bad value stops the run naming the variable. */
@@ -49,6 +54,7 @@ function settings(env = process.env): Settings {
     rate: int('BENCH_RATE', 1000, 1),
     rateDurationS: int('BENCH_RATE_DURATION', 10, 1),
     quietWaitS: int('BENCH_QUIET_WAIT', 15, 0),
+    workers: int('BENCH_PROXY_WORKERS', availableParallelism(), 0),
   };
 }
 
@@ -58,12 +64,14 @@ async function main(reaper: Reaper, s: Settings, hangarRef: { h?: HangarSetup })
   const tools = ensureTools(say);
   for (const [t, st] of Object.entries(tools)) say(st.ok ? `${t}: ${st.version}${st.installed ? ' (installed now)' : ''}` : `${t}: skipped — ${st.reason}`);
   say('starting the hangar daemon and the echo machine');
-  const h = (hangarRef.h = await startHangar(reaper));
-  say(`machine ${h.machineId} at ${h.address}; hangar proxy at ${h.proxyUrl}`);
+  const h = (hangarRef.h = await startHangar(reaper, s.workers));
+  say(`machine ${h.machineId} at ${h.address}; hangar proxy at ${h.proxyUrl} (TLS on port ${h.proxyTlsPort}), ${h.workers} proxy workers`);
   const direct: Target = { name: 'direct', url: `http://${h.address}/` };
   const hangar: Target = { name: 'hangar', url: `${h.proxyUrl}/`, host: APP_HOST, proxyPgid: h.daemon.pid };
-  const rows = await measureAll(reaper, s, { tools, h, direct, hangar });
-  const rate = await measureRate(s, { tools, h, direct, hangar });
+  const tls = await setUpTls(reaper, h);
+  const ctx: Ctx = { tools, h, direct, hangar, tls };
+  const rows = await measureAll(reaper, s, ctx);
+  const rate = await measureRate(s, ctx);
   const figures: Figures = { rows, rate };
   print(figures, s, tools, h);
 }
@@ -76,19 +84,38 @@ async function quiet(s: Settings): Promise<void> {
   else if (q.waitedMs > 1000) say(`waited ${q.waitedMs} ms for other processes to quieten`);
 }
 
+/** The HTTPS setup: the certificate, and hangar serving it; or why the HTTPS runs are skipped. */
+type TlsSetup = { ok: true; cert: BenchCert; hangar: Target } | { ok: false; reason: string };
+
+async function setUpTls(reaper: Reaper, h: HangarSetup): Promise<TlsSetup> {
+  try {
+    const cert = makeCert(reaper);
+    say('importing the bench.test certificate into hangar');
+    return { ok: true, cert, hangar: await enableTls(h, cert) };
+  } catch (err) {
+    const reason = `TLS setup failed: ${(err as Error).message}`.replace(/\s+/g, ' ');
+    say(reason);
+    return { ok: false, reason };
+  }
+}
+
 interface Ctx {
   tools: Record<Tool, ToolStatus>;
   h: HangarSetup;
   direct: Target;
   hangar: Target;
+  tls: TlsSetup;
 }
 
-/** wrk against direct and hangar, then each peer started just for its own run and stopped after. */
+/**
+ * wrk against direct and hangar, then each peer started just for its own run and stopped after; then
+ * the same over HTTPS.
+ */
 async function measureAll(reaper: Reaper, s: Settings, c: Ctx): Promise<Record<TargetName, Row>> {
   const wrk = c.tools.wrk;
   const rows = {} as Record<TargetName, Row>;
   if (!wrk.ok) {
-    for (const n of ['direct', 'hangar', ...PEER_NAMES] as const) rows[n] = { ok: false, reason: `wrk unavailable: ${wrk.reason}` };
+    for (const n of TARGET_NAMES) rows[n] = { ok: false, reason: `wrk unavailable: ${wrk.reason}` };
     return rows;
   }
   const o: WrkOptions = { bin: wrk.path, threads: s.threads, connections: s.connections, durationS: s.durationS, dir: reaper.tempDir('hangar-bench-wrk-') };
@@ -110,15 +137,23 @@ async function measureAll(reaper: Reaper, s: Settings, c: Ctx): Promise<Record<T
   rows.direct = await measure(c.direct);
   rows.hangar = await measure(c.hangar);
   for (const name of PEER_NAMES) rows[name] = await measurePeer(reaper, name, c, measure);
+  const tls = c.tls;
+  if (!tls.ok) {
+    for (const n of TLS_TARGET_NAMES) rows[n] = { ok: false, reason: tls.reason };
+    return rows;
+  }
+  rows['hangar-tls'] = await measure(tls.hangar);
+  for (const name of PEER_NAMES) rows[`${name}-tls`] = await measurePeer(reaper, name, c, measure, tls.cert);
   return rows;
 }
 
-async function measurePeer(reaper: Reaper, name: PeerName, c: Ctx, measure: (t: Target) => Promise<Row>): Promise<Row> {
+/** Starts the peer (terminating TLS with `cert` when given), measures it, stops it. */
+async function measurePeer(reaper: Reaper, name: PeerName, c: Ctx, measure: (t: Target) => Promise<Row>, cert?: BenchCert): Promise<Row> {
   const tool = c.tools[name];
   if (!tool.ok) return { ok: false, reason: tool.reason };
-  const started = await startPeer(reaper, { name, bin: tool.path, upstream: c.h.address, machineId: c.h.machineId });
+  const started = await startPeer(reaper, { name, bin: tool.path, upstream: c.h.address, machineId: c.h.machineId, cert });
   if (!started.ok) {
-    say(`${name} skipped: ${started.reason}`);
+    say(`${cert ? `${name}-tls` : name} skipped: ${started.reason}`);
     return { ok: false, reason: started.reason };
   }
   try {
@@ -166,13 +201,15 @@ function print(f: Figures, s: Settings, tools: Record<Tool, ToolStatus>, h: Hang
   const wrk = `wrk -t${s.threads} -c${s.connections} -d${s.durationS}s --latency after a ${s.warmupS} s warm-up`;
   console.log(`hangar bench:proxy — ${wrk}; all on 127.0.0.1, ${cpu.length} CPUs (${cpu[0]?.model ?? '?'}) shared by wrk, proxy and upstream`);
   console.log(`upstream: echo fixture as hangar machine ${h.machineId} at ${h.address} (GET / → short text)`);
-  console.log('cpu% = % of one core during the run; other = every other process on the host');
+  console.log(`hangar: proxy in ${h.workers === 0 ? "the daemon's own process (0 workers)" : `${h.workers} worker process${h.workers === 1 ? '' : 'es'}`}`);
+  console.log('cpu% = % of one core during the run; other = every other process on the host; × direct = req/s over the upstream reached directly (plain HTTP), for the HTTPS rows too');
   console.log(`peers: ${PEER_NOTES}`);
+  console.log(`https: ${TLS_NOTES}`);
   for (const l of tableLines(f)) console.log(l);
   for (const l of rateLines(f)) console.log(l);
   for (const g of goals(f)) console.log(`${g.verdict.padEnd(6)} ${g.name}: ${g.detail}`);
   const versions = Object.fromEntries(Object.entries(tools).map(([t, st]) => [t, st.ok ? st.version : null]));
-  const setup = { settings: s, cpus: cpu.length, cpu_model: cpu[0]?.model ?? null, node: process.version, versions, peers: PEER_NOTES, machine: h.machineId };
+  const setup = { settings: s, proxy_workers: h.workers, cpus: cpu.length, cpu_model: cpu[0]?.model ?? null, node: process.version, versions, peers: PEER_NOTES, https: TLS_NOTES, machine: h.machineId };
   console.log(figuresJson(f, setup));
 }
 
