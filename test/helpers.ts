@@ -51,7 +51,7 @@ export async function startDaemon(t: TestContext, opts: { env?: Record<string, s
   const env: NodeJS.ProcessEnv = { ...process.env, HANGAR_HOME: home, HANGAR_RESTART_BACKOFF: '20ms', ...opts.env };
   delete env.HANGAR_API_URL;
   delete env.HANGAR_API_TOKEN;
-  const proc = spawn(process.execPath, [BIN, 'server', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--proxy-tls-listen', '127.0.0.1:0', ...(opts.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [BIN, 'server', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--proxy-tls-listen', '127.0.0.1:0', ...workersArgs(), ...(opts.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   proc.stdout!.on('data', (d) => (output += d));
   proc.stderr!.on('data', (d) => (output += d));
@@ -106,6 +106,14 @@ export async function startDaemon(t: TestContext, opts: { env?: Record<string, s
     },
   };
   return d;
+}
+
+/**
+ * Test daemons run their proxy in-process (quicker to start) unless HANGAR_PROXY_WORKERS says how many
+ * workers: the proxy's own test files set it, so they run against the multi-worker proxy.
+ */
+function workersArgs(): string[] {
+  return process.env.HANGAR_PROXY_WORKERS === undefined ? ['--proxy-workers', '0'] : [];
 }
 
 /** One API call with the token; the body parsed when it is JSON. */

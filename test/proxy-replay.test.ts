@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { echoConfig, ROOT, startDaemon, uploadEcho, waitUntil, type TestDaemon } from './helpers.js';
 
+// The proxy's behaviour is tested against the proxy as it runs by default: in worker processes.
+process.env.HANGAR_PROXY_WORKERS ??= '2';
+
 const REPLAY_APP = join(ROOT, 'test', 'fixtures', 'replay-app');
 
 interface Answer {

@@ -4,6 +4,9 @@ import { connect, createServer } from 'node:net';
 import { test } from 'node:test';
 import { echoConfig, startDaemon, uploadEcho, waitUntil, type TestDaemon } from './helpers.js';
 
+// The proxy's behaviour is tested against the proxy as it runs by default: in worker processes.
+process.env.HANGAR_PROXY_WORKERS ??= '2';
+
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 function via(d: TestDaemon, path: string, headers: Record<string, string> = {}, port?: number, method = 'GET'): Promise<{ status: number; text: string; machine: string | undefined }> {

@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { echoConfig, startDaemon, uploadEcho, waitUntil, type TestDaemon } from './helpers.js';
 
+// The proxy's behaviour is tested against the proxy as it runs by default: in worker processes.
+process.env.HANGAR_PROXY_WORKERS ??= '2';
+
 /** A request through the proxy with a Host header (Node's resolver does not map *.localhost). */
 function viaProxy(d: TestDaemon, path: string, host = 'echo.localhost'): Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }> {
   const u = new URL(d.proxyUrl);

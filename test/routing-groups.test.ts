@@ -3,6 +3,9 @@ import { request } from 'node:http';
 import { test } from 'node:test';
 import { appDir, inGroup, startDaemon, waitUntil, type TestDaemon } from './helpers.js';
 
+// The proxy's behaviour is tested against the proxy as it runs by default: in worker processes.
+process.env.HANGAR_PROXY_WORKERS ??= '2';
+
 type M = { id: string; state: string; process_group: string };
 const machines = async (d: TestDaemon, app: string) => (await d.api('GET', `/v1/apps/${app}/machines`)).body as M[];
 

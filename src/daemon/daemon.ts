@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { buildApi, type Api } from '../api/server.js';
@@ -24,7 +23,7 @@ import { proxyFront, type ProxyFront } from './proxy-front.js';
 import type { RuntimeDriver } from '../runtime/driver.js';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
 import type { Host, RuntimeKind } from '../core/types.js';
-import { CertService } from '../certs/index.js';
+import type { CertService } from '../certs/index.js';
 import type { Deployment } from '../core/deploy.js';
 import type { Control } from '../deploy/strategy.js';
 import { UserError } from '../core/errors.js';
@@ -39,7 +38,7 @@ import { nodeIdentity } from './node-identity.js';
 import { portAccepts } from '../health/readiness.js';
 import { clusterSecret, sharedToken } from '../cluster/secret.js';
 import { dockerRuntime, waitForEngine } from './docker-runtime.js';
-import { envCertTiming, envDelays, envHostTiming, envTiming } from './env.js';
+import { envDelays, envHostTiming, envTiming } from './env.js';
 import { ClusterSync } from '../cluster/sync.js';
 import { ClusterMachines, type RemoteOp } from '../cluster/machines.js';
 import { NodeClient } from '../cluster/node-client.js';
@@ -47,10 +46,8 @@ import { clusterImageSource } from '../cluster/images.js';
 import { HostMigration } from '../cluster/migrate.js';
 import { PgFeed } from '../state/feed.js';
 import { acquireHomeLock, ensureHome, HOME_FILES, removeDaemonInfo, writeDaemonInfo } from './home.js';
-import { formatUrl, listenError, type ListenAddress } from './listen.js';
-
-/** Let's Encrypt's production directory: where certificates come from unless `--acme-directory` says otherwise. */
-export const DEFAULT_ACME_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
+import { bind, formatUrl, listenError, probe, type ListenAddress } from './listen.js';
+import { certStore } from './cert-store.js';
 
 export interface DaemonOptions {
   /** The ACME CA certificates are ordered from (default Let's Encrypt), a private CA's root to trust, the account's contact. */
@@ -150,21 +147,7 @@ export class Daemon {
       log,
       clusterKey: clustered ? { recorded: () => state.hosts.setting('secrets_key_id'), record: (id) => state.hosts.settingOr('secrets_key_id', id) } : undefined,
     });
-    const certs = new CertService({
-      state,
-      vault,
-      log,
-      acme: { directoryUrl: opts.acme?.directoryUrl ?? DEFAULT_ACME_DIRECTORY, caFile: opts.acme?.caFile, email: opts.acme?.email },
-      dnsTargets: () => [...new Set([hosts.host.address, ...hosts.known().map((h) => h.address)])],
-      onEvent: (app, message, level) => platform.certificate(app, message, level),
-      onCacheChange: () => proxy?.certsChanged(),
-      // Read when the service starts, once this node has registered its host.
-      get nodeId() {
-        return hosts.host.id;
-      },
-      feed: clustered ? new PgFeed({ db: state.db, url: opts.database!, hostId: () => hosts.host.id, onError: (err) => log.warn({ err }, 'certificate change feed') }) : undefined,
-      ...envCertTiming(),
-    });
+    const certs = certStore({ state, vault, log, acme: opts.acme, hosts, database: clustered ? opts.database : undefined, onEvent: (app, message, level) => platform.certificate(app, message, level), onCacheChange: () => proxy?.certsChanged() });
     const store = new ImageStore(join(opts.home, 'images'));
     await store.cleanTemp();
     const processDriver = new ProcessDriver({ root: join(opts.home, 'machines') });
@@ -432,25 +415,4 @@ export class Daemon {
     p.log.flush?.();
     p.unlock();
   }
-}
-
-async function bind(addr: ListenAddress, fallback: boolean | undefined, flag: string, listen: (a: ListenAddress) => Promise<ListenAddress>): Promise<ListenAddress> {
-  try {
-    return await listen(addr);
-  } catch (err) {
-    if (fallback && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') return listen({ host: addr.host, port: 0 });
-    throw listenError(err, addr, flag);
-  }
-}
-
-/** Binds and releases an address, so a taken one fails before anything starts and port 0 becomes a real port. */
-function probe(a: ListenAddress): Promise<ListenAddress> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(a.port, a.host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve({ host: a.host, port }));
-    });
-  });
 }

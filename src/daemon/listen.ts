@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { UserError } from '../core/errors.js';
 
 export interface ListenAddress {
@@ -36,4 +37,26 @@ export function listenError(err: unknown, a: ListenAddress, flag: string): Error
     return new UserError({ code: 'address_unavailable', kind: 'unavailable', message: `cannot listen on ${a.host}:${a.port}: ${code}`, hint: `pick another address with ${flag}` });
   }
   return err as Error;
+}
+
+/** Listens at `addr`; when it is taken and `fallback` is set, on a free port instead (else one line naming `flag`). */
+export async function bind(addr: ListenAddress, fallback: boolean | undefined, flag: string, listen: (a: ListenAddress) => Promise<ListenAddress>): Promise<ListenAddress> {
+  try {
+    return await listen(addr);
+  } catch (err) {
+    if (fallback && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') return listen({ host: addr.host, port: 0 });
+    throw listenError(err, addr, flag);
+  }
+}
+
+/** Binds and releases an address, so a taken one fails before anything starts and port 0 becomes a real port. */
+export function probe(a: ListenAddress): Promise<ListenAddress> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(a.port, a.host, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve({ host: a.host, port }));
+    });
+  });
 }

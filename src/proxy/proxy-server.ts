@@ -5,6 +5,7 @@ import type { CertificateSource } from '../core/certs.js';
 import { DedicatedPorts } from './dedicated-ports.js';
 import { listenPlain, listenTls, type Arrival, type ListenerHandlers, type PortRefusal, type ProxyListener } from './listeners.js';
 import { pipeUpgrade } from './upgrade.js';
+import { limited, NO_PERMIT, type Held, type Permits } from './permits.js';
 import { forward, forwardedHeaders, RELAY_HEADER, RELAY_ONLY_HEADER, RELAY_REFUSED_HEADER, RELAY_TOKEN_HEADER, relayHeaders, type ForwardResult, type RelayAuth } from './forward.js';
 import { BodyCapture, forcedInstance, unroutable, MAX_REPLAYS, parseReplay, REPLAY_BODY_LIMIT, REPLAY_SRC_HEADER, replaySource, steerForReplay, type Steer } from './replay.js';
 import type { Logger } from 'pino';
@@ -33,6 +34,8 @@ export interface ProxyOptions {
   certs?: CertificateSource;
   /** Whether plain HTTP requests of `app` are redirected to HTTPS (`force_https`). */
   forceHttps?: (app: string) => boolean;
+  /** In a worker: places on limited machines, counted over every worker. */
+  permits?: Permits;
 }
 
 export type { PortRefusal } from './listeners.js';
@@ -187,10 +190,11 @@ export class ProxyServer {
     const tried = new Set<string>();
     const deadline = Date.now() + this.opts!.table.holdMs(steer.app);
     for (let attempt = 0; steer.only !== undefined || attempt < 2; attempt++) {
-      const b = await this.target(steer, req, tried, deadline, steer.only !== undefined && attempt > 0);
-      if (!b) return void this.unroutable(req, res, steer, send.requestId);
-      if (send.consumed && !send.body && !(await this.keptBody(res, send, 'retry'))) return;
-      const r = await this.exchange(req, res, b, steer, send);
+      const held = await this.target(steer, req, tried, deadline, steer.only !== undefined && attempt > 0);
+      if (!held) return void this.unroutable(req, res, steer, send.requestId);
+      const { b } = held;
+      if (send.consumed && !send.body && !(await this.keptBody(res, send, 'retry'))) return void held.done();
+      const r = await this.exchange(req, res, held, steer, send);
       if (r.consumed) send.consumed = true;
       if (r.outcome === 'replay') return { value: r.replay!, from: b };
       if (r.outcome !== 'retryable') return;
@@ -202,7 +206,8 @@ export class ProxyServer {
   }
 
   /** One request/response exchange with `b`, counted in its in-flight number and the metrics. */
-  private async exchange(req: IncomingMessage, res: ServerResponse, b: Backend, steer: Steer, send: Sending): Promise<ForwardResult> {
+  private async exchange(req: IncomingMessage, res: ServerResponse, held: Held, steer: Steer, send: Sending): Promise<ForwardResult> {
+    const { b } = held;
     const table = this.opts!.table;
     const metrics = this.opts!.metrics;
     table.acquire(b);
@@ -218,6 +223,7 @@ export class ProxyServer {
       headers: send.source ? { [REPLAY_SRC_HEADER]: send.source } : undefined,
     }).finally(() => {
       table.release(b);
+      held.done();
       metrics?.setInflight(b.app, b.machineId, b.inflight);
     });
     metrics?.record({ app: b.app, machineId: b.machineId, status: r.status, durationMs: performance.now() - t0, bytesIn: r.bytesIn, bytesOut: r.bytesOut });
@@ -278,7 +284,8 @@ export class ProxyServer {
     if (!this.relayAllowed(req)) return plain(res, 403, 'hangar proxy: relayed request without a valid cluster token\n', requestId);
     const table = this.opts!.table;
     const b = table.relayTarget(String(req.headers[RELAY_HEADER]), { only: req.headers[RELAY_ONLY_HEADER] !== undefined });
-    if (!b) {
+    const done = b && (await this.place(b));
+    if (!b || !done) {
       res.setHeader(RELAY_REFUSED_HEADER, '1');
       return plain(res, 503, 'hangar proxy: no routable machine on this host\n', requestId);
     }
@@ -286,6 +293,7 @@ export class ProxyServer {
     this.opts!.metrics?.setInflight(b.app, b.machineId, b.inflight);
     await forward(req, res, b, requestId, { relayed: true }).finally(() => {
       table.release(b);
+      done();
       this.opts!.metrics?.setInflight(b.app, b.machineId, b.inflight);
     });
   }
@@ -342,7 +350,24 @@ export class ProxyServer {
    * A routable backend now, or the first one to appear before `deadline` (after the next routing change
    * when `afterChange`: the machine just refused the request and the table has not caught up yet).
    */
-  private async target(steer: Steer, req: IncomingMessage, tried: Set<string>, deadline: number, afterChange = false): Promise<Backend | undefined> {
+  private async target(steer: Steer, req: IncomingMessage, tried: Set<string>, deadline: number, afterChange = false): Promise<Held | undefined> {
+    for (let first = true; ; first = false) {
+      const b = await this.pickTarget(steer, req, tried, deadline, afterChange && first);
+      if (!b) return undefined;
+      const done = await this.place(b);
+      if (done) return { b, done };
+      // At its hard limit over every worker: passed over until the daemon's count says otherwise.
+      b.shared = b.hardLimit;
+    }
+  }
+
+  /** A place on `b` when it is limited and the proxy runs in workers (else nothing to take): its release, or undefined when full. */
+  private async place(b: Backend): Promise<(() => void) | undefined> {
+    const permits = this.opts!.permits;
+    return permits && limited(b) ? permits.acquire(b) : NO_PERMIT;
+  }
+
+  private async pickTarget(steer: Steer, req: IncomingMessage, tried: Set<string>, deadline: number, afterChange = false): Promise<Backend | undefined> {
     const table = this.opts!.table;
     const { app } = steer;
     const pick = () => this.pick(steer, req, tried);
@@ -383,17 +408,20 @@ export class ProxyServer {
     const app = relayed ? undefined : this.appOf(req, at.app);
     const steer = app ? this.steerOf(app, req) : undefined;
     const routed = typeof steer === 'object' ? steer : undefined;
-    let b: Backend | undefined;
-    if (relayed) b = this.opts!.table.relayTarget(String(req.headers[RELAY_HEADER]), { only: req.headers[RELAY_ONLY_HEADER] !== undefined });
-    else if (routed) b = await this.target(routed, req, new Set(), Date.now() + this.opts!.table.holdMs(routed.app));
-    if (routed && !b) this.unroutableText(req, routed);
-    if (!b) {
+    let held: Held | undefined;
+    if (relayed) {
+      const r = this.opts!.table.relayTarget(String(req.headers[RELAY_HEADER]), { only: req.headers[RELAY_ONLY_HEADER] !== undefined });
+      const done = r && (await this.place(r));
+      held = r && done ? { b: r, done } : undefined;
+    } else if (routed) held = await this.target(routed, req, new Set(), Date.now() + this.opts!.table.holdMs(routed.app));
+    if (routed && !held) this.unroutableText(req, routed);
+    if (!held) {
       client.end(`HTTP/1.1 ${routed || relayed ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
     const headers: Record<string, string | string[]> = { ...forwardedHeaders(req, requestId, { relayed, secure: at.secure }), connection: 'Upgrade', upgrade: String(req.headers.upgrade ?? 'websocket') };
-    Object.assign(headers, relayHeaders(b, this.opts!.relay, routed?.only !== undefined));
-    pipeUpgrade(req, client, head, b, headers, this.opts!.table);
+    Object.assign(headers, relayHeaders(held.b, this.opts!.relay, routed?.only !== undefined));
+    pipeUpgrade(req, client, head, held, headers, this.opts!.table);
   }
 }
 

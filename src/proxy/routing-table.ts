@@ -13,8 +13,13 @@ export interface Backend {
   port: number;
   /** started, not cordoned, not leaving, and passing its routing checks. */
   routable: boolean;
-  /** Requests (and upgraded connections) currently being served. */
+  /** Requests (and upgraded connections) currently being served (by this process). */
   inflight: number;
+  /**
+   * With proxy workers, a machine under concurrency limits: its requests in flight over every worker
+   * (the daemon's count, which grants each one). Limits and balancing go by it when set.
+   */
+  shared?: number;
   /** Above this, other machines are preferred. */
   softLimit?: number;
   /** At this, the machine takes no new work. */
@@ -250,7 +255,7 @@ export class RoutingTable {
    */
   pick(app: string, opts: PickOptions = {}): Backend | undefined {
     const t = this.traffic.get(app);
-    if (opts.only !== undefined) return this.backends(app).filter((b) => b.machineId === opts.only && takesWork(b)).sort((a, b) => a.inflight - b.inflight)[0];
+    if (opts.only !== undefined) return this.backends(app).filter((b) => b.machineId === opts.only && takesWork(b)).sort((a, b) => loadOf(a) - loadOf(b))[0];
     const now = Date.now();
     let pool = this.backends(app).filter((b) => takesWork(b) && !opts.exclude?.has(b.machineId) && !(b.remote && (this.suspects.get(`${b.host}:${b.port}`) ?? 0) > now));
     if (opts.regions?.length) pool = inRegions(pool, opts.regions);
@@ -258,7 +263,7 @@ export class RoutingTable {
     if (preferred) return preferred;
     if (t?.sets?.length) pool = bySet(t, pool, opts.headers);
     if (pool.length === 0) return undefined;
-    const underSoft = pool.filter((b) => b.softLimit === undefined || b.inflight < b.softLimit);
+    const underSoft = pool.filter((b) => b.softLimit === undefined || loadOf(b) < b.softLimit);
     if (underSoft.length) pool = underSoft;
     const narrow = (keep: (b: Backend) => boolean) => {
       const kept = pool.filter(keep);
@@ -269,8 +274,8 @@ export class RoutingTable {
     if (this.home) narrow((b) => b.region === this.home);
     let best: Backend[] = [];
     for (const b of pool) {
-      if (best.length === 0 || b.inflight < best[0]!.inflight) best = [b];
-      else if (b.inflight === best[0]!.inflight) best.push(b);
+      if (best.length === 0 || loadOf(b) < loadOf(best[0]!)) best = [b];
+      else if (loadOf(b) === loadOf(best[0]!)) best.push(b);
     }
     return best[Math.floor(Math.random() * best.length)];
   }
@@ -287,7 +292,7 @@ export class RoutingTable {
       const ready = own.find((b) => takesWork(b) && !b.remote);
       if (ready || opts.only) return ready;
       const others = this.backends(app).filter((b) => takesWork(b) && !b.remote);
-      return others.sort((a, b) => a.inflight - b.inflight)[0];
+      return others.sort((a, b) => loadOf(a) - loadOf(b))[0];
     }
     return undefined;
   }
@@ -392,6 +397,14 @@ export class RoutingTable {
     b.lastActivity = Math.max(b.lastActivity, lastActivity);
   }
 
+  /** Every worker's requests on a limited instance, as the daemon counted them (see `shared`). */
+  setShared(app: string, machineId: string, instanceId: string, n: number): void {
+    const b = this.byApp.get(app)?.get(keyOf(machineId, instanceId));
+    if (!b || b.shared === n) return;
+    b.shared = n;
+    this.ee.emit('changed', app);
+  }
+
   /** Calls `fn` whenever an app's routing may have changed; returns the unsubscribe. */
   onChange(fn: (app: string) => void): () => void {
     this.ee.on('changed', fn);
@@ -412,9 +425,14 @@ export class RoutingTable {
   }
 }
 
+/** What limits and balancing count: every worker's requests when known, else this process's. */
+function loadOf(b: Backend): number {
+  return b.shared ?? b.inflight;
+}
+
 /** Routable and under its hard limit. */
 function takesWork(b: Backend): boolean {
-  return b.routable && (b.hardLimit === undefined || b.inflight < b.hardLimit);
+  return b.routable && (b.hardLimit === undefined || loadOf(b) < b.hardLimit);
 }
 
 export function keyOf(machineId: string, instanceId: string): string {

@@ -104,7 +104,7 @@ function makeNode(t: Ctx, net: Network, host: NetworkHost, h: { name: string; re
       const env: NodeJS.ProcessEnv = { ...process.env, ...NODE_ENV, ...extraEnv, HANGAR_HOME: home };
       delete env.HANGAR_API_URL;
       delete env.HANGAR_API_TOKEN;
-      const args = [BIN, 'server', '--listen', `${host.address}:${API_PORT}`, '--proxy-listen', `${host.address}:${PROXY_PORT}`, '--database', dbUrl, '--region', h.region, '--host-name', h.name, '--host-down-after', downAfter];
+      const args = [BIN, 'server', '--listen', `${host.address}:${API_PORT}`, '--proxy-listen', `${host.address}:${PROXY_PORT}`, '--database', dbUrl, '--region', h.region, '--host-name', h.name, '--host-down-after', downAfter, '--proxy-workers', process.env.HANGAR_PROXY_WORKERS ?? '1'];
       const proc = net.spawn(host, process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
       procs.push(proc);
       node.proc = proc;

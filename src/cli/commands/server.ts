@@ -44,7 +44,7 @@ export function serverCommand(): Command {
     .option('--listen <addr>', 'API address', `127.0.0.1:${DEFAULT_API_PORT}`)
     .option('--proxy-listen <addr>', 'proxy address', `127.0.0.1:${DEFAULT_PROXY_PORT}`)
     .option('--proxy-tls-listen <addr>', `the proxy's HTTPS address, or "off" (default 127.0.0.1:${DEFAULT_PROXY_TLS_PORT}, or a free port when that one is taken)`)
-    .option('--proxy-workers <n>', `proxy worker processes (${availableParallelism()} cores here), 0 = in the daemon's own process (default 0; $HANGAR_PROXY_WORKERS)`)
+    .option('--proxy-workers <n>', `proxy worker processes, 0 = in the daemon's own process (default: one per core, ${availableParallelism()} here; $HANGAR_PROXY_WORKERS)`)
     .option('--acme-directory <url>', "the ACME CA that `hangar certs add` orders certificates from (default: Let's Encrypt; $HANGAR_ACME_DIRECTORY)")
     .option('--acme-ca-file <file>', "a PEM root to trust for the ACME directory's HTTPS (a private CA)")
     .option('--acme-email <address>', 'the contact registered with the ACME account')
@@ -63,8 +63,7 @@ export function serverCommand(): Command {
         const database = opts.database ?? process.env.HANGAR_DATABASE_URL;
         if (database !== undefined) checkDatabaseUrl(database);
         const workersText = opts.proxyWorkers ?? process.env.HANGAR_PROXY_WORKERS;
-        // In-process by default until concurrency limits are counted across workers (each counts its own).
-        const proxyWorkers = workersText === undefined ? 0 : Number(workersText);
+        const proxyWorkers = workersText === undefined ? availableParallelism() : Number(workersText);
         if (!Number.isInteger(proxyWorkers) || proxyWorkers < 0 || proxyWorkers > 64) throw new UserError({ code: 'invalid_workers', message: `--proxy-workers ${JSON.stringify(workersText)} is not a number of processes from 0 to 64`, hint: 'e.g. --proxy-workers 2, or 0 to run the proxy in the daemon itself' });
         const downAfterMs = parseDuration(opts.hostDownAfter);
         if (downAfterMs === undefined || downAfterMs < 1000) throw new UserError({ code: 'invalid_duration', message: `--host-down-after ${JSON.stringify(opts.hostDownAfter)} is not a duration of at least 1s`, hint: 'e.g. --host-down-after 10s' });

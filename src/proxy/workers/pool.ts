@@ -38,6 +38,8 @@ interface Running {
   ready: boolean;
   /** Sent its init: from then on it gets every change. */
   inited: boolean;
+  /** Places it holds on limited instances, per instance key. */
+  places: Map<string, number>;
   /** Its in-flight figures per instance key: [app, machine, instance, count, last activity]. */
   inflight: Map<string, [string, string, string, number, number]>;
 }
@@ -131,7 +133,7 @@ export class ProxyWorkers implements TrafficWindows {
 
   private fork(): Promise<{ port: number; tlsPort?: number }> {
     const worker = cluster.fork({ HANGAR_WORKER_LOG: this.deps.logFile ?? '' });
-    const r: Running = { worker, ready: false, inited: false, inflight: new Map() };
+    const r: Running = { worker, ready: false, inited: false, inflight: new Map(), places: new Map() };
     this.running.set(worker.id, r);
     const sendInit = () => {
       const init = {
@@ -158,6 +160,7 @@ export class ProxyWorkers implements TrafficWindows {
       worker.once('exit', (code, signal) => {
         this.running.delete(worker.id);
         this.dropInflight(r);
+        this.dropPlaces(r);
         for (const [id, w] of this.waiting) {
           if (w.worker !== worker.id) continue;
           this.waiting.delete(id);
@@ -195,6 +198,25 @@ export class ProxyWorkers implements TrafficWindows {
           .catch(() => undefined)
           .then((value) => r.worker.send({ t: 'answer', id: m.id, value } satisfies ToWorker));
         break;
+      case 'permit': {
+        const key = keyOf(m.machineId, m.instanceId);
+        const taken = this.places(key);
+        const ok = m.hard === undefined || taken < m.hard;
+        if (ok) {
+          r.places.set(key, (r.places.get(key) ?? 0) + 1);
+          this.placesChanged(m.app, m.machineId, m.instanceId);
+        }
+        r.worker.send({ t: 'answer', id: m.id, value: ok } satisfies ToWorker);
+        break;
+      }
+      case 'unpermit': {
+        const key = keyOf(m.machineId, m.instanceId);
+        const n = (r.places.get(key) ?? 0) - 1;
+        if (n > 0) r.places.set(key, n);
+        else r.places.delete(key);
+        this.placesChanged(m.app, m.machineId, m.instanceId);
+        break;
+      }
       case 'answer': {
         const w = this.waiting.get(m.id);
         this.waiting.delete(m.id);
@@ -217,6 +239,29 @@ export class ProxyWorkers implements TrafficWindows {
       last = Math.max(last, e[4]);
     }
     this.deps.table.reported(app, machineId, instanceId, n, last);
+  }
+
+  /** Places taken on an instance, over every worker. */
+  private places(key: string): number {
+    let n = 0;
+    for (const w of this.running.values()) n += w.places.get(key) ?? 0;
+    return n;
+  }
+
+  /** Every worker learns an instance's new count (limits and balancing go by it). */
+  private placesChanged(app: string, machineId: string, instanceId: string): void {
+    this.broadcast({ t: 'load', app, machineId, instanceId, n: this.places(keyOf(machineId, instanceId)) });
+  }
+
+  /** A worker gone gives its places back. */
+  private dropPlaces(r: Running): void {
+    const keys = [...r.places.keys()];
+    r.places.clear();
+    for (const key of keys) {
+      const [machineId, instanceId] = key.split('/') as [string, string];
+      const app = r.inflight.get(key)?.[0] ?? this.deps.table.allBackends().find((b) => b.machineId === machineId)?.app;
+      if (app) this.placesChanged(app, machineId, instanceId);
+    }
   }
 
   private dropInflight(r: Running): void {

@@ -61,6 +61,8 @@ export type ToWorker =
   | { t: 'certs'; certs: CertPem[] }
   | { t: 'ports'; app: string; ports: number[]; tlsPorts: number[] }
   | { t: 'forget'; machineId: string }
+  /** Every worker's requests on a limited instance, after a place was taken or given back. */
+  | { t: 'load'; app: string; machineId: string; instanceId: string; n: number }
   | { t: 'ask'; id: number; query: WorkerQuery }
   | { t: 'answer'; id: number; value?: unknown; error?: string };
 
@@ -75,4 +77,7 @@ export type FromWorker =
   | { t: 'proxyError'; app: string; e: ProxyError }
   | { t: 'portsFailed'; app: string; failed: Array<{ port: number; error: string }> }
   | { t: 'challenge'; id: number; token: string }
+  /** A place on a limited instance (answered true, or false at its hard limit). */
+  | { t: 'permit'; id: number; app: string; machineId: string; instanceId: string; hard?: number }
+  | { t: 'unpermit'; app: string; machineId: string; instanceId: string }
   | { t: 'answer'; id: number; value?: unknown; error?: string };

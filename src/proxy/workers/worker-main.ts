@@ -10,6 +10,7 @@ import { appForHost } from '../host-names.js';
 import { ProxyMetrics } from '../metrics.js';
 import { ProxyServer } from '../proxy-server.js';
 import { keyOf, RoutingTable } from '../routing-table.js';
+import type { Permits } from '../permits.js';
 import type { CertPem, FromWorker, HostView, InflightEntry, ToWorker, WorkerInit, WorkerQuery } from './protocol.js';
 
 /** How often in-flight counts that changed are reported to the daemon. */
@@ -25,11 +26,45 @@ const metrics = new ProxyMetrics();
 const hostnames = new Map<string, string>();
 const forceHttps = new Set<string>();
 
+/** Questions this worker asks the daemon, by id; one that is not answered in time gets `fallback`. */
+const asked = new Map<number, (v: unknown) => void>();
+let nextAsk = 1;
+function askDaemon<T>(message: (id: number) => FromWorker, fallback: T, timeoutMs = 5000): Promise<T> {
+  const id = nextAsk++;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => answered(id, fallback), timeoutMs);
+    asked.set(id, (v) => {
+      clearTimeout(timer);
+      resolve(v as T);
+    });
+    send(message(id));
+  });
+}
+function answered(id: number, value: unknown): void {
+  const done = asked.get(id);
+  asked.delete(id);
+  done?.(value);
+}
+
+/** Places on limited machines, granted by the daemon, which counts them over every worker. */
+const permits: Permits = {
+  async acquire(b) {
+    const ref = { app: b.app, machineId: b.machineId, instanceId: b.instanceId };
+    // The daemon not answering in time counts as full: a limit is not overrun on a guess.
+    const ok = await askDaemon((id) => ({ t: 'permit', id, ...ref, hard: b.hardLimit }), false);
+    if (!ok) return undefined;
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      send({ t: 'unpermit', ...ref });
+    };
+  },
+};
+
 /** Certificates pushed by the daemon; challenges are asked of it (it may be another node's). */
 class WorkerCerts implements CertificateSource {
   private contexts = new Map<string, { ctx?: SecureContext; app: string }>();
-  private readonly pending = new Map<number, (v: string | undefined) => void>();
-  private next = 1;
 
   set(certs: CertPem[]): void {
     const next = new Map<string, { ctx?: SecureContext; app: string }>();
@@ -52,21 +87,7 @@ class WorkerCerts implements CertificateSource {
   }
 
   challenge(token: string): Promise<string | undefined> {
-    const id = this.next++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.answered(id, undefined), 5000);
-      this.pending.set(id, (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      });
-      send({ t: 'challenge', id, token });
-    });
-  }
-
-  answered(id: number, value: string | undefined): void {
-    const done = this.pending.get(id);
-    this.pending.delete(id);
-    done?.(value);
+    return askDaemon<string | undefined>((id) => ({ t: 'challenge', id, token }), undefined);
   }
 }
 
@@ -99,6 +120,7 @@ async function init(i: WorkerInit): Promise<void> {
     relay: i.relayToken ? { token: i.relayToken } : undefined,
     onNoCapacity: (app) => send({ t: 'noCapacity', app }),
     onProxyError: (app, e) => send({ t: 'proxyError', app, e }),
+    permits,
   });
   const main = await proxy.listen(i.listen.host, i.listen.port);
   const tls = i.tls ? await proxy.listenTls(i.tls.host, i.tls.port) : undefined;
@@ -169,7 +191,10 @@ process.on('message', (m: ToWorker) => {
       metrics.forget(m.machineId);
       break;
     case 'answer':
-      certs.answered(m.id, m.value as string | undefined);
+      answered(m.id, m.value);
+      break;
+    case 'load':
+      table.setShared(m.app, m.machineId, m.instanceId, m.n);
       break;
     case 'ask':
       answer(m.query).then(
