@@ -161,7 +161,8 @@ test('a WebSocket survives draining until kill_timeout, then is closed', async (
   buf = '';
   sock.write('ping-1');
   await waitUntil(() => buf.includes('ping-1'), 5000, 'echo');
-  assert.equal((await d.api('GET', `/v1/apps/echo/machines/${m.id}`)).body.inflight, 1);
+  // In-flight counts reach the API from the proxy's workers within a report interval (50 ms).
+  await waitUntil(async () => (await d.api('GET', `/v1/apps/echo/machines/${m.id}`)).body.inflight === 1, 2000, 'the WebSocket counted in flight');
   const t0 = Date.now();
   const stopping = d.api('POST', `/v1/apps/echo/machines/${m.id}/stop`, {});
   await waitUntil(async () => (await d.api('GET', `/v1/apps/echo/machines/${m.id}`)).body.state === 'stopping', 5000, 'stopping');

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
@@ -94,6 +95,14 @@ export function forwardedHeaders(req: IncomingMessage, requestId: string, how: {
   if (!relayed) out['x-forwarded-host'] = req.headers.host ?? '';
   out['x-request-id'] = requestId;
   return out;
+}
+
+/** Whether a relayed request carries this cluster's relay token. */
+export function relayAllowed(req: IncomingMessage, auth: RelayAuth | undefined): boolean {
+  const want = auth?.token;
+  const got = req.headers[RELAY_TOKEN_HEADER];
+  if (!want || typeof got !== 'string' || got.length !== want.length) return false;
+  return timingSafeEqual(Buffer.from(got), Buffer.from(want));
 }
 
 /** The relay headers a request to another host's node carries (none for this host's machines). */

@@ -1,12 +1,13 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { CertificateSource } from '../core/certs.js';
 import { DedicatedPorts } from './dedicated-ports.js';
 import { listenPlain, listenTls, type Arrival, type ListenerHandlers, type PortRefusal, type ProxyListener } from './listeners.js';
 import { pipeUpgrade } from './upgrade.js';
+import { answerChallenge, hostOf, isChallenge, plain, redirectToHttps } from './answers.js';
 import { limited, NO_PERMIT, type Held, type Permits } from './permits.js';
-import { forward, forwardedHeaders, RELAY_HEADER, RELAY_ONLY_HEADER, RELAY_REFUSED_HEADER, RELAY_TOKEN_HEADER, relayHeaders, type ForwardResult, type RelayAuth } from './forward.js';
+import { forward, forwardedHeaders, RELAY_HEADER, RELAY_ONLY_HEADER, RELAY_REFUSED_HEADER, relayAllowed, relayHeaders, type ForwardResult, type RelayAuth } from './forward.js';
 import { BodyCapture, forcedInstance, unroutable, MAX_REPLAYS, parseReplay, REPLAY_BODY_LIMIT, REPLAY_SRC_HEADER, replaySource, steerForReplay, type Steer } from './replay.js';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from './metrics.js';
@@ -40,7 +41,6 @@ export interface ProxyOptions {
 
 export type { PortRefusal } from './listeners.js';
 
-const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 
 /**
  * Why the proxy failed a request itself: no routable machine within the hold window, the machine's port
@@ -153,10 +153,10 @@ export class ProxyServer {
   private async handle(req: IncomingMessage, res: ServerResponse, at: Arrival): Promise<void> {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
     if (!at.secure && req.headers[RELAY_HEADER] !== undefined) return this.relayed(req, res, requestId);
-    if (!at.secure && req.url?.startsWith(ACME_CHALLENGE_PREFIX) && (await this.challenge(req, res, requestId))) return;
+    if (!at.secure && isChallenge(req) && (await answerChallenge(req, res, requestId, this.opts!.certs))) return;
     const app = this.appOf(req, at.app);
     if (!app) return plain(res, 404, `hangar proxy: no app is served at ${req.headers.host ?? '(no Host header)'}\n`, requestId);
-    if (!at.secure && this.opts!.forceHttps?.(app) && this.tls) return this.redirectToHttps(req, res, requestId);
+    if (!at.secure && this.opts!.forceHttps?.(app) && this.tls) return redirectToHttps(req, res, requestId, this.tls.port);
     const steer = this.steerOf(app, req);
     if (typeof steer === 'string') return plain(res, 404, steer, requestId);
     const send: Sending = { requestId, capture: BodyCapture.of(req), consumed: false, secure: at.secure };
@@ -281,7 +281,7 @@ export class ProxyServer {
    * so the relaying node picks again.
    */
   private async relayed(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    if (!this.relayAllowed(req)) return plain(res, 403, 'hangar proxy: relayed request without a valid cluster token\n', requestId);
+    if (!relayAllowed(req, this.opts?.relay)) return plain(res, 403, 'hangar proxy: relayed request without a valid cluster token\n', requestId);
     const table = this.opts!.table;
     const b = table.relayTarget(String(req.headers[RELAY_HEADER]), { only: req.headers[RELAY_ONLY_HEADER] !== undefined });
     const done = b && (await this.place(b));
@@ -296,30 +296,6 @@ export class ProxyServer {
       done();
       this.opts!.metrics?.setInflight(b.app, b.machineId, b.inflight);
     });
-  }
-
-  /** An ACME HTTP-01 challenge the certificate store is waiting on: answered here, on any node. */
-  private async challenge(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<boolean> {
-    const token = req.url!.slice(ACME_CHALLENGE_PREFIX.length).split('?')[0]!;
-    const answer = token ? await this.opts?.certs?.challenge(token).catch(() => undefined) : undefined;
-    if (answer === undefined) return false;
-    plain(res, 200, answer, requestId);
-    return true;
-  }
-
-  /** `force_https`: the same URL on the TLS listener, permanently. */
-  private redirectToHttps(req: IncomingMessage, res: ServerResponse, requestId: string): void {
-    const port = this.tls!.port === 443 ? '' : `:${this.tls!.port}`;
-    const location = `https://${hostOf(req)}${port}${req.url ?? '/'}`;
-    res.writeHead(301, { location, 'content-type': 'text/plain; charset=utf-8', 'x-request-id': requestId, 'content-length': 0 });
-    res.end();
-  }
-
-  private relayAllowed(req: IncomingMessage): boolean {
-    const want = this.opts?.relay?.token;
-    const got = req.headers[RELAY_TOKEN_HEADER];
-    if (!want || typeof got !== 'string' || got.length !== want.length) return false;
-    return timingSafeEqual(Buffer.from(got), Buffer.from(want));
   }
 
   /** No machine for the request within the hold window: a 503 saying which machine, region or app. */
@@ -404,7 +380,7 @@ export class ProxyServer {
   private async upgrade(req: IncomingMessage, client: Socket, head: Buffer, at: Arrival): Promise<void> {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
     const relayed = !at.secure && req.headers[RELAY_HEADER] !== undefined;
-    if (relayed && !this.relayAllowed(req)) return void client.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    if (relayed && !relayAllowed(req, this.opts?.relay)) return void client.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     const app = relayed ? undefined : this.appOf(req, at.app);
     const steer = app ? this.steerOf(app, req) : undefined;
     const routed = typeof steer === 'object' ? steer : undefined;
@@ -423,15 +399,4 @@ export class ProxyServer {
     Object.assign(headers, relayHeaders(held.b, this.opts!.relay, routed?.only !== undefined));
     pipeUpgrade(req, client, head, held, headers, this.opts!.table);
   }
-}
-
-/** The Host a request names, without port, lower case. */
-function hostOf(req: IncomingMessage): string {
-  return (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
-}
-
-function plain(res: ServerResponse, status: number, body: string, requestId: string): void {
-  if (res.headersSent) return void res.destroy();
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-request-id': requestId, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
 }
