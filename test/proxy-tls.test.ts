@@ -34,16 +34,17 @@ async function curlTls(d: TestDaemon, host: string, path: string, ca: string, ex
   return { status: Number(status), version: version!, body: stdout.slice(0, nl) };
 }
 
-/** A plain HTTP GET through the proxy with a Host header: status and Location. */
-function plainGet(d: TestDaemon, host: string, path: string): Promise<{ status: number; location?: string }> {
+/** A plain HTTP request through the proxy with a Host header (a POST when it has a body): status, Location, body. */
+function plainGet(d: TestDaemon, host: string, path: string, body?: string): Promise<{ status: number; location?: string; body?: string }> {
   const u = new URL(d.proxyUrl);
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path, headers: { host } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location }));
+    const req = request({ host: u.hostname, port: u.port, path, method: body === undefined ? 'GET' : 'POST', headers: { host } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body: text }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -175,4 +176,19 @@ test('certs add through the daemon: Pebble validates HTTP-01 against the proxy, 
   assert.match(r.body, /^v1 \(machine [0-9a-f]{14}\)\n$/);
   const logs = await d.cliAsync(['logs', '-a', 'store', '--no-tail']);
   assert.match(logs.stdout, /store\.test/, 'the certificate lines are in the app log');
+});
+
+test('h2_backend: the proxy speaks HTTP/2 without TLS (h2c) to a machine that speaks nothing else, request bodies included', { timeout: 60_000 }, async (t) => {
+  const d = await startDaemon(t);
+  const toml = `app = "h2"\n[env]\nH2C = "1"\n[processes]\nweb = "node server.js"\n[http_service]\ninternal_port = 8080\n  [http_service.http_options]\n  h2_backend = true\n`;
+  const r = await d.cliAsync(['deploy', appDir(t, toml)]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.doesNotMatch(r.stderr, /h2_backend/, 'h2_backend is not an ignored key');
+  const got = await plainGet(d, 'h2.localhost', '/headers');
+  assert.equal(got.status, 200);
+  const seen = JSON.parse(got.body!);
+  assert.equal(seen.httpVersion, '2.0', 'the machine was spoken to in HTTP/2');
+  assert.equal(seen.headers['x-forwarded-proto'], 'http');
+  const big = await plainGet(d, 'h2.localhost', '/', 'x'.repeat(200_000));
+  assert.equal(big.status, 200, 'a request body over h2c');
 });

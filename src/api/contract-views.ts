@@ -44,7 +44,7 @@ export const MachineConfigView = z.object({
     z.object({
       protocol: z.enum(['tcp', 'udp']),
       internal_port: z.number().int(),
-      ports: z.array(z.object({ port: z.number().int().optional(), handlers: z.array(z.string()).optional(), force_https: z.boolean().optional() })),
+      ports: z.array(z.object({ port: z.number().int().optional(), handlers: z.array(z.string()).optional(), force_https: z.boolean().optional(), http_options: z.object({ h2_backend: z.boolean().optional() }).optional() })),
       concurrency: z.object({ type: z.enum(['requests', 'connections']), soft_limit: z.number().int().optional(), hard_limit: z.number().int().optional() }).optional(),
       checks: z.array(CheckView),
       autostop: z.enum(['off', 'stop', 'suspend']).optional(),

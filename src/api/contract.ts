@@ -30,7 +30,7 @@ export const CheckConfigSchema = z.object({
 export const ServiceSchema = z.object({
   protocol: z.enum(['tcp', 'udp']).default('tcp'),
   internal_port: port,
-  ports: z.array(z.object({ port: port.optional(), handlers: z.array(z.string()).optional(), force_https: z.boolean().optional() })).default([]),
+  ports: z.array(z.object({ port: port.optional(), handlers: z.array(z.string()).optional(), force_https: z.boolean().optional(), http_options: z.object({ h2_backend: z.boolean().optional() }).strict().optional() })).default([]),
   concurrency: z
     .object({ type: z.enum(['requests', 'connections']), soft_limit: z.number().int().positive().optional(), hard_limit: z.number().int().positive().optional() })
     .optional(),

@@ -57,7 +57,7 @@ start_port = 100
 end_port = 200
 handlers = ["http"]
 `);
-  assert.deepEqual(config.services[0]!.ports, [{ port: 80, handlers: ['http'], forceHttps: false }]);
+  assert.deepEqual(config.services[0]!.ports, [{ port: 80, handlers: ['http'], forceHttps: false, h2Backend: false }]);
   assert.deepEqual(paths(warnings), ['services[0].ports[0]', 'services[0].ports[1]']);
   assert.match(warnings[0]!.message, /10000-10100.*not served/);
   assert.match(warnings[1]!.message, /only port 80 is served/);

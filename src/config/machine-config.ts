@@ -104,12 +104,13 @@ function fromHttpService(s: HttpService): ServiceConfig {
     { port: 80, handlers: ['http'], force_https: s.forceHttps },
     { port: 443, handlers: ['tls', 'http'] },
   ];
+  if (s.h2Backend) for (const p of ports) p.http_options = { h2_backend: true };
   const checks = s.checks.map((c) => httpCheckConfig(c, s.internalPort));
   return { protocol: 'tcp', internal_port: s.internalPort, ports, checks, ...serviceExtras(s) };
 }
 
 function fromService(s: ServiceDef): ServiceConfig {
-  const ports = s.ports.map((p) => ({ port: p.port, handlers: [...p.handlers], force_https: p.forceHttps }));
+  const ports = s.ports.map((p): ServicePort => ({ port: p.port, handlers: [...p.handlers], force_https: p.forceHttps, ...(p.h2Backend ? { http_options: { h2_backend: true } } : {}) }));
   const checks = [
     ...s.httpChecks.map((c) => httpCheckConfig(c, s.internalPort)),
     ...s.tcpChecks.map((c) => tcpCheckConfig(c, s.internalPort)),

@@ -151,10 +151,14 @@ const toServiceCommon = (s: ServiceCommonIn) => ({
   machineChecks: s.machine_checks,
 });
 
+/** Fly's `http_options`: hangar uses `h2_backend`; its other keys are ignored with a warning (ignored-keys.ts). */
+const httpOptions = table({ h2_backend: z.boolean().default(false) });
+
 export const httpService = table({
   ...serviceCommonShape,
   internal_port: port.default(8080),
   force_https: z.boolean().default(false),
+  http_options: httpOptions.optional(),
   checks: z.array(httpCheck).default([]),
   hold_timeout: duration.optional(),
   idle_timeout: duration.optional(),
@@ -162,6 +166,7 @@ export const httpService = table({
 }).transform((s) => ({
   ...toServiceCommon(s),
   forceHttps: s.force_https,
+  h2Backend: s.http_options?.h2_backend ?? false,
   checks: s.checks,
   holdTimeoutMs: s.hold_timeout,
   idleTimeoutMs: s.idle_timeout,
@@ -179,13 +184,14 @@ const servicePort = table({
   end_port: port.optional(),
   handlers: z.array(nonEmpty).default([]),
   force_https: z.boolean().default(false),
+  http_options: httpOptions.optional(),
 })
   .superRefine((p, ctx) => {
     if (p.port !== undefined || p.start_port !== undefined || p.end_port !== undefined) return;
     ctx.addIssue({ code: 'custom', message: 'is required (or a start_port / end_port range)', path: ['port'], input: undefined });
   })
   .transform((p): ServicePortDef | undefined =>
-    p.port === undefined ? undefined : { port: p.port, handlers: p.handlers, forceHttps: p.force_https },
+    p.port === undefined ? undefined : { port: p.port, handlers: p.handlers, forceHttps: p.force_https, h2Backend: p.http_options?.h2_backend ?? false },
   );
 
 /**

@@ -97,6 +97,8 @@ export interface MachineCheckDef {
 
 export interface HttpService extends ServiceCommon {
   forceHttps: boolean;
+  /** `[http_service.http_options] h2_backend`: the proxy speaks h2c to the machines. */
+  h2Backend: boolean;
   checks: readonly HttpCheck[];
   /** `[[http_service.machine_checks]]`; always present, [] when the file has none. */
   machineChecks: readonly MachineCheckDef[];
@@ -112,6 +114,8 @@ export interface ServicePortDef {
   port: number;
   handlers: readonly string[];
   forceHttps: boolean;
+  /** `[services.ports.http_options] h2_backend`: h2c to the machine. */
+  h2Backend: boolean;
 }
 
 export interface ServiceDef extends ServiceCommon {

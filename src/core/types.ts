@@ -50,6 +50,8 @@ export interface ServicePort {
   port?: number;
   handlers?: string[];
   force_https?: boolean;
+  /** `h2_backend`: the proxy speaks HTTP/2 without TLS (h2c) to the machine. */
+  http_options?: { h2_backend?: boolean };
 }
 
 export interface ServiceConcurrency {

@@ -189,6 +189,7 @@ export class Routing {
       inService: started && !m.cordoned,
       softLimit: limits?.soft_limit,
       hardLimit: limits?.hard_limit,
+      h2: m.config.services.some((s) => s.ports.some((p) => p.http_options?.h2_backend)),
     });
   }
 

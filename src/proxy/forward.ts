@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, H2CClient, type Dispatcher } from 'undici';
 import type { BodyCapture } from './replay.js';
 import { REPLAY_HEADER } from './replay.js';
 import type { Backend } from './routing-table.js';
@@ -58,6 +58,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
 const POOL = { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 4000, pipelining: 1 } as const;
 const localAgent = new Agent({ ...POOL, connect: { timeout: 10_000 } });
 const relayAgent = new Agent({ ...POOL, connect: { timeout: RELAY_CONNECT_TIMEOUT_MS } });
+/** Machines with `h2_backend`: one HTTP/2 connection without TLS per machine, many streams on it. */
+const h2cAgent = new Agent({ headersTimeout: 0, bodyTimeout: 0, factory: (origin) => new H2CClient(origin, { maxConcurrentStreams: 100, pipelining: 100 }) as unknown as Dispatcher });
 
 /** Hop-by-hop headers are the proxy's own business, never forwarded. */
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
@@ -180,7 +182,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
     });
     res.on('drain', () => controller?.resume());
     let passing = false;
-    (b.remote ? relayAgent : localAgent).dispatch(
+    (b.remote ? relayAgent : b.h2 ? h2cAgent : localAgent).dispatch(
       { origin: `http://${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`, path: req.url ?? '/', method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers, body: opts.body ?? pipe ?? null },
       {
         onRequestStart: (c) => {

@@ -28,6 +28,8 @@ export interface Backend {
   lastActivity: number;
   /** On another host: `host:port` is that host's node, which hands the request to the machine. */
   remote?: boolean;
+  /** The machine is spoken to in HTTP/2 without TLS (`h2_backend`). */
+  h2?: boolean;
 }
 
 /** Per-app settings the proxy applies (from the app's stored routing). */
@@ -84,6 +86,8 @@ export interface BackendUpdate {
   hardLimit?: number;
   /** The machine runs on another host, reached through that host's node at `host:port`. */
   remote?: boolean;
+  /** `h2_backend`: h2c to the machine. */
+  h2?: boolean;
 }
 
 /**
@@ -161,7 +165,7 @@ export class RoutingTable {
       b = { machineId: u.machineId, instanceId: u.instanceId, app: u.app, region: u.region, host: u.host, port: u.port, routable: false, inflight: 0, lastActivity: Date.now() };
       apps.set(key, b);
     }
-    Object.assign(b, { region: u.region, host: u.host, port: u.port, softLimit: u.softLimit, hardLimit: u.hardLimit, remote: u.remote });
+    Object.assign(b, { region: u.region, host: u.host, port: u.port, softLimit: u.softLimit, hardLimit: u.hardLimit, remote: u.remote, h2: u.h2 });
     this.inService.set(key, u.inService);
     this.refresh(b, key);
     this.ee.emit('changed', u.app);
