@@ -129,10 +129,15 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
     let bytesOut = 0;
     let controller: Dispatcher.DispatchController | undefined;
     const finish = (outcome: ForwardResult['outcome'], replay?: string) => {
-      if (!settled) {
-        settled = true;
-        resolve({ outcome, status, bytesIn, bytesOut, consumed, replay, unreachable });
+      if (settled) return;
+      settled = true;
+      // Answered before the client finished sending (or failed): the rest of the body is read and
+      // dropped, or an HTTP/2 client would wait forever for flow-control room on its stream.
+      if ((outcome === 'done' || outcome === 'failed') && pipe && consumed && !req.readableEnded) {
+        req.unpipe(pipe);
+        req.resume();
       }
+      resolve({ outcome, status, bytesIn, bytesOut, consumed, replay, unreachable });
     };
     const headers = forwardedHeaders(req, requestId, { relayed: opts.relayed, secure: opts.secure });
     if (b.remote) Object.assign(headers, relayHeaders(b, opts.auth, opts.only));

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { CertificateSource } from '../core/certs.js';
@@ -332,8 +333,11 @@ export class ProxyServer {
       if (!b) return undefined;
       const done = await this.place(b);
       if (done) return { b, done };
-      // At its hard limit over every worker: passed over until the daemon's count says otherwise.
-      b.shared = b.hardLimit;
+      // Full over every worker. The daemon sent the count that filled it before this refusal, so the
+      // table already passes it over; a count not seen yet is waited for a moment, not asked in a loop.
+      // (Marking it full here could undo a later "room again" that arrived meanwhile.)
+      if ((b.shared ?? b.inflight) < (b.hardLimit ?? Infinity)) await delay(5);
+      if (Date.now() >= deadline) return undefined;
     }
   }
 
