@@ -1,43 +1,22 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { clusterSupport, PROXY_PORT, startCluster, type ClusterNode } from './cluster/cluster.js';
 import { echoConfig, ROOT, uploadEcho, waitUntil } from './helpers.js';
+import { replayPath, sendReplay, type ReplayAnswer } from './support/replay-client.js';
 
 const support = clusterSupport();
 const skip = support.ok ? false : support.reason;
 const REPLAY_APP = join(ROOT, 'test', 'fixtures', 'replay-app');
 
-interface Answer {
-  status: number;
-  text: string;
-  machine?: string;
-  ms: number;
-  json?: { machine: string; region: string; bodyBytes: number; bodySha: string; replaySrc: string | null };
-}
-
 /** One request through a node's proxy for app `rp`; never throws (status 0 on a connection error). */
-function via(n: ClusterNode, path: string, o: { headers?: Record<string, string>; method?: string; body?: Buffer } = {}): Promise<Answer> {
+function via(n: ClusterNode, path: string, o: { headers?: Record<string, string>; method?: string; body?: Buffer } = {}): Promise<ReplayAnswer> {
   const t0 = Date.now();
-  const headers: Record<string, string> = { host: 'rp.localhost', ...o.headers, ...(o.body ? { 'content-length': String(o.body.length) } : {}) };
-  return new Promise((resolve) => {
-    const req = request({ host: n.host.address, port: PROXY_PORT, path, method: o.method ?? 'GET', headers, agent: false, timeout: 20_000 }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => {
-        const json = String(res.headers['content-type']).startsWith('application/json') ? JSON.parse(text) : undefined;
-        resolve({ status: res.statusCode ?? 0, text, machine: res.headers['hangar-machine'] as string | undefined, ms: Date.now() - t0, json });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, text: '', ms: Date.now() - t0 }));
-    req.end(o.body);
-  });
+  return sendReplay({ host: n.host.address, port: PROXY_PORT }, 'rp', path, { ...o, timeoutMs: 20_000 }).catch(() => ({ status: 0, text: '', ms: Date.now() - t0 }));
 }
 
-const q = (replay: string, extra = '') => `/?replay=${encodeURIComponent(replay)}${extra}`;
+const q = replayPath;
 
 test('across hosts: fly-force-instance-id and fly-replay region=/instance= reach a machine on another host through the relay', { skip, timeout: 240_000 }, async (t) => {
   const c = await startCluster(t, [

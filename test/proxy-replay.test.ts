@@ -1,55 +1,22 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { echoConfig, ROOT, startDaemon, uploadEcho, waitUntil, type TestDaemon } from './helpers.js';
+import { replayPath, sendReplay, type ReplayAnswer } from './support/replay-client.js';
 
 // The proxy's behaviour is tested against the proxy as it runs by default: in worker processes.
 process.env.HANGAR_PROXY_WORKERS ??= '2';
 
 const REPLAY_APP = join(ROOT, 'test', 'fixtures', 'replay-app');
 
-interface Answer {
-  status: number;
-  text: string;
-  machine?: string;
-  ms: number;
-  /** The replay app's JSON answer (undefined when the proxy answered itself). */
-  json?: { machine: string; region: string; app: string; method: string; bodyBytes: number; bodySha: string; replaySrc: string | null; forced: string | null };
-}
-
-/**
- * One request through the proxy; `body` as an array is sent chunked (no Content-Length), and `between`
- * is awaited after its first chunk.
- */
-function send(d: TestDaemon, app: string, path: string, o: { headers?: Record<string, string>; method?: string; body?: Buffer | Buffer[]; between?: () => Promise<void> } = {}): Promise<Answer> {
+/** One request through the daemon's proxy to `app`. */
+function send(d: TestDaemon, app: string, path: string, o: Parameters<typeof sendReplay>[3] = {}): Promise<ReplayAnswer> {
   const u = new URL(d.proxyUrl);
-  const t0 = Date.now();
-  const headers: Record<string, string> = { host: `${app}.localhost`, ...o.headers };
-  if (Buffer.isBuffer(o.body)) headers['content-length'] = String(o.body.length);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path, method: o.method ?? 'GET', headers, agent: false }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => {
-        let json: Answer['json'];
-        if (String(res.headers['content-type']).startsWith('application/json')) json = JSON.parse(text);
-        resolve({ status: res.statusCode ?? 0, text, machine: res.headers['hangar-machine'] as string | undefined, ms: Date.now() - t0, json });
-      });
-    });
-    req.on('error', reject);
-    if (Buffer.isBuffer(o.body) || !o.body) return void req.end(o.body);
-    const [first, ...rest] = o.body;
-    req.write(first);
-    void (o.between?.() ?? Promise.resolve()).then(() => {
-      for (const c of rest) req.write(c);
-      req.end();
-    }, reject);
-  });
+  return sendReplay({ host: u.hostname, port: u.port }, app, path, o);
 }
 
-const q = (replay: string, extra = '') => `/?replay=${encodeURIComponent(replay)}${extra}`;
+const q = replayPath;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 test('request steering: fly-force-instance-id and fly-replay (region, instance, app, bodies, hop limit) on one host', { timeout: 180_000 }, async (t) => {

@@ -5,6 +5,7 @@ import { UserError } from '../core/errors.js';
 import { openState } from '../state/index.js';
 import { CertService, type CertServiceDeps } from './cert-service.js';
 import { captureLog, certState, countPasses, FakeIssuer, selfSigned, until } from './test-support.js';
+import { errorCode } from '../core/test-support.js';
 
 const DAY = 86_400_000;
 
@@ -40,15 +41,7 @@ async function setup(t: { after(fn: () => unknown): void }, over: Partial<CertSe
   return { ...env, issuer, clock, events, service, deps, log: text, checks };
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof UserError, String(err));
-    return err.code;
-  }
-  return 'no error';
-}
+const codeOf = errorCode;
 
 test('add validates the hostname and refuses one another app has, naming it', async (t) => {
   const s = await setup(t);

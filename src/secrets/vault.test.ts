@@ -8,6 +8,7 @@ import pino from 'pino';
 import { UserError } from '../core/errors.js';
 import { openState, type State } from '../state/index.js';
 import { SecretVault } from './vault.js';
+import { errorCode } from '../core/test-support.js';
 
 const VALUE = 'vault-test-value-7f3a';
 
@@ -26,15 +27,7 @@ async function setup(t: { after(fn: () => unknown): void }) {
   return { home, state, keyFile, open, logged: () => logged };
 }
 
-const codeOf = async (p: Promise<unknown>) => {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof UserError, String(err));
-    return err.code;
-  }
-  return 'no error';
-};
+const codeOf = errorCode;
 
 test('set, list, open: digests only in listings; setting the same value changes nothing', async (t) => {
   const s = await setup(t);

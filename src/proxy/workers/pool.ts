@@ -38,8 +38,8 @@ interface Running {
   ready: boolean;
   /** Sent its init: from then on it gets every change. */
   inited: boolean;
-  /** Places it holds on limited instances, per instance key. */
-  places: Map<string, number>;
+  /** Places it holds on limited instances, per instance key: app, machine, instance, count. */
+  places: Map<string, [string, string, string, number]>;
   /** Its in-flight figures per instance key: [app, machine, instance, count, last activity]. */
   inflight: Map<string, [string, string, string, number, number]>;
 }
@@ -203,7 +203,7 @@ export class ProxyWorkers implements TrafficWindows {
         const taken = this.places(key);
         const ok = m.hard === undefined || taken < m.hard;
         if (ok) {
-          r.places.set(key, (r.places.get(key) ?? 0) + 1);
+          r.places.set(key, [m.app, m.machineId, m.instanceId, (r.places.get(key)?.[3] ?? 0) + 1]);
           this.placesChanged(m.app, m.machineId, m.instanceId);
         }
         r.worker.send({ t: 'answer', id: m.id, value: ok } satisfies ToWorker);
@@ -211,8 +211,8 @@ export class ProxyWorkers implements TrafficWindows {
       }
       case 'unpermit': {
         const key = keyOf(m.machineId, m.instanceId);
-        const n = (r.places.get(key) ?? 0) - 1;
-        if (n > 0) r.places.set(key, n);
+        const n = (r.places.get(key)?.[3] ?? 0) - 1;
+        if (n > 0) r.places.set(key, [m.app, m.machineId, m.instanceId, n]);
         else r.places.delete(key);
         this.placesChanged(m.app, m.machineId, m.instanceId);
         break;
@@ -244,7 +244,7 @@ export class ProxyWorkers implements TrafficWindows {
   /** Places taken on an instance, over every worker. */
   private places(key: string): number {
     let n = 0;
-    for (const w of this.running.values()) n += w.places.get(key) ?? 0;
+    for (const w of this.running.values()) n += w.places.get(key)?.[3] ?? 0;
     return n;
   }
 
@@ -255,13 +255,9 @@ export class ProxyWorkers implements TrafficWindows {
 
   /** A worker gone gives its places back. */
   private dropPlaces(r: Running): void {
-    const keys = [...r.places.keys()];
+    const held = [...r.places.values()];
     r.places.clear();
-    for (const key of keys) {
-      const [machineId, instanceId] = key.split('/') as [string, string];
-      const app = r.inflight.get(key)?.[0] ?? this.deps.table.allBackends().find((b) => b.machineId === machineId)?.app;
-      if (app) this.placesChanged(app, machineId, instanceId);
-    }
+    for (const [app, machineId, instanceId] of held) this.placesChanged(app, machineId, instanceId);
   }
 
   private dropInflight(r: Running): void {
