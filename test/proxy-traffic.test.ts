@@ -80,6 +80,10 @@ test('hard limit: no new work at the limit, held within the window, then 503; so
   const [r1, r2] = await Promise.all([s1, s2]);
   assert.notEqual(r1.machine, r2.machine, 'the second slow request did not go to the busy machine');
 
+  // With proxy workers the API's in-flight figures trail by one report (50 ms): wait for the last
+  // phase's requests to leave them before reading them as this phase's.
+  const idle = () => waitUntil(async () => (await d.api('GET', '/v1/apps/echo/machines')).body.every((m: { inflight: number }) => m.inflight === 0), 5000, 'no request in flight');
+  await idle();
   await d.api('PATCH', '/v1/apps/echo/routing', { hold_timeout: '200ms' });
   const busy = [via(d, '/slow?ms=1500'), via(d, '/slow?ms=1500')];
   await waitUntil(async () => (await d.api('GET', '/v1/apps/echo/machines')).body.every((m: { inflight: number }) => m.inflight === 1), 5000, 'both busy');
@@ -87,6 +91,7 @@ test('hard limit: no new work at the limit, held within the window, then 503; so
   assert.equal(rejected.status, 503);
   assert.match(rejected.text, /no healthy machine/);
   await Promise.all(busy);
+  await idle();
 
   // Soft limit: A (ams) is at its soft limit, so a request preferring ams goes to B.
   const pinned = via(d, '/slow?ms=800', { 'hangar-prefer-region': 'ams' });

@@ -73,6 +73,8 @@ test('proxy: a request in flight finishes while its machine drains; new ones go 
   }, 10_000, 'both machines in rotation');
   // Pin the slow request on A by stopping B's traffic first (cordon), then put B back.
   await d.api('POST', `/v1/apps/echo/machines/${b.id}/cordon`);
+  // In-flight figures trail the proxy's workers by one report (50 ms): let the probes above leave them.
+  await waitUntil(async () => (await d.api('GET', '/v1/apps/echo/machines')).body.every((m: { inflight: number }) => m.inflight === 0), 5000, 'no request in flight');
   const slow = viaProxy(d, '/slow?ms=2000');
   await waitUntil(async () => (await d.api('GET', `/v1/apps/echo/machines/${a.id}`)).body.inflight === 1, 5000, 'the slow request in flight on A');
   await d.api('POST', `/v1/apps/echo/machines/${b.id}/uncordon`);
