@@ -1,7 +1,6 @@
 import { hostRoutes, type HostsApi } from './routes/hosts.js';
 import { internalRoutes, type InternalApi } from './routes/internal.js';
 import type { LogPeers } from './routes/logs.js';
-import { timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -30,6 +29,8 @@ import { metricsRoutes } from './routes/metrics.js';
 import { certsRoutes, type CertsApi } from './routes/certs.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { secretsRoutes } from './routes/secrets.js';
+import { dashboardRoutes, type DashboardDeps } from './routes/dashboard.js';
+import { authenticate } from './auth-hook.js';
 import type { SecretsService } from '../secrets/index.js';
 import type { DeployService } from '../deploy/deploy-service.js';
 import type { Readable } from 'node:stream';
@@ -78,6 +79,8 @@ export interface ApiDeps {
   internal?: InternalApi;
   /** In a cluster: the other nodes' log streams, merged into this node's. */
   logPeers?: LogPeers;
+  /** The web dashboard (its page, assets and sign-in); its session cookie then works on /v1 too. */
+  dashboard?: DashboardDeps;
   /** In a cluster: this node's host name, on the log lines it stored. */
   hostName?: string;
 }
@@ -86,7 +89,6 @@ export type Api = FastifyInstance<any, any, any, any, ZodTypeProvider>;
 
 /** The documented path of the OpenAPI document. */
 export const OPENAPI_PATH = '/v1/openapi.json';
-const OPEN_PATHS = new Set(['/health']);
 
 /** Builds the REST API (not listening yet). */
 export async function buildApi(deps: ApiDeps): Promise<Api> {
@@ -122,22 +124,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   app.addContentTypeParser(SNAPSHOT_CONTENT_TYPE, (_req, payload, done) => done(null, payload));
   app.removeContentTypeParser('text/plain');
 
-  const expected = Buffer.from(deps.token);
-  app.addHook('onRequest', async (req, reply) => {
-    if (OPEN_PATHS.has(req.url.split('?')[0]!)) return;
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    const given = Buffer.from(m?.[1]?.trim() ?? '');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      return reply.status(401).send({
-        error: header ? 'invalid API token' : 'missing API token',
-        code: 'unauthorized',
-        hint: 'send Authorization: Bearer <token>; the local token is in $HANGAR_HOME/token',
-        details: [],
-        request_id: req.id,
-      });
-    }
-  });
+  app.addHook('onRequest', authenticate(deps));
 
   // What a request names is looked up before its query and body are validated (404 first).
   app.addHook('preValidation', lookUpTargets(deps));
@@ -175,6 +162,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     hostRoutes(scope as Api, deps);
     if (deps.certs) certsRoutes(scope as Api, { certs: deps.certs });
     if (deps.internal) internalRoutes(scope as Api, deps.internal, deps);
+    if (deps.dashboard) dashboardRoutes(scope as Api, deps.dashboard);
   });
   return app;
 }

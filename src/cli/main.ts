@@ -5,6 +5,7 @@ import { appsCommand } from './commands/apps.js';
 import { certsCommand } from './commands/certs.js';
 import { configCommand } from './commands/config.js';
 import { deployCommand } from './commands/deploy.js';
+import { dashboardCommand } from './commands/dashboard.js';
 import { deploymentsCommand } from './commands/deployments.js';
 import { releasesCommand } from './commands/releases.js';
 import { imagesCommand } from './commands/images.js';
@@ -24,7 +25,7 @@ export function buildProgram(): Command {
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions();
-  for (const c of [serverCommand(), appsCommand(), launchCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand(), secretsCommand(), certsCommand(), configCommand(), hostsCommand()]) program.addCommand(c);
+  for (const c of [serverCommand(), appsCommand(), launchCommand(), deployCommand(), releasesCommand(), deploymentsCommand(), machinesCommand(), scaleCommand(), statusCommand(), logsCommand(), imagesCommand(), secretsCommand(), certsCommand(), configCommand(), hostsCommand(), dashboardCommand()]) program.addCommand(c);
   return program;
 }
 

@@ -16,6 +16,7 @@ export interface ErrorDetail {
 export type UserErrorKind =
   | 'invalid'
   | 'unauthorized'
+  | 'forbidden'
   | 'not_found'
   | 'conflict'
   | 'precondition'
@@ -81,6 +82,8 @@ export function httpStatusFor(kind: UserErrorKind): number {
       return 400;
     case 'unauthorized':
       return 401;
+    case 'forbidden':
+      return 403;
     case 'not_found':
       return 404;
     case 'conflict':
@@ -97,7 +100,8 @@ export function httpStatusFor(kind: UserErrorKind): number {
 }
 
 export function kindForStatus(status: number): UserErrorKind {
-  if (status === 401 || status === 403) return 'unauthorized';
+  if (status === 401) return 'unauthorized';
+  if (status === 403) return 'forbidden';
   if (status === 404) return 'not_found';
   if (status === 409) return 'conflict';
   if (status === 412) return 'precondition';

@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import { DashboardAssets } from '../dashboard/assets.js';
+import { DashboardAuth } from '../dashboard/auth.js';
 import pino, { type Logger } from 'pino';
 import { buildApi, type Api } from '../api/server.js';
 import { parseDuration } from '../core/duration.js';
@@ -275,6 +277,7 @@ export class Daemon {
       certs,
       deploys,
       secrets: new SecretsService({ vault, deploys, log }),
+      dashboard: { auth: new DashboardAuth(state.dashboard, token), assets: new DashboardAssets() },
       builds: {
         builder: new ImageBuilder({ store, tmpRoot: join(opts.home, 'images', 'tmp', 'builds') }),
         docker: docker.engine && new DockerImageBuilder({ engine: docker.engine, tmpRoot: join(opts.home, 'images', 'tmp', 'builds') }),

@@ -4,6 +4,7 @@
  */
 import { AppsRepo } from './apps-repo.js';
 import { CertsRepo } from './certs-repo.js';
+import { DashboardRepo } from './dashboard-repo.js';
 import { DeploymentsRepo } from './deployments-repo.js';
 import { ReleasesRepo } from './releases-repo.js';
 import { openDb, type Db, type StateLocation } from './db.js';
@@ -26,6 +27,7 @@ export interface State {
   secrets: SecretsRepo;
   hosts: HostsRepo;
   certs: CertsRepo;
+  dashboard: DashboardRepo;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export function stateFrom(db: Db, dialect: Dialect = 'sqlite', close: () => Prom
     secrets: new SecretsRepo(db),
     hosts: new HostsRepo(db),
     certs: new CertsRepo(db),
+    dashboard: new DashboardRepo(db),
     close,
   };
 }
@@ -57,4 +60,5 @@ export type { Dialect } from './migrations.js';
 export type { MachineFilter } from './machines-repo.js';
 export type { StoredSecret } from './secrets-repo.js';
 export type { AttemptOutcome, CertMaterial, StoredAcmeAccount } from './certs-repo.js';
-export { AppsRepo, CertsRepo, DeploymentsRepo, HostsRepo, ImagesRepo, LeasesRepo, MachinesRepo, ReleasesRepo, SecretsRepo };
+export type { StoredSession } from './dashboard-repo.js';
+export { AppsRepo, CertsRepo, DashboardRepo, DeploymentsRepo, HostsRepo, ImagesRepo, LeasesRepo, MachinesRepo, ReleasesRepo, SecretsRepo };

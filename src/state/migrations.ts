@@ -9,7 +9,7 @@ export type Dialect = 'sqlite' | 'postgres';
  * and PostgreSQL; the only dialect difference is how an auto-numbered key is declared.
  */
 export function migrations(dialect: Dialect): Record<string, Migration> {
-  return { ...base(dialect), ...cluster(), ...certificates() };
+  return { ...base(dialect), ...cluster(), ...certificates(), ...dashboard() };
 }
 
 function base(dialect: Dialect): Record<string, Migration> {
@@ -262,6 +262,28 @@ function certificates(): Record<string, Migration> {
           .addColumn('key_id', 'text', (c) => c.notNull())
           .addColumn('url', 'text')
           .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+/** The web dashboard's sign-ins: one-time login codes and the sessions they became (only hashes stored). */
+function dashboard(): Record<string, Migration> {
+  return {
+    '0010_dashboard_sessions': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('dashboard_codes')
+          .addColumn('code_hash', 'text', (c) => c.primaryKey())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('dashboard_sessions')
+          .addColumn('session_hash', 'text', (c) => c.primaryKey())
+          .addColumn('csrf', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
           .execute();
       },
     },

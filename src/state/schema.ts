@@ -195,7 +195,23 @@ export interface AcmeAccountsTable {
   created_at: string;
 }
 
+/** A one-time dashboard login code (its SHA-256), redeemable once before it expires. */
+export interface DashboardCodesTable {
+  code_hash: string;
+  expires_at: number;
+}
+
+/** A dashboard session (the cookie's SHA-256) with the CSRF token its mutating requests carry. */
+export interface DashboardSessionsTable {
+  session_hash: string;
+  csrf: string;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
+  dashboard_codes: DashboardCodesTable;
+  dashboard_sessions: DashboardSessionsTable;
   certificates: CertificatesTable;
   acme_challenges: AcmeChallengesTable;
   acme_accounts: AcmeAccountsTable;

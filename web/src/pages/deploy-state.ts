@@ -1,0 +1,78 @@
+import type { DeployEvent, DeployEventLine, DeploymentInfo, Figures } from '../types.js';
+
+export interface Decision {
+  at: string;
+  step: number;
+  weight: number;
+  verdict: string;
+  reason: string;
+  canary: Figures;
+  stable: Figures;
+}
+
+/** What the deploy view shows, folded from the deployment's snapshot and its event stream. */
+export interface DeployState {
+  phases: Array<{ phase: string; message: string; at: string }>;
+  machines: Record<string, { outcome: string; message: string; at: string }>;
+  decisions: Decision[];
+  warnings: string[];
+  logs: string[];
+  done?: { status: string; message: string; url: string | null };
+  lastSeq: number;
+}
+
+export const emptyState = (): DeployState => ({ phases: [], machines: {}, decisions: [], warnings: [], logs: [], lastSeq: 0 });
+
+const LOG_LINES = 300;
+
+/** One event applied (a new object, for the renderer). Events at or before `lastSeq` were seen. */
+export function fold(s: DeployState, line: DeployEventLine): DeployState {
+  if (line.seq <= s.lastSeq) return s;
+  const e: DeployEvent = line.event;
+  const next = { ...s, lastSeq: line.seq };
+  switch (e.type) {
+    case 'phase':
+      next.phases = [...s.phases, { phase: e.phase, message: e.message, at: line.at }];
+      break;
+    case 'machine':
+      next.machines = { ...s.machines, [e.machineId]: { outcome: e.outcome, message: e.message, at: line.at } };
+      break;
+    case 'decision':
+      next.decisions = [...s.decisions, { at: line.at, step: e.step, weight: e.weight, verdict: e.verdict, reason: e.reason, canary: e.canary, stable: e.stable }];
+      break;
+    case 'warning':
+      next.warnings = [...s.warnings, e.message];
+      break;
+    case 'log':
+      next.logs = [...s.logs, `${e.source}: ${e.line}`].slice(-LOG_LINES);
+      break;
+    case 'done':
+      next.done = { status: e.status, message: e.message, url: e.url };
+      break;
+  }
+  return next;
+}
+
+/** A machine's way through a deploy, as far as it has gone. */
+export const STEPS = ['updating', 'started', 'passing', 'switched', 'old drained'] as const;
+
+/**
+ * How many of STEPS a machine has done: from its outcome in the deploy and, while it is being updated,
+ * from the machine itself (started on the new release, its checks passing).
+ */
+export function stepsDone(outcome: string, live: { state: string; release_version: number | null; checks: Array<{ status: string }> } | undefined, release: number): number {
+  if (outcome === 'updated') return STEPS.length;
+  if (outcome !== 'updating' && outcome !== 'created') return 0;
+  let n = 1;
+  if (live && live.state === 'started' && live.release_version === release) {
+    n = 2;
+    if (live.checks.every((c) => c.status === 'passing')) n = 3;
+  }
+  return n;
+}
+
+/** The deploy's own state: canaries, weight; bluegreen's green set. */
+export function strategyState(d: DeploymentInfo): { canaries: string[]; weight: number | undefined; green: string[]; cut: boolean } {
+  const x = d.extra as { canaries?: string[]; weight?: number; green?: string[]; cut?: boolean };
+  return { canaries: x.canaries ?? [], weight: x.weight, green: x.green ?? [], cut: x.cut ?? false };
+}
