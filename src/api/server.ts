@@ -9,6 +9,7 @@ import { ulid } from 'ulid';
 import type { Image } from '../core/types.js';
 import type { LogCollector } from '../logs/collector.js';
 import type { TrafficWindows } from '../core/window-stats.js';
+import type { MetricsHistory } from '../metrics/index.js';
 import type { AppService } from '../machines/app-service.js';
 import type { LeaseService } from '../machines/leases.js';
 import type { MachineOps } from '../machines/ops.js';
@@ -65,6 +66,8 @@ export interface ApiDeps {
   certs?: CertsApi;
   /** Rolling windows of request metrics, over every proxy of the cluster. */
   windows: TrafficWindows;
+  /** The last hour of request metrics per app and release (`/v1/apps/{app}/metrics/history`). */
+  history: Pick<MetricsHistory, 'history'>;
   /** Requests the proxy has in flight on a machine. */
   inflight: (app: string, machineId: string) => number;
   version: string;

@@ -50,6 +50,7 @@ import { PgFeed } from '../state/feed.js';
 import { acquireHomeLock, ensureHome, HOME_FILES, removeDaemonInfo, writeDaemonInfo } from './home.js';
 import { bind, formatUrl, listenError, probe, type ListenAddress } from './listen.js';
 import { certStore } from './cert-store.js';
+import { historyIntervalFromEnv, MetricsHistory, storedFleet } from '../metrics/index.js';
 
 export interface DaemonOptions {
   /** The ACME CA certificates are ordered from (default Let's Encrypt), a private CA's root to trust, the account's contact. */
@@ -86,7 +87,7 @@ export class Daemon {
   private constructor(
     readonly apiAddress: ListenAddress,
     readonly proxyAddress: ListenAddress,
-    private readonly parts: { certs: CertService; proxyTls?: ListenAddress; stopAdopt: () => void; warnings: string[]; sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyFront; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void },
+    private readonly parts: { certs: CertService; proxyTls?: ListenAddress; stopAdopt: () => void; warnings: string[]; sync?: ClusterSync; hosts: HostRegistry; api: Api; proxy: ProxyFront; state: State; lifecycle: MachineLifecycle; logs: LogCollector; drivers: RuntimeDriver[]; unlock: () => void; log: Logger; home: string; unsub: () => void; routing: Routing; platform: PlatformLog; deploys: DeployService; autoscaler: Autoscaler; recycler: NodeJS.Timeout; stopDockerRetry: () => void; history: MetricsHistory },
   ) {}
 
   get apiUrl(): string {
@@ -215,6 +216,8 @@ export class Daemon {
     });
     const peers = node ? new ClusterPeers({ hosts, node, metrics: proxy, log }) : undefined;
     const windows = peers ?? proxy;
+    const history = new MetricsHistory({ windows, fleet: storedFleet(state), log, intervalMs: historyIntervalFromEnv(process.env.HANGAR_METRICS_INTERVAL) });
+    cleanup.push(() => history.stop());
     cleanup.push(() => autoscaler.stop());
     const addresses: { api: ListenAddress; proxy: ListenAddress; proxyTls?: ListenAddress } = { api: opts.listen, proxy: opts.proxyListen };
     let stopDockerRetry = () => {};
@@ -274,6 +277,7 @@ export class Daemon {
       inflight: (app, id) => routing.table.inflight(app, id),
       metrics: proxy,
       windows,
+      history,
       certs,
       deploys,
       secrets: new SecretsService({ vault, deploys, log }),
@@ -384,13 +388,14 @@ export class Daemon {
       stopAdopt = () => clearInterval(adopt);
     }
     autoscaler.start();
+    history.start();
     const recycleIdle = parseDuration(process.env.HANGAR_RECYCLE_IDLE) ?? 10_000;
     const recycler = setInterval(() => void deploys.recycleStale(recycleIdle).catch((err) => log.warn({ err }, 'recycle pass failed')), parseDuration(process.env.HANGAR_RECYCLE_INTERVAL) ?? 30_000);
     cleanup.push(() => clearInterval(recycler));
     ready();
     writeDaemonInfo(opts.home, { pid: process.pid, api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), proxy_tls: addresses.proxyTls && formatUrl(addresses.proxyTls).replace(/^http:/, 'https:'), version: opts.version, started_at: new Date().toISOString() });
     log.info({ api: formatUrl(addresses.api), proxy: formatUrl(addresses.proxy), home: opts.home, host: self.name, region: self.region, state: state.dialect }, 'daemon started');
-    return new Daemon(addresses.api, addresses.proxy, { certs, proxyTls: addresses.proxyTls, stopAdopt, warnings, sync, hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry });
+    return new Daemon(addresses.api, addresses.proxy, { certs, proxyTls: addresses.proxyTls, stopAdopt, warnings, sync, hosts, api, proxy, state, lifecycle, logs, drivers: [...drivers.values()], unlock, log, home: opts.home, unsub, routing, platform, deploys, autoscaler, recycler, stopDockerRetry, history });
   }
 
   /** Graceful stop: stop serving, stop watching machines (they keep running), close state, release the lock. */
@@ -400,6 +405,7 @@ export class Daemon {
     p.stopAdopt();
     await p.deploys.stop();
     p.autoscaler.stop();
+    p.history.stop();
     clearInterval(p.recycler);
     p.stopDockerRetry();
     p.hosts.stop();
