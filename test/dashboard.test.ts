@@ -15,6 +15,7 @@ console.log('booting ' + html);
 const server = createServer((req, res) => {
   if (req.url === '/health') return res.end('ok');
   if (req.url === '/html') { res.writeHead(500); return res.end(html); }
+  if (req.url === '/spam') { for (let i = 0; i < 10000; i++) console.log('spam ' + i); return res.end('ok'); }
   if (Math.random() < Number(process.env.FAIL_RATE || 0)) { res.writeHead(500); return res.end('failing'); }
   res.end(process.env.MESSAGE + ' ' + process.env.FLY_MACHINE_ID + '\\n');
 });
@@ -105,8 +106,8 @@ test('sign-in: the one-time link works once, a wrong code or token is one line, 
   assert.deepEqual(errors, []);
 });
 
-test('app page: machines, a CLI deploy followed to completion, a rollback from the page, and markup in logs and check output shown as text', async (t) => {
-  const d = await startDaemon(t);
+test('app page: machines, a CLI deploy followed to completion, a rollback from the page, markup in logs and check output shown as text, live metrics', async (t) => {
+  const d = await startDaemon(t, { env: { HANGAR_METRICS_INTERVAL: '1s' } });
   const dir = await deployed(t, d, 'dash');
   const browser = await launchBrowser(t);
   const { page, errors } = await newPage(browser);
@@ -158,7 +159,33 @@ test('app page: machines, a CLI deploy followed to completion, a rollback from t
   await page.getByRole('link', { name: 'Logs' }).click();
   await page.getByText('booting <img', { exact: false }).first().waitFor({ timeout: 10_000 });
   await screenshot(page, 'logs');
+  // 10,000 more lines: only the rows in view are in the page, and it keeps up.
+  const spam = await proxyGet(d, 'dash.localhost', {}, '/spam');
+  assert.equal(spam.status, 200);
+  await waitUntil(async () => Number(await page.getByTestId('logview').getAttribute('data-lines')) >= 10_000, 20_000, '10,000 lines in the log view');
+  assert.ok((await page.locator('.logline').count()) < 200, 'rows outside the view are not in the page');
+  const frame = await page.evaluate(async () => {
+    const g = globalThis as unknown as { document: { querySelector(s: string): { scrollTop: number } }; performance: { now(): number }; requestAnimationFrame(f: () => void): void };
+    const t0 = g.performance.now();
+    g.document.querySelector('[data-testid="logview"]').scrollTop = 0;
+    await new Promise<void>((r) => g.requestAnimationFrame(() => g.requestAnimationFrame(() => r())));
+    return g.performance.now() - t0;
+  });
+  assert.ok(frame < 250, `scrolling 10,000 lines to the top took ${frame.toFixed(0)} ms to draw`);
+  await page.getByTestId('pause-logs').getByText('Resume scrolling').waitFor({ timeout: 5000 });
   assert.equal(await xssRan(page), undefined, 'no markup from the daemon ran');
+
+  // Metrics: charts from the daemon's history, one point a second here.
+  for (let i = 0; i < 20; i++) await proxyGet(d, 'dash.localhost');
+  await page.getByRole('link', { name: 'dash' }).click();
+  await page.getByRole('link', { name: 'Metrics' }).click();
+  await page.locator('[data-testid="chart-rps"] canvas').waitFor({ timeout: 10_000 });
+  const points = Number(await page.getByTestId('metrics').getAttribute('data-points'));
+  await waitUntil(async () => Number(await page.getByTestId('metrics').getAttribute('data-points')) >= points + 2, 10_000, 'the charts taking new points live');
+  const shown = Number(await page.getByTestId('metrics').getAttribute('data-requests'));
+  const history = (await d.api('GET', '/v1/apps/dash/metrics/history')).body as { points: Array<{ requests: number }> };
+  assert.ok(shown >= 20, `the page counts the 20 requests (it shows ${shown}; the API ${history.points.reduce((n, q) => n + q.requests, 0)})`);
+  await screenshot(page, 'metrics');
   assert.equal(await page.locator('img[src="x"]').count(), 0);
   assert.deepEqual(errors, []);
 });

@@ -29,7 +29,7 @@ export function Chart(p: { title: string; series: SeriesSpec[]; data: ChartData;
         height: p.height ?? 180,
         scales: { x: { time: p.time ?? false } },
         axes: [p.time ? {} : { incrs: [1, 2, 5, 10, 20, 50], values: (_u, ticks) => ticks.map((t) => String(t)) }, { values: (_u, ticks) => ticks.map((t) => `${+t.toFixed(3)}${unit}`), size: 60 }],
-        series: [{ label: p.time ? 'time' : 'step' }, ...p.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, dash: s.dashed ? [6, 4] : undefined, spanGaps: false, points: { show: !p.time } }))],
+        series: [{ label: p.time ? 'time' : 'step' }, ...p.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, dash: s.dashed ? [6, 4] : undefined, spanGaps: false, points: { show: true, size: p.time ? 3 : 6 } }))],
       },
       p.data as uPlot.AlignedData,
       box,

@@ -6,6 +6,7 @@ import { AppsPage } from './pages/apps.js';
 import { DeploymentPage } from './pages/deployment.js';
 import { Login } from './pages/login.js';
 import { LogsPage } from './pages/logs.js';
+import { MetricsPage } from './pages/metrics.js';
 import { match, navigate, route } from './router.js';
 import { useStore } from './store.js';
 import { Link } from './ui.js';
@@ -14,6 +15,7 @@ function Page(p: { path: string }) {
   let m: Record<string, string> | undefined;
   if ((m = match('/apps/:app/deployments/:id', p.path))) return <DeploymentPage app={m.app!} id={m.id!} />;
   if ((m = match('/apps/:app/logs', p.path))) return <LogsPage app={m.app!} />;
+  if ((m = match('/apps/:app/metrics', p.path))) return <MetricsPage app={m.app!} />;
   if ((m = match('/apps/:app', p.path))) return <AppPage app={m.app!} />;
   return <AppsPage />;
 }

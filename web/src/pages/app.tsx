@@ -78,6 +78,7 @@ export function AppPage(p: { app: string }) {
       </h1>
       <ErrorLine error={error} />
       <nav class="tabs" aria-label="app">
+        <Link href={`/apps/${enc(p.app)}/metrics`}>Metrics</Link>
         <Link href={`/apps/${enc(p.app)}/logs`}>Logs</Link>
       </nav>
       {running && (
