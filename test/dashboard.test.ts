@@ -117,6 +117,14 @@ test('app page: machines, a CLI deploy followed to completion, a rollback from t
   for (const id of ids) await page.locator(`[data-machine="${id}"]`).waitFor({ timeout: 5000 });
   assert.match(await page.getByTestId('machines').innerText(), /web · ams \(2\)/);
   await screenshot(page, 'app');
+  // A phone's width: nothing runs off the side.
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, storageState: await page.context().storageState() });
+  await phone.goto(`${d.url}/apps/dash`);
+  await phone.locator(`[data-machine="${ids[0]}"]`).waitFor({ timeout: 5000 });
+  const overflow = await phone.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth);
+  assert.ok(overflow <= 390, `the page is ${overflow} px wide on a 390 px screen`);
+  await screenshot(phone, 'app-phone');
+  await phone.close();
 
   // A deploy started from the CLI: the page links to it while it runs and follows it to the end.
   // Each machine boots for 2.5 s: long enough to see one being updated.
@@ -125,8 +133,13 @@ test('app page: machines, a CLI deploy followed to completion, a rollback from t
   const view = page.getByTestId('deployment');
   await view.waitFor({ timeout: 5000 });
   await page.locator('[data-outcome="updating"]').first().waitFor({ timeout: 10_000 });
+  await page.locator('[data-step="started"]').first().waitFor({ timeout: 10_000 });
   await page.locator('[data-testid="deployment"][data-status="complete"]').waitFor({ timeout: 30_000 });
   assert.equal((await deploy).status, 0);
+  const depId = ((await d.api('GET', '/v1/apps/dash/deployments')).body as Array<{ id: string }>)[0]!.id;
+  const events = await fetch(`${d.url}/v1/deployments/${depId}/events`, { headers: { authorization: `Bearer ${d.token}` } }).then((r) => r.text());
+  const steps = events.split('\n').filter(Boolean).map((l) => JSON.parse(l).event).filter((e) => e.type === 'machine' && e.machineId === ids[0] && e.step).map((e) => e.step);
+  assert.deepEqual(steps, ['started', 'passing', 'switched', 'drained'], 'each step of the in-place update, in order');
   for (const id of ids) assert.equal(await page.locator(`[data-machine="${id}"]`).getAttribute('data-outcome'), 'updated');
   const phases = await page.getByTestId('phases').innerText();
   assert.match(phases, /release_command/);
@@ -134,11 +147,12 @@ test('app page: machines, a CLI deploy followed to completion, a rollback from t
   assert.match(await page.locator('#output').innerText(), /migrating <img src=x onerror="window.__xss=1"><script>/, 'the release command output, as text');
   await screenshot(page, 'deploy-rolling');
 
-  // Roll back to v1 from the releases table: it asks first.
+  // Roll back to v1 from the releases table, with the keyboard only: it asks first.
   await page.getByRole('link', { name: 'dash' }).click();
-  await page.getByTestId('rollback-1').click();
+  await page.getByTestId('rollback-1').focus();
+  await page.keyboard.press('Enter');
   await page.getByText('Deploy v1 again?').waitFor({ timeout: 5000 });
-  await page.getByTestId('rollback-1-confirm').click();
+  await page.keyboard.press('Enter');
   await page.locator('[data-testid="deployment"][data-status="complete"]').waitFor({ timeout: 30_000 });
   const releases = (await d.api('GET', '/v1/apps/dash/releases')).body as Array<{ version: number; user: string; status: string }>;
   assert.equal(releases[0]!.version, 3);
@@ -190,7 +204,7 @@ test('app page: machines, a CLI deploy followed to completion, a rollback from t
   assert.deepEqual(errors, []);
 });
 
-test('canary: a bad canary is aborted while the page shows the decision; a paused canary is promoted from the page', async (t) => {
+test('canary and bluegreen: a bad canary is aborted while the page shows the decision; a paused canary is promoted from the page; a staged bluegreen is cut over from it', async (t) => {
   const canary = `\n[deploy.canary]\ncount = 1\nsteps = [10, 50]\nstep_interval = "1500ms"\nmax_error_rate = 0.05\nmin_requests = 10\n`;
   const d = await startDaemon(t);
   const dir = await deployed(t, d, 'dcan', canary);
@@ -225,6 +239,19 @@ test('canary: a bad canary is aborted while the page shows the decision; a pause
   await page.getByTestId('promote').click();
   await page.locator('[data-testid="deployment"][data-status="complete"]').waitFor({ timeout: 30_000 });
   assert.equal((await good).status, 0);
+
+  // A staged bluegreen deploy: the page shows the green set and cuts over.
+  const staged = d.cliAsync(['deploy', dir, '--strategy', 'bluegreen', '--no-cutover', '-e', 'MESSAGE=v4']);
+  const bg = await runningDeploy(d, 'dcan', 4, 'awaiting_promotion');
+  await page.goto(`${d.url}/apps/dcan/deployments/${bg.id}`);
+  const green = ((await d.api('GET', `/v1/deployments/${bg.id}`)).body as { extra: { green: string[] } }).extra.green;
+  assert.equal(green.length, 2);
+  for (const id of green) await page.getByTestId('green').getByText(id, { exact: false }).waitFor({ timeout: 5000 });
+  await screenshot(page, 'bluegreen-staged');
+  await page.getByTestId('cutover').click();
+  await page.locator('[data-testid="deployment"][data-status="complete"]').waitFor({ timeout: 30_000 });
+  assert.equal((await staged).status, 0);
+  assert.match((await proxyGet(d, 'dcan.localhost')).text, /^v4 /);
   await load.stop();
   assert.deepEqual(errors, []);
 });

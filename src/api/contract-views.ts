@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LOG_SOURCES, type LogLine } from '../core/log-line.js';
+import { MACHINE_STEPS } from '../core/deploy.js';
 import type { MachineConfig } from '../core/types.js';
 
 /**
@@ -205,7 +206,7 @@ export const DeployEventLine = z.object({
   at: timestamp,
   event: z.discriminatedUnion('type', [
     z.object({ type: z.literal('phase'), phase: z.string(), message: z.string() }),
-    z.object({ type: z.literal('machine'), machineId: z.string(), outcome: z.string(), message: z.string() }),
+    z.object({ type: z.literal('machine'), machineId: z.string(), outcome: z.string(), message: z.string(), step: z.enum(MACHINE_STEPS).optional().describe('a machine updated in place: started, passing, switched, drained (of its old instance)') }),
     z.object({ type: z.literal('log'), source: z.string(), line: z.string() }),
     z.object({ type: z.literal('warning'), message: z.string() }),
     z.object({ type: z.literal('decision'), step: z.number(), weight: z.number(), verdict: z.string(), reason: z.string(), canary: metricsSummary, stable: metricsSummary }),

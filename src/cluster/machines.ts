@@ -117,8 +117,8 @@ export class ClusterMachines {
    * A rolling update. On this host `ready` decides when the new instance takes over; on another, its
    * node waits by `wait` with its own checks (a callback cannot cross hosts).
    */
-  surgeUpdate(app: string, id: string, input: UpdateMachineInput, nonce: string | undefined, ready: SurgeReady, wait: WaitOptions) {
-    return this.on(app, id, (l) => l.surgeUpdate(app, id, input, nonce, ready), { op: 'surgeUpdate', app, id, input, nonce, wait });
+  surgeUpdate(app: string, id: string, input: UpdateMachineInput, nonce: string | undefined, ready: SurgeReady, wait: WaitOptions, onSwitched?: () => void) {
+    return this.on(app, id, (l) => l.surgeUpdate(app, id, input, nonce, ready, wait, onSwitched), { op: 'surgeUpdate', app, id, input, nonce, wait });
   }
 
   destroy(app: string, id: string, force: boolean, nonce?: string, opts: { ignoreLease?: boolean } = {}) {

@@ -9,6 +9,13 @@ export type StrategyName = (typeof STRATEGIES)[number];
 export const RELEASE_STATUSES = ['running', 'complete', 'failed', 'rolled_back', 'interrupted'] as const;
 export type ReleaseStatus = (typeof RELEASE_STATUSES)[number];
 
+/**
+ * How far a machine being updated in place (health-gated) has gone: its new instance started, passing
+ * its checks, taking the traffic, and the old instance drained and stopped.
+ */
+export const MACHINE_STEPS = ['started', 'passing', 'switched', 'drained'] as const;
+export type MachineStep = (typeof MACHINE_STEPS)[number];
+
 export type MachineOutcome = 'pending' | 'updating' | 'updated' | 'failed' | 'untouched' | 'rolled_back' | 'created' | 'destroyed';
 
 export interface Release {
@@ -104,7 +111,7 @@ export interface Deployment {
 /** Progress events, persisted in order per deployment so a watcher can replay and follow. */
 export type DeployEvent =
   | { type: 'phase'; phase: DeploymentPhase; message: string }
-  | { type: 'machine'; machineId: string; outcome: MachineOutcome; message: string }
+  | { type: 'machine'; machineId: string; outcome: MachineOutcome; message: string; step?: MachineStep }
   | { type: 'log'; source: 'release_command' | 'machine_check' | 'build'; line: string }
   | { type: 'warning'; message: string }
   | { type: 'decision'; step: number; weight: number; verdict: 'continue' | 'abort' | 'promote' | 'wait'; reason: string; canary: MetricsSummary; stable: MetricsSummary }

@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/index.js';
 import { machineConfigFor, processGroups, splitCommand } from '../config/index.js';
-import type { DeployEvent, Deployment, DeploymentPhase, MachineOutcome, MachineProgress, ReleaseStatus } from '../core/deploy.js';
+import type { DeployEvent, Deployment, DeploymentPhase, MachineOutcome, MachineProgress, MachineStep, ReleaseStatus } from '../core/deploy.js';
 import type { Machine, MachineConfig, RuntimeKind } from '../core/types.js';
 import { formatDuration } from '../core/duration.js';
 import type { State } from '../state/index.js';
 import type { MachineOps } from '../machines/ops.js';
+import type { SurgeReady } from '../machines/replace.js';
 import type { ImageResolver } from '../machines/images.js';
 import type { InstanceExit, InstanceRef, RuntimeDriver } from '../runtime/driver.js';
 import type { LogCollector } from '../logs/collector.js';
@@ -294,7 +295,15 @@ export class DeploymentRunner {
       return;
     }
     const wait = { timeoutMs: d.options.waitTimeoutMs, minUpMs };
-    await this.deps.machines.surgeUpdate(d.appName, m.id, { config }, nonce, (ref, port, exited) => this.deps.readiness.waitReady({ ...cur, config }, ref, port, exited, wait), wait);
+    // Each step is an event for watchers (the dashboard draws them); a remote host's steps stay inside its node.
+    const step = (s: MachineStep, message: string) => void this.deps.emit(d, { type: 'machine', machineId: m.id, outcome: 'updating', step: s, message: `${m.id}: ${message}` });
+    const ready: SurgeReady = async (ref, port, exited) => {
+      step('started', `new instance ${ref.instanceId} started`);
+      await this.deps.readiness.waitReady({ ...cur, config }, ref, port, exited, wait);
+      step('passing', 'new instance passes its checks');
+    };
+    await this.deps.machines.surgeUpdate(d.appName, m.id, { config }, nonce, ready, wait, () => step('switched', 'traffic switched to the new instance'));
+    step('drained', 'old instance drained and stopped');
   }
 
   /** The service's machine checks against a machine now on the new release (skipped while it is stopped). */

@@ -98,6 +98,8 @@ export function deployEventLines(d: Pick<Deployment, 'releaseVersion'>, e: Deplo
     case 'phase':
       return [info(`${v} ${e.phase}: ${oneLine(e.message, 400)}`)];
     case 'machine':
+      // The steps of an in-place update are the runner's own lines already (started, switched, retired).
+      if (e.step) return [];
       return [{ level: e.outcome === 'failed' ? 'error' : 'info', message: `${v} machine ${e.outcome}${e.message ? `: ${oneLine(e.message)}` : ''}`, machineId: e.machineId }];
     case 'warning':
       return [{ level: 'warn', message: `${v} ${oneLine(e.message, 400)}` }];

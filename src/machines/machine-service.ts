@@ -10,6 +10,7 @@ import { destroyMachine } from './destroy.js';
 import type { MachineLifecycle } from './lifecycle.js';
 import { retireForUpdate, surgeReplace, type SurgeReady } from './replace.js';
 import { requireSignal } from './signals.js';
+import type { WaitOptions } from '../health/readiness.js';
 
 export interface CreateMachineInput {
   name?: string;
@@ -193,13 +194,13 @@ export class MachineService {
    * resolves (see surgeReplace). A machine that is not running is updated in place without being
    * started.
    */
-  async surgeUpdate(appName: string, id: string, input: UpdateMachineInput, nonce: string | undefined, ready: SurgeReady): Promise<Machine> {
+  async surgeUpdate(appName: string, id: string, input: UpdateMachineInput, nonce: string | undefined, ready: SurgeReady, _wait?: WaitOptions, onSwitched?: () => void): Promise<Machine> {
     const m0 = await this.get(appName, id);
     const image = await this.checkedImage(appName, input.config);
     if (m0.state !== 'started') return this.update(appName, id, input, nonce);
     return this.mutate(appName, id, nonce, async (m) => {
       if (m.state !== 'started') throw new PreconditionError('machine_not_started', `machine ${id} changed state to ${m.state} during the update`);
-      return surgeReplace(this.deps.lifecycle, m, { config: { ...input.config, image: image.fullRef }, imageRef: image.ref, runtime: image.runtime }, ready);
+      return surgeReplace(this.deps.lifecycle, m, { config: { ...input.config, image: image.fullRef }, imageRef: image.ref, runtime: image.runtime }, ready, onSwitched);
     });
   }
 

@@ -19,8 +19,11 @@ export interface MachineOps {
   stop(appName: string, id: string, input: StopInput, nonce?: string): Promise<Machine>;
   restart(appName: string, id: string, input: StopInput, nonce?: string): Promise<Machine>;
   update(appName: string, id: string, input: UpdateMachineInput, nonce?: string): Promise<Machine>;
-  /** `ready` decides the switch on this host; `wait` is how another host's node decides it. */
-  surgeUpdate(appName: string, id: string, input: UpdateMachineInput, nonce: string | undefined, ready: SurgeReady, wait: WaitOptions): Promise<Machine>;
+  /**
+   * `ready` decides the switch on this host; `wait` is how another host's node decides it. `onSwitched`
+   * is told when traffic moved to the new instance, before the old one drains (on this host only).
+   */
+  surgeUpdate(appName: string, id: string, input: UpdateMachineInput, nonce: string | undefined, ready: SurgeReady, wait: WaitOptions, onSwitched?: () => void): Promise<Machine>;
   destroy(appName: string, id: string, force: boolean, nonce?: string, opts?: { ignoreLease?: boolean }): Promise<Machine>;
   setCordon(appName: string, id: string, cordoned: boolean, nonce?: string): Promise<Machine>;
   wait(appName: string, id: string, opts: { state: MachineState; timeoutMs: number; instanceId?: string }): Promise<Machine>;

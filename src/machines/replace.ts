@@ -21,7 +21,7 @@ export interface NextInstance {
  * left exactly as it was. Once switched, the update stands even if the old instance will not go (it is
  * killed, or left for the next daemon start to stop). Lock held by the caller.
  */
-export async function surgeReplace(lc: MachineLifecycle, m: Machine, next: NextInstance, ready: SurgeReady): Promise<Machine> {
+export async function surgeReplace(lc: MachineLifecycle, m: Machine, next: NextInstance, ready: SurgeReady, onSwitched?: () => void): Promise<Machine> {
   const secrets = await lc.secretsFor(m.appName);
   const candidate: Machine = { ...m, config: withSecretsDigest(next.config, secrets.digest), imageRef: next.imageRef, runtime: next.runtime, instanceId: newInstanceId() };
   const ref = refOf(candidate);
@@ -50,6 +50,7 @@ export async function surgeReplace(lc: MachineLifecycle, m: Machine, next: NextI
     { config: candidate.config, imageRef: next.imageRef, runtime: next.runtime, instanceId: ref.instanceId, port, state: 'started', startedAt: new Date().toISOString(), restartCount: 0 },
     { type: 'update', status: 'started', source: 'user', message: `replaced instance ${oldRef.instanceId}${next.runtime !== m.runtime ? ` (runtime ${m.runtime} → ${next.runtime})` : ''}` },
   );
+  onSwitched?.();
   const retired = !isLiveState(m.state) || (await retireAfterSwitch(lc, m, oldRef));
   await lc.leaveRuntime(m, next.runtime);
   if (retired) lc.deps.ports.release(m.port);

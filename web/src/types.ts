@@ -76,7 +76,7 @@ export interface Figures {
 
 export type DeployEvent =
   | { type: 'phase'; phase: string; message: string }
-  | { type: 'machine'; machineId: string; outcome: string; message: string }
+  | { type: 'machine'; machineId: string; outcome: string; message: string; step?: string }
   | { type: 'log'; source: string; line: string }
   | { type: 'warning'; message: string }
   | { type: 'decision'; step: number; weight: number; verdict: string; reason: string; canary: Figures; stable: Figures }

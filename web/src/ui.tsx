@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
 import { onLinkClick } from './router.js';
 
@@ -75,6 +75,11 @@ export function ConfirmButton(p: { label: string; question: string; action: () =
   const [asking, setAsking] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(undefined);
+  const confirm = useRef<HTMLButtonElement>(null);
+  // The question takes the focus, so that a keyboard user answers it where they are.
+  useEffect(() => {
+    if (asking) confirm.current?.focus();
+  }, [asking]);
   const run = async () => {
     setBusy(true);
     setError(undefined);
@@ -92,7 +97,7 @@ export function ConfirmButton(p: { label: string; question: string; action: () =
       {asking ? (
         <span role="group" aria-label={p.question}>
           <span class="question">{p.question}</span>{' '}
-          <button type="button" class="danger" disabled={busy} onClick={run} data-testid={p.testId && `${p.testId}-confirm`}>
+          <button type="button" class="danger" ref={confirm} disabled={busy} onClick={run} data-testid={p.testId && `${p.testId}-confirm`}>
             Confirm
           </button>{' '}
           <button type="button" disabled={busy} onClick={() => setAsking(false)}>

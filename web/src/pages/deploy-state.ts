@@ -13,7 +13,7 @@ export interface Decision {
 /** What the deploy view shows, folded from the deployment's snapshot and its event stream. */
 export interface DeployState {
   phases: Array<{ phase: string; message: string; at: string }>;
-  machines: Record<string, { outcome: string; message: string; at: string }>;
+  machines: Record<string, { outcome: string; message: string; at: string; step?: string }>;
   decisions: Decision[];
   warnings: string[];
   logs: string[];
@@ -35,7 +35,8 @@ export function fold(s: DeployState, line: DeployEventLine): DeployState {
       next.phases = [...s.phases, { phase: e.phase, message: e.message, at: line.at }];
       break;
     case 'machine':
-      next.machines = { ...s.machines, [e.machineId]: { outcome: e.outcome, message: e.message, at: line.at } };
+      // A step is progress within `updating`; a new outcome starts the machine's way afresh.
+      next.machines = { ...s.machines, [e.machineId]: { outcome: e.outcome, message: e.message, at: line.at, step: e.step ?? (e.outcome === s.machines[e.machineId]?.outcome ? s.machines[e.machineId]?.step : undefined) } };
       break;
     case 'decision':
       next.decisions = [...s.decisions, { at: line.at, step: e.step, weight: e.weight, verdict: e.verdict, reason: e.reason, canary: e.canary, stable: e.stable }];
@@ -57,19 +58,20 @@ export function fold(s: DeployState, line: DeployEventLine): DeployState {
 export const STEPS = ['updating', 'started', 'passing', 'switched', 'old drained'] as const;
 
 /**
- * How many of STEPS a machine has done: from its outcome in the deploy and, while it is being updated,
- * from the machine itself (started on the new release, its checks passing).
+ * How many of STEPS a machine has done: from its outcome and the step events of an in-place update,
+ * else (a host whose node keeps the steps to itself, a machine being created) from the machine itself:
+ * started on the new release, its checks passing.
  */
-export function stepsDone(outcome: string, live: { state: string; release_version: number | null; checks: Array<{ status: string }> } | undefined, release: number): number {
+export function stepsDone(outcome: string, step: string | undefined, live: { state: string; release_version: number | null; checks: Array<{ status: string }> } | undefined, release: number): number {
   if (outcome === 'updated') return STEPS.length;
   if (outcome !== 'updating' && outcome !== 'created') return 0;
-  let n = 1;
-  if (live && live.state === 'started' && live.release_version === release) {
-    n = 2;
-    if (live.checks.every((c) => c.status === 'passing')) n = 3;
-  }
-  return n;
+  const byEvent = step ? STEP_OF[step] ?? 1 : 1;
+  let byMachine = 1;
+  if (live && live.state === 'started' && live.release_version === release) byMachine = live.checks.every((c) => c.status === 'passing') ? 3 : 2;
+  return Math.max(byEvent, byMachine);
 }
+
+const STEP_OF: Record<string, number> = { started: 2, passing: 3, switched: 4, drained: 5 };
 
 /** The deploy's own state: canaries, weight; bluegreen's green set. */
 export function strategyState(d: DeploymentInfo): { canaries: string[]; weight: number | undefined; green: string[]; cut: boolean } {

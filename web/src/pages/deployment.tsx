@@ -178,7 +178,7 @@ export function DeploymentPage(p: { app: string; id: string }) {
               const ev = s.machines[m.id];
               const outcome = ev?.outcome ?? m.outcome;
               return (
-                <tr key={m.id} data-machine={m.id} data-outcome={outcome}>
+                <tr key={m.id} data-machine={m.id} data-outcome={outcome} data-step={ev?.step ?? ''}>
                   <td>
                     <code>{m.id}</code>
                   </td>
@@ -189,7 +189,7 @@ export function DeploymentPage(p: { app: string; id: string }) {
                     {(outcome === 'failed' || m.error) && <div class="error">{ev?.outcome === 'failed' ? ev.message : m.error}</div>}
                   </td>
                   <td>
-                    <Progress done={stepsDone(outcome, byId.get(m.id), d.release)} failed={outcome === 'failed'} />
+                    <Progress done={stepsDone(outcome, ev?.step, byId.get(m.id), d.release)} failed={outcome === 'failed'} />
                   </td>
                 </tr>
               );
