@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { appendFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { appDir, loadLoop, proxyGet, startDaemon, waitUntil, WEB_TOML, type TestDaemon } from './helpers.js';
@@ -280,5 +282,27 @@ test('the page keeps following a deploy across a daemon restart: a "reconnecting
   await page.getByTestId('reconnecting').waitFor({ state: 'detached', timeout: 10_000 });
   assert.equal(await page.evaluate(() => (globalThis as unknown as { __stay?: boolean }).__stay), true, 'the page was not reloaded');
   assert.equal(await page.getByLabel('API token').count(), 0, 'still signed in');
+  assert.deepEqual(errors, []);
+});
+
+test('a rollback to a release whose image is gone is one line on the page, and no release is written', async (t) => {
+  const d = await startDaemon(t);
+  const dir = dashApp(t, 'dgone');
+  assert.equal((await d.cliAsync(['deploy', dir])).status, 0);
+  const v1 = ((await d.api('GET', '/v1/apps/dgone/machines')).body as Array<{ image_ref: { digest: string } }>)[0]!.image_ref.digest;
+  appendFileSync(join(dir, 'server.js'), '// v2\n');
+  assert.equal((await d.cliAsync(['deploy', dir])).status, 0);
+  rmSync(join(d.home, 'images', 'sha256', v1.replace(/^sha256:/, '')), { recursive: true, force: true });
+  const browser = await launchBrowser(t);
+  const { page, errors } = await newPage(browser);
+  await signIn(page, d);
+  await page.goto(`${d.url}/apps/dgone`);
+  await page.getByTestId('rollback-1').click({ timeout: 10_000 });
+  await page.getByTestId('rollback-1-confirm').click();
+  const alert = page.locator('[data-release="1"]').getByRole('alert');
+  await alert.waitFor({ timeout: 10_000 });
+  assert.match(await alert.innerText(), /^v1's image hangar\.local\/dgone:\S+ can no longer be deployed: .+ \(deploy the app from its source again \(hangar deploy\), or roll back to another release\)$/);
+  assert.equal(((await d.api('GET', '/v1/apps/dgone/releases')).body as unknown[]).length, 2, 'no release was written');
+  await screenshot(page, 'rollback-image-gone');
   assert.deepEqual(errors, []);
 });

@@ -171,6 +171,16 @@ export class DeployService {
     const options = deployOptions(cfg, { image: target.imageRef, configText: '', configPath: '', user: req.user, strategy: req.strategy ?? (cfg.deploy.strategy === 'canary' || cfg.deploy.strategy === 'bluegreen' ? 'rolling' : cfg.deploy.strategy), skipReleaseCommand: true }, true);
     strategyFor(options.strategy);
     const image = await this.deps.images.resolve(appName, target.imageRef);
+    // Checked before anything is written: an image that is gone is one clear refusal, not a failed deploy.
+    await this.deps.images.verify(image.ref, image.runtime).catch((err) => {
+      throw new UserError({
+        code: 'release_image_gone',
+        kind: 'conflict',
+        message: `v${target.version}'s image ${image.fullRef} can no longer be deployed: ${(err as Error).message}`,
+        hint: 'deploy the app from its source again (hangar deploy), or roll back to another release',
+        cause: err,
+      });
+    });
     await this.assertIdle(app);
     const targets = await this.deps.machines.list(appName);
     const id = ulid();
