@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { clusterSupport, startCluster, type ClusterNode } from './cluster/cluster.js';
 import { appDir, echoConfig, FIXTURE_APP, inGroup, loadLoop, uploadEcho, waitUntil, WEB_WORKER_TOML } from './helpers.js';
+import { launchBrowser, newPage, screenshot } from './support/browser.js';
 
 const support = clusterSupport();
 const skip = support.ok ? false : support.reason;
@@ -450,4 +451,30 @@ test('a canary run by one node is judged on the traffic entering every node: a b
   const m = (await k1.api<{ requests: number }>('GET', '/v1/apps/judge/metrics?window=2m')).body;
   const served = res.ok + res.failed;
   assert.ok(m.requests >= served * 0.9 && m.requests <= served + 5, `k-1 reports ${m.requests} requests of the ${served} sent through k-2`);
+});
+
+test("any node's dashboard shows every host's machines, grouped by host, with a login code another node made", { skip, timeout: 120_000 }, async (t) => {
+  const c = await startCluster(t, [
+    { name: 'fra-1', region: 'fra' },
+    { name: 'fra-2', region: 'fra' },
+  ]);
+  const [fra1, fra2] = c.nodes as [ClusterNode, ClusterNode];
+  assert.equal((await fra1.api('POST', '/v1/apps', { app_name: 'web' })).status, 201);
+  const image = await uploadEcho(fra1, 'web', FIXTURE_APP, 't1');
+  const config = echoConfig(image, { services: [{ internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], checks }] });
+  const placed = [];
+  for (const name of ['da', 'db']) placed.push((await fra1.api('POST', '/v1/apps/web/machines', { name, region: 'fra', config })).body as { id: string; host: string });
+  assert.deepEqual(placed.map((m) => m.host).sort(), ['fra-1', 'fra-2']);
+  // The code is fra-1's; the browser signs in on fra-2 (codes and sessions live in the shared state).
+  const code = (await fra1.api('POST', '/v1/dashboard/codes')).body as { path: string };
+  const browser = await launchBrowser(t);
+  const { page, errors } = await newPage(browser);
+  await page.goto(fra2.url + code.path);
+  await page.getByRole('heading', { name: 'Apps' }).waitFor({ timeout: 10_000 });
+  await page.goto(`${fra2.url}/apps/web`);
+  for (const m of placed) await page.locator(`[data-machine="${m.id}"]`).waitFor({ timeout: 10_000 });
+  const groups = await page.getByTestId('machines').locator('h3').allInnerTexts();
+  assert.deepEqual(groups.map((g) => g.replace(/\s+\(\d+\)$/, '')).sort(), ['app · fra · fra-1', 'app · fra · fra-2']);
+  await screenshot(page, 'cluster-app');
+  assert.deepEqual(errors, []);
 });
