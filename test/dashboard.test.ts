@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { appDir, loadLoop, proxyGet, startDaemon, waitUntil, WEB_TOML, type TestDaemon } from './helpers.js';
-import { launchBrowser, loginLink, newPage, screenshot, signIn } from './support/browser.js';
+import { ARTIFACTS, launchBrowser, loginLink, newPage, screenshot, signIn } from './support/browser.js';
+import { Firefox } from './support/firefox.js';
 import { freePort } from './support/pebble.js';
 
 /** Markup that would run if the page ever put text into the DOM as HTML. */
@@ -305,4 +306,23 @@ test('a rollback to a release whose image is gone is one line on the page, and n
   assert.equal(((await d.api('GET', '/v1/apps/dgone/releases')).body as unknown[]).length, 2, 'no release was written');
   await screenshot(page, 'rollback-image-gone');
   assert.deepEqual(errors, []);
+});
+
+test('Firefox: the login link, the apps and app pages, and a deploy followed live to its end', async (t) => {
+  const d = await startDaemon(t);
+  const dir = await deployed(t, d, 'dfox');
+  const ff = await Firefox.launch(t);
+  await ff.goto(await loginLink(d));
+  await ff.waitFor(`document.querySelector('a[href="/apps/dfox"]')`, 15_000, 'the apps page with the app');
+  assert.equal(await ff.eval('location.pathname'), '/');
+  await ff.goto(`${d.url}/apps/dfox`);
+  await ff.waitFor(`document.querySelectorAll('[data-testid="machines"] tr[data-machine]').length === 2`, 10_000, 'both machines');
+  const r = await d.cliAsync(['deploy', dir, '-e', 'MESSAGE=v2', '-e', 'BOOT_MS=1000', '--detach', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  await ff.goto(`${d.url}/apps/dfox/deployments/${JSON.parse(r.stdout).id}`);
+  await ff.waitFor(`document.querySelector('[data-testid="deployment"][data-status="complete"]')`, 30_000, 'the deploy view at complete');
+  assert.equal(await ff.eval(`document.querySelectorAll('[data-outcome="updated"]').length`), 2);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  writeFileSync(join(ARTIFACTS, 'firefox-deploy.png'), await ff.screenshot());
+  assert.deepEqual(ff.errors, []);
 });
