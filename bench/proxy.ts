@@ -12,7 +12,9 @@
  * BENCH_RATE (req/s, 1000), BENCH_RATE_DURATION (1 s slices per target, 10), BENCH_QUIET_WAIT (s, 15:
  * how long each run may wait for other processes on the host to go quiet; 0 = never wait),
  * BENCH_PROXY_WORKERS (hangar's proxy worker processes, default one per core; 0 = in the daemon),
- * BENCH_NO_INSTALL=1 (never apt-get install).
+ * BENCH_NO_INSTALL=1 (never apt-get install), BENCH_TARGETS (comma-separated target names, and `rate` for the
+ * fixed-rate run, to measure only those while working on one figure; the others are reported as not
+ * selected and their goals as missed).
  */
 import { availableParallelism, cpus } from 'node:os';
 import { APP_HOST, enableTls, startHangar, type HangarSetup } from './proxy-hangar.js';
@@ -35,6 +37,8 @@ interface Settings {
   rateDurationS: number;
   quietWaitS: number;
   workers: number;
+  /** Only these targets (and `rate`), when BENCH_TARGETS names some. */
+  only?: Set<string>;
 }
 
 /** Reads the BENCH_* variables once; a bad value stops the run naming the variable. */
@@ -55,6 +59,7 @@ function settings(env = process.env): Settings {
     rateDurationS: int('BENCH_RATE_DURATION', 10, 1),
     quietWaitS: int('BENCH_QUIET_WAIT', 15, 0),
     workers: int('BENCH_PROXY_WORKERS', availableParallelism(), 0),
+    only: env.BENCH_TARGETS ? new Set(env.BENCH_TARGETS.split(',').map((x) => x.trim()).filter(Boolean)) : undefined,
   };
 }
 
@@ -69,9 +74,9 @@ async function main(reaper: Reaper, s: Settings, hangarRef: { h?: HangarSetup })
   const direct: Target = { name: 'direct', url: `http://${h.address}/` };
   const hangar: Target = { name: 'hangar', url: `${h.proxyUrl}/`, host: APP_HOST, proxyPgid: h.daemon.pid };
   const tls = await setUpTls(reaper, h);
-  const ctx: Ctx = { tools, h, direct, hangar, tls };
+  const ctx: Ctx = { only: s.only, tools, h, direct, hangar, tls };
   const rows = await measureAll(reaper, s, ctx);
-  const rate = await measureRate(s, ctx);
+  const rate = !s.only || s.only.has('rate') ? await measureRate(s, ctx) : { reason: 'not selected (BENCH_TARGETS)' };
   const figures: Figures = { rows, rate };
   print(figures, s, tools, h);
 }
@@ -100,6 +105,7 @@ async function setUpTls(reaper: Reaper, h: HangarSetup): Promise<TlsSetup> {
 }
 
 interface Ctx {
+  only?: Set<string>;
   tools: Record<Tool, ToolStatus>;
   h: HangarSetup;
   direct: Target;
@@ -120,6 +126,7 @@ async function measureAll(reaper: Reaper, s: Settings, c: Ctx): Promise<Record<T
   }
   const o: WrkOptions = { bin: wrk.path, threads: s.threads, connections: s.connections, durationS: s.durationS, dir: reaper.tempDir('hangar-bench-wrk-') };
   const measure = async (t: Target): Promise<Row> => {
+    if (s.only && !s.only.has(t.name)) return { ok: false, reason: 'not selected (BENCH_TARGETS)' };
     await quiet(s);
     say(`wrk → ${t.name}: ${s.warmupS} s warm-up, then ${s.durationS} s`);
     try {
@@ -151,6 +158,7 @@ async function measureAll(reaper: Reaper, s: Settings, c: Ctx): Promise<Record<T
 async function measurePeer(reaper: Reaper, name: PeerName, c: Ctx, measure: (t: Target) => Promise<Row>, cert?: BenchCert): Promise<Row> {
   const tool = c.tools[name];
   if (!tool.ok) return { ok: false, reason: tool.reason };
+  if (c.only && !c.only.has(cert ? `${name}-tls` : name)) return { ok: false, reason: 'not selected (BENCH_TARGETS)' };
   const started = await startPeer(reaper, { name, bin: tool.path, upstream: c.h.address, machineId: c.h.machineId, cert });
   if (!started.ok) {
     say(`${cert ? `${name}-tls` : name} skipped: ${started.reason}`);

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createH2Server, type Http2Server } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, DEFAULT_CIPHERS, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { CertificateSource } from '../core/certs.js';
 
@@ -104,6 +104,10 @@ export async function listenTls(host: string, port: number, handlers: ListenerHa
   const h2 = http2(handlers, at);
   const sockets = new Set<TLSSocket>();
   const server = createTlsServer({
+    // As node:http does for its own sockets: a response is not held back waiting for an ACK (Nagle).
+    noDelay: true,
+    ciphers: ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', DEFAULT_CIPHERS].join(':'),
+    honorCipherOrder: true,
     ALPNProtocols: ['h2', 'http/1.1'],
     SNICallback: (name, cb) => {
       const ctx = certs.contextFor(name.toLowerCase());
