@@ -16,7 +16,7 @@ const SERVER = `const { createServer } = require('node:http');
 const html = ${JSON.stringify(HTML)};
 console.log('booting ' + html);
 const server = createServer((req, res) => {
-  if (req.url === '/health') return res.end('ok');
+  if (req.url === '/health') { if (process.env.UNHEALTHY) res.writeHead(500); return res.end(process.env.UNHEALTHY ? 'not today' : 'ok'); }
   if (req.url === '/html') { res.writeHead(500); return res.end(html); }
   if (req.url === '/spam') { for (let i = 0; i < 10000; i++) console.log('spam ' + i); return res.end('ok'); }
   if (Math.random() < Number(process.env.FAIL_RATE || 0)) { res.writeHead(500); return res.end('failing'); }
@@ -83,6 +83,8 @@ test('sign-in: the one-time link works once, a wrong code or token is one line, 
     return r.status;
   });
   assert.equal(allowed, 201, 'with the token it goes through');
+  // Names are never markup: the API refuses them before any page could show one.
+  assert.equal((await d.api('POST', '/v1/apps', { app_name: '<b>x</b>' })).status, 400);
 
   // The same link again (another browser profile): refused, with what to do.
   const other = await browser.newContext();
@@ -286,7 +288,7 @@ test('the page keeps following a deploy across a daemon restart: a "reconnecting
   assert.deepEqual(errors, []);
 });
 
-test('a rollback to a release whose image is gone is one line on the page, and no release is written', async (t) => {
+test('a rollback to a release whose image is gone is one line on the page, and no release is written; a failed machine shows why; log filters', async (t) => {
   const d = await startDaemon(t);
   const dir = dashApp(t, 'dgone');
   assert.equal((await d.cliAsync(['deploy', dir])).status, 0);
@@ -305,6 +307,27 @@ test('a rollback to a release whose image is gone is one line on the page, and n
   assert.match(await alert.innerText(), /^v1's image hangar\.local\/dgone:\S+ can no longer be deployed: .+ \(deploy the app from its source again \(hangar deploy\), or roll back to another release\)$/);
   assert.equal(((await d.api('GET', '/v1/apps/dgone/releases')).body as unknown[]).length, 2, 'no release was written');
   await screenshot(page, 'rollback-image-gone');
+
+  // A deploy whose machine never passes its check: the page shows the machine failed, and why.
+  const bad = await d.cliAsync(['deploy', dir, '-e', 'UNHEALTHY=1', '--wait-timeout', '3s', '--detach', '--json']);
+  assert.equal(bad.status, 0, bad.stderr);
+  await page.goto(`${d.url}/apps/dgone/deployments/${JSON.parse(bad.stdout).id}`);
+  await page.locator('[data-testid="deployment"][data-status="rolled_back"]').waitFor({ timeout: 30_000 });
+  // Rolled back, the machine is "untouched" now; its failure stays on the page.
+  const why = page.getByTestId('progress').locator('.error').first();
+  await why.waitFor({ timeout: 5000 });
+  assert.match(await why.innerText(), /^\w+ failed: .+/);
+  await screenshot(page, 'deploy-failed');
+
+  // Log filters: only the deploy's own lines.
+  await page.goto(`${d.url}/apps/dgone/logs`);
+  await page.getByRole('checkbox', { name: 'deploy' }).check();
+  let shown: string[] = [];
+  await waitUntil(async () => {
+    shown = await page.locator('.logline').allInnerTexts();
+    return shown.length > 0 && shown.every((l) => /^\S+ deploy\b/.test(l));
+  }, 10_000, 'only deploy lines in the view');
+  assert.ok(shown.some((l) => /machine failed/.test(l)), shown.join('\n'));
   assert.deepEqual(errors, []);
 });
 

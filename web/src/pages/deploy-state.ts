@@ -13,7 +13,8 @@ export interface Decision {
 /** What the deploy view shows, folded from the deployment's snapshot and its event stream. */
 export interface DeployState {
   phases: Array<{ phase: string; message: string; at: string }>;
-  machines: Record<string, { outcome: string; message: string; at: string; step?: string }>;
+  /** Each machine's latest outcome and step; `error` keeps its failure after a rollback moves it on. */
+  machines: Record<string, { outcome: string; message: string; at: string; step?: string; error?: string }>;
   decisions: Decision[];
   warnings: string[];
   logs: string[];
@@ -36,7 +37,11 @@ export function fold(s: DeployState, line: DeployEventLine): DeployState {
       break;
     case 'machine':
       // A step is progress within `updating`; a new outcome starts the machine's way afresh.
-      next.machines = { ...s.machines, [e.machineId]: { outcome: e.outcome, message: e.message, at: line.at, step: e.step ?? (e.outcome === s.machines[e.machineId]?.outcome ? s.machines[e.machineId]?.step : undefined) } };
+      const prev = s.machines[e.machineId];
+      next.machines = {
+        ...s.machines,
+        [e.machineId]: { outcome: e.outcome, message: e.message, at: line.at, step: e.step ?? (e.outcome === prev?.outcome ? prev?.step : undefined), error: e.outcome === 'failed' ? e.message : prev?.error },
+      };
       break;
     case 'decision':
       next.decisions = [...s.decisions, { at: line.at, step: e.step, weight: e.weight, verdict: e.verdict, reason: e.reason, canary: e.canary, stable: e.stable }];

@@ -186,7 +186,7 @@ export function DeploymentPage(p: { app: string; id: string }) {
                   <td>{m.region}</td>
                   <td>
                     <Badge state={outcome} />
-                    {(outcome === 'failed' || m.error) && <div class="error">{ev?.outcome === 'failed' ? ev.message : m.error}</div>}
+                    {(ev?.error ?? m.error) && <div class="error">{ev?.error ?? m.error}</div>}
                   </td>
                   <td>
                     <Progress done={stepsDone(outcome, ev?.step, byId.get(m.id), d.release)} failed={outcome === 'failed'} />
