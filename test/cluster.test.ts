@@ -478,3 +478,38 @@ test("any node's dashboard shows every host's machines, grouped by host, with a 
   await screenshot(page, 'cluster-app');
   assert.deepEqual(errors, []);
 });
+
+test("a machine's hard limit holds for the whole cluster: its own node counts the requests every node sends it", { skip, timeout: 120_000 }, async (t) => {
+  const c = await startCluster(t, [
+    { name: 'fra-1', region: 'fra' },
+    { name: 'fra-2', region: 'fra' },
+  ]);
+  const [fra1, fra2] = c.nodes as [ClusterNode, ClusterNode];
+  assert.equal((await fra1.api('POST', '/v1/apps', { app_name: 'lim' })).status, 201);
+  const image = await uploadEcho(fra1, 'lim', FIXTURE_APP, 't1');
+  const config = echoConfig(image, { services: [{ internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], checks, concurrency: { type: 'requests', soft_limit: 1, hard_limit: 1 } }] });
+  const m = (await fra1.api('POST', '/v1/apps/lim/machines', { host: 'fra-1', config })).body as { id: string };
+  assert.equal((await fra1.api('PATCH', '/v1/apps/lim/routing', { hold_timeout: '300ms' })).status, 200);
+  await waitUntil(async () => (await fra2.get('lim')).status === 200, 10_000, 'the machine reachable through fra-2');
+  // One slow request through fra-1 takes the machine's one place ...
+  const slow = fra1.get('lim', '/slow?ms=2000');
+  await waitUntil(async () => (await fra1.api('GET', `/v1/apps/lim/machines/${m.id}`)).body.inflight === 1, 5000, 'the slow request on the machine');
+  // ... so a request through fra-2, which has sent it nothing, is held and then refused, not let in.
+  const t0 = Date.now();
+  const second = await fra2.get('lim');
+  assert.equal(second.status, 503, second.text);
+  assert.ok(Date.now() - t0 < 1800, 'refused before the slow request ended');
+  assert.equal((await slow).status, 200);
+  assert.equal((await fra2.get('lim')).status, 200, 'with the place free again, fra-2 gets in');
+
+  // With a longer hold window, fra-2's request waits for the place and is served once it is free.
+  assert.equal((await fra1.api('PATCH', '/v1/apps/lim/routing', { hold_timeout: '5s' })).status, 200);
+  let slowDone = 0;
+  const slow2 = fra1.get('lim', '/slow?ms=1000').then((r) => ((slowDone = Date.now()), r));
+  await waitUntil(async () => (await fra1.api('GET', `/v1/apps/lim/machines/${m.id}`)).body.inflight === 1, 5000, 'the second slow request on the machine');
+  const waited = await fra2.get('lim');
+  const waitedDone = Date.now();
+  assert.equal(waited.status, 200, waited.text);
+  assert.equal((await slow2).status, 200);
+  assert.ok(slowDone > 0 && waitedDone >= slowDone, 'served only after the slow request left');
+});

@@ -23,6 +23,8 @@ export interface ForwardResult {
   replay?: string;
   /** Another host's node could not be connected to at all (refused, unreachable, or no answer in time). */
   unreachable?: boolean;
+  /** Another host's node refused the relay because the machine was at its hard limit (outcome `retryable`). */
+  full?: boolean;
 }
 
 /** A relay to another host's node that has not connected by then is given up (retried elsewhere). */
@@ -74,6 +76,8 @@ export const RELAY_HEADER = 'hangar-relay';
 export const RELAY_TOKEN_HEADER = 'hangar-relay-token';
 /** The machine's node answers a relay it cannot serve (no routable machine there) with this header on a 503. */
 export const RELAY_REFUSED_HEADER = 'hangar-relay-refused';
+/** The refusal's value when the machine is there but at its hard limit (any other value: nothing routable). */
+export const RELAY_FULL = 'full';
 /** Set on a relay for one machine only: its node answers with a refusal rather than use another machine. */
 export const RELAY_ONLY_HEADER = 'hangar-relay-only';
 const RELAY = new Set([RELAY_HEADER, RELAY_TOKEN_HEADER, RELAY_ONLY_HEADER]);
@@ -124,6 +128,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
     let consumed = false;
     let settled = false;
     let unreachable = false;
+    let full = false;
     let status = 0;
     let bytesIn = 0;
     let bytesOut = 0;
@@ -137,7 +142,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
         req.unpipe(pipe);
         req.resume();
       }
-      resolve({ outcome, status, bytesIn, bytesOut, consumed, replay, unreachable });
+      resolve({ outcome, status, bytesIn, bytesOut, consumed, replay, unreachable, full });
     };
     const headers = forwardedHeaders(req, requestId, { relayed: opts.relayed, secure: opts.secure });
     if (b.remote) Object.assign(headers, relayHeaders(b, opts.auth, opts.only));
@@ -200,6 +205,7 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
           status = code;
           // The machine's node had nothing to hand the request to: another machine can take it.
           if (b.remote && upHeaders[RELAY_REFUSED_HEADER] && resendable() && !res.headersSent) {
+            full = upHeaders[RELAY_REFUSED_HEADER] === RELAY_FULL;
             finish('retryable');
             return abandon();
           }

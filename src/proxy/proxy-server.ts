@@ -8,7 +8,7 @@ import { listenPlain, listenTls, type Arrival, type ListenerHandlers, type PortR
 import { pipeUpgrade } from './upgrade.js';
 import { answerChallenge, hostOf, isChallenge, plain, redirectToHttps } from './answers.js';
 import { limited, NO_PERMIT, type Held, type Permits } from './permits.js';
-import { forward, forwardedHeaders, RELAY_HEADER, RELAY_ONLY_HEADER, RELAY_REFUSED_HEADER, relayAllowed, relayHeaders, type ForwardResult, type RelayAuth } from './forward.js';
+import { forward, forwardedHeaders, RELAY_FULL, RELAY_HEADER, RELAY_ONLY_HEADER, RELAY_REFUSED_HEADER, relayAllowed, relayHeaders, type ForwardResult, type RelayAuth } from './forward.js';
 import { BodyCapture, forcedInstance, unroutable, MAX_REPLAYS, parseReplay, REPLAY_BODY_LIMIT, REPLAY_SRC_HEADER, replaySource, steerForReplay, type Steer } from './replay.js';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from './metrics.js';
@@ -19,6 +19,8 @@ export const PREFER_REGION_HEADERS = ['hangar-prefer-region', 'fly-prefer-region
 export const MACHINE_HEADER = 'hangar-machine';
 /** How long another host's node whose relay failed is left out of picks (renewed by each failure). */
 const SUSPECT_MS = 3000;
+/** How long another host's machine that was full is passed over before it is asked again. */
+const FULL_RETRY_MS = 25;
 
 export interface ProxyOptions {
   table: RoutingTable;
@@ -199,6 +201,12 @@ export class ProxyServer {
       if (r.consumed) send.consumed = true;
       if (r.outcome === 'replay') return { value: r.replay!, from: b };
       if (r.outcome !== 'retryable') return;
+      if (r.full) {
+        // Held like a full machine here: passed over for a moment, asked again within the hold window.
+        this.opts!.table.markFull(b, FULL_RETRY_MS);
+        attempt--;
+        continue;
+      }
       if (r.unreachable) this.opts!.table.suspect(b.host, b.port, SUSPECT_MS);
       tried.add(b.machineId);
     }
@@ -287,7 +295,8 @@ export class ProxyServer {
     const b = table.relayTarget(String(req.headers[RELAY_HEADER]), { only: req.headers[RELAY_ONLY_HEADER] !== undefined });
     const done = b && (await this.place(b));
     if (!b || !done) {
-      res.setHeader(RELAY_REFUSED_HEADER, '1');
+      // Full (every node's requests to it count here): the relaying node holds the request and asks again.
+      res.setHeader(RELAY_REFUSED_HEADER, b || table.atLimit(String(req.headers[RELAY_HEADER])) ? RELAY_FULL : '1');
       return plain(res, 503, 'hangar proxy: no routable machine on this host\n', requestId);
     }
     table.acquire(b);

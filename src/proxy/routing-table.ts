@@ -221,6 +221,21 @@ export class RoutingTable {
    * `ms`, so requests go elsewhere at once instead of waiting for the host to be judged down. A
    * request for exactly one of its machines still goes there.
    */
+  /**
+   * Another host's machine is full (its own node counts every node's requests to it): passed over for
+   * `ms`, then requests held for the app look again.
+   */
+  markFull(b: Backend, ms: number): void {
+    b.fullUntil = Date.now() + ms;
+    setTimeout(() => this.ee.emit('changed', b.app), ms).unref();
+  }
+
+  /** Whether this host runs `machineId` and it is at its hard limit. */
+  atLimit(machineId: string): boolean {
+    for (const apps of this.byApp.values()) for (const b of apps.values()) if (b.machineId === machineId && !b.remote && b.routable && !takesWork(b)) return true;
+    return false;
+  }
+
   suspect(host: string, port: number, ms: number): void {
     this.suspects.set(`${host}:${port}`, Date.now() + ms);
   }
@@ -349,9 +364,9 @@ function loadOf(b: Backend): number {
   return b.shared ?? b.inflight;
 }
 
-/** Routable and under its hard limit. */
+/** Routable and under its hard limit (as counted here, and as its own host's node last said). */
 function takesWork(b: Backend): boolean {
-  return b.routable && (b.hardLimit === undefined || loadOf(b) < b.hardLimit);
+  return b.routable && (b.hardLimit === undefined || loadOf(b) < b.hardLimit) && !(b.fullUntil !== undefined && b.fullUntil > Date.now());
 }
 
 export function keyOf(machineId: string, instanceId: string): string {

@@ -30,6 +30,8 @@ export interface Backend {
   remote?: boolean;
   /** The machine is spoken to in HTTP/2 without TLS (`h2_backend`). */
   h2?: boolean;
+  /** Its host's node refused a relay because the machine was at its hard limit: passed over until then (ms epoch). */
+  fullUntil?: number;
 }
 
 /** Per-app settings the proxy applies (from the app's stored routing). */
