@@ -453,15 +453,21 @@ test('a canary run by one node is judged on the traffic entering every node: a b
   assert.ok(m.requests >= served * 0.9 && m.requests <= served + 5, `k-1 reports ${m.requests} requests of the ${served} sent through k-2`);
 });
 
-test("any node's dashboard shows every host's machines, grouped by host, with a login code another node made", { skip, timeout: 120_000 }, async (t) => {
+/** Two hosts in fra, an app with the echo image, and a machine config for it (its service plus `service`). */
+async function twoFraHosts(t: { after(fn: () => unknown): void }, app: string, service: Record<string, unknown> = {}) {
   const c = await startCluster(t, [
     { name: 'fra-1', region: 'fra' },
     { name: 'fra-2', region: 'fra' },
   ]);
   const [fra1, fra2] = c.nodes as [ClusterNode, ClusterNode];
-  assert.equal((await fra1.api('POST', '/v1/apps', { app_name: 'web' })).status, 201);
-  const image = await uploadEcho(fra1, 'web', FIXTURE_APP, 't1');
-  const config = echoConfig(image, { services: [{ internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], checks }] });
+  assert.equal((await fra1.api('POST', '/v1/apps', { app_name: app })).status, 201);
+  const image = await uploadEcho(fra1, app, FIXTURE_APP, 't1');
+  const config = echoConfig(image, { services: [{ internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], checks, ...service }] });
+  return { fra1, fra2, config };
+}
+
+test("any node's dashboard shows every host's machines, grouped by host, with a login code another node made", { skip, timeout: 120_000 }, async (t) => {
+  const { fra1, fra2, config } = await twoFraHosts(t, 'web');
   const placed = [];
   for (const name of ['da', 'db']) placed.push((await fra1.api('POST', '/v1/apps/web/machines', { name, region: 'fra', config })).body as { id: string; host: string });
   assert.deepEqual(placed.map((m) => m.host).sort(), ['fra-1', 'fra-2']);
@@ -480,14 +486,7 @@ test("any node's dashboard shows every host's machines, grouped by host, with a 
 });
 
 test("a machine's hard limit holds for the whole cluster: its own node counts the requests every node sends it", { skip, timeout: 120_000 }, async (t) => {
-  const c = await startCluster(t, [
-    { name: 'fra-1', region: 'fra' },
-    { name: 'fra-2', region: 'fra' },
-  ]);
-  const [fra1, fra2] = c.nodes as [ClusterNode, ClusterNode];
-  assert.equal((await fra1.api('POST', '/v1/apps', { app_name: 'lim' })).status, 201);
-  const image = await uploadEcho(fra1, 'lim', FIXTURE_APP, 't1');
-  const config = echoConfig(image, { services: [{ internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], checks, concurrency: { type: 'requests', soft_limit: 1, hard_limit: 1 } }] });
+  const { fra1, fra2, config } = await twoFraHosts(t, 'lim', { concurrency: { type: 'requests', soft_limit: 1, hard_limit: 1 } });
   const m = (await fra1.api('POST', '/v1/apps/lim/machines', { host: 'fra-1', config })).body as { id: string };
   assert.equal((await fra1.api('PATCH', '/v1/apps/lim/routing', { hold_timeout: '300ms' })).status, 200);
   await waitUntil(async () => (await fra2.get('lim')).status === 200, 10_000, 'the machine reachable through fra-2');

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { appDir, loadLoop, proxyGet, startDaemon, waitUntil, WEB_TOML, type TestDaemon } from './helpers.js';
+import { appDir, cliAsync, loadLoop, proxyGet, startDaemon, waitUntil, WEB_TOML, type TestDaemon } from './helpers.js';
 import { ARTIFACTS, launchBrowser, loginLink, newPage, screenshot, signIn } from './support/browser.js';
 import { Firefox } from './support/firefox.js';
 import { freePort } from './support/pebble.js';
@@ -60,6 +61,15 @@ test('sign-in: the one-time link works once, a wrong code or token is one line, 
   const { page, errors } = await newPage(browser);
   const link = await loginLink(d);
   assert.match(link, new RegExp(`^${d.url}/login#code=`));
+  // With a display, `hangar dashboard` hands the link to the desktop's opener (a stand-in here).
+  const bin = mkdtempSync(join(tmpdir(), 'hangar-opener-'));
+  t.after(() => rmSync(bin, { recursive: true, force: true }));
+  writeFileSync(join(bin, 'xdg-open'), `#!/bin/sh\necho "$1" > ${join(bin, 'opened')}\n`, { mode: 0o755 });
+  const opened = await cliAsync({ ...d.env, DISPLAY: ':99', PATH: `${bin}:${process.env.PATH}` }, ['dashboard']);
+  assert.equal(opened.status, 0, opened.stderr);
+  assert.match(opened.stdout, /opening it in your browser/);
+  await waitUntil(() => existsSync(join(bin, 'opened')), 5000, 'the opener called');
+  assert.match(readFileSync(join(bin, 'opened'), 'utf8'), new RegExp(`^${d.url}/login#code=\\S+$`, 'm'));
   await page.goto(link);
   await page.getByRole('heading', { name: 'Apps' }).waitFor({ timeout: 10_000 });
   assert.equal(new URL(page.url()).pathname, '/', 'the code leaves the address bar');

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CSRF_HEADER, SESSION_COOKIE, sameSecret } from '../dashboard/auth.js';
+import { CSRF_HEADER, SESSION_COOKIE, sameSecret, signedOut, type DashboardSession } from '../dashboard/auth.js';
+import { DASHBOARD_PAGES, SIGN_IN_PATH } from '../dashboard/paths.js';
 import { ASSET_PREFIX } from '../dashboard/assets.js';
-import { DASHBOARD_PAGES, SIGN_IN_PATH } from './routes/dashboard.js';
 import type { ApiDeps } from './server.js';
 
 /** Paths anyone may read: the daemon's liveness, and the dashboard's page and files. */
@@ -14,6 +14,14 @@ function isOpen(method: string, path: string): boolean {
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The dashboard session a request was let in with (looked up once, here). */
+const sessions = new WeakMap<FastifyRequest, DashboardSession>();
+
+/** The session a request was authenticated by, if it came with one (not with the API token). */
+export function sessionOf(req: FastifyRequest): DashboardSession | undefined {
+  return sessions.get(req);
+}
 
 /**
  * Who may call the API: a request with the API token (`Authorization: Bearer`), or the dashboard's
@@ -30,10 +38,14 @@ export function authenticate(deps: Pick<ApiDeps, 'token' | 'dashboard'>) {
     const auth = deps.dashboard?.auth;
     if (!header && auth && req.headers.cookie?.includes(SESSION_COOKIE) && (path.startsWith('/v1/') || path.startsWith('/ui/'))) {
       const session = await auth.session(req.headers.cookie);
-      if (!session) return fail(401, 'the dashboard session has ended', 'session_ended', 'sign in again: run `hangar dashboard` for a login link');
+      if (!session) {
+        const e = signedOut();
+        return fail(401, e.message, e.code, e.hint!);
+      }
       if (!SAFE_METHODS.has(req.method) && !auth.csrfMatches(session, req.headers[CSRF_HEADER])) {
         return fail(403, `a dashboard request that changes something must carry the ${CSRF_HEADER} header of its session`, 'csrf_failed', 'reload the dashboard page and try again');
       }
+      sessions.set(req, session);
       return;
     }
     const m = /^Bearer\s+(.+)$/i.exec(header);

@@ -115,3 +115,8 @@ export function cookieValue(header: string | undefined, name: string): string | 
   }
   return undefined;
 }
+
+/** No session, or it ended. */
+export function signedOut(): UserError {
+  return new UserError({ code: 'session_ended', kind: 'unauthorized', message: 'not signed in to the dashboard, or the session has ended', hint: 'run `hangar dashboard` for a login link, or sign in with the API token' });
+}

@@ -13,10 +13,6 @@ export class BoundedRing<T> {
     this.items = new Array<T | undefined>(capacity).fill(undefined);
   }
 
-  get size(): number {
-    return this.count;
-  }
-
   push(item: T): void {
     this.items[this.next] = item;
     this.next = (this.next + 1) % this.capacity;
@@ -27,10 +23,5 @@ export class BoundedRing<T> {
   toArray(): T[] {
     const start = (this.next - this.count + this.capacity) % this.capacity;
     return Array.from({ length: this.count }, (_, i) => this.items[(start + i) % this.capacity]!);
-  }
-
-  /** The newest item, if any. */
-  last(): T | undefined {
-    return this.count === 0 ? undefined : this.items[(this.next - 1 + this.capacity) % this.capacity];
   }
 }

@@ -1,8 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { UserError } from '../../core/errors.js';
 import { ASSET_PREFIX, type Asset, type DashboardAssets } from '../../dashboard/assets.js';
-import type { DashboardAuth } from '../../dashboard/auth.js';
+import { signedOut, type DashboardAuth } from '../../dashboard/auth.js';
+import { DASHBOARD_PAGES, SIGN_IN_PATH, SIGN_OUT_PATH } from '../../dashboard/paths.js';
+import { sessionOf } from '../auth-hook.js';
 import { NoQuery } from '../contract-parts.js';
 import { route } from '../openapi.js';
 import type { Api } from '../server.js';
@@ -12,12 +13,6 @@ export interface DashboardDeps {
   auth: DashboardAuth;
   assets: DashboardAssets;
 }
-
-/** The dashboard's pages: every path the front end routes itself is answered with the same page. */
-export const DASHBOARD_PAGES = ['/', '/login', '/apps/*', '/hosts'] as const;
-/** Where the browser signs in (no session yet: needs no token). */
-export const SIGN_IN_PATH = '/ui/session';
-export const SIGN_OUT_PATH = '/ui/logout';
 
 const LoginCodeView = z.object({
   code: z.string().describe('redeemable once, at /login#code=CODE on this address'),
@@ -56,23 +51,18 @@ export function dashboardRoutes(app: Api, deps: DashboardDeps): void {
 
   // The page learns its CSRF token here: a same-origin read that another site's page cannot make.
   app.get(SIGN_IN_PATH, { schema: hidden }, async (req, reply) => {
-    const s = await deps.auth.session(req.headers.cookie);
+    const s = sessionOf(req);
     if (!s) throw signedOut();
     reply.header('cache-control', 'no-store');
     return { csrf: s.csrf, expires_at: new Date(s.expiresAt).toISOString() };
   });
 
   app.post(SIGN_OUT_PATH, { schema: hidden }, async (req, reply) => {
-    const s = await deps.auth.session(req.headers.cookie);
+    const s = sessionOf(req);
     if (s) await deps.auth.signOut(s);
     reply.header('set-cookie', deps.auth.cookie(undefined));
     return { ok: true };
   });
-}
-
-/** No session, or it ended. */
-export function signedOut(): UserError {
-  return new UserError({ code: 'session_ended', kind: 'unauthorized', message: 'not signed in to the dashboard, or the session has ended', hint: 'run `hangar dashboard` for a login link, or sign in with the API token' });
 }
 
 function send(req: FastifyRequest, reply: FastifyReply, a: Asset, csp: string) {

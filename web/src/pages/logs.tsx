@@ -40,7 +40,8 @@ export function LogsPage(p: { app: string }) {
         lastAt = l.timestamp;
         const all = lines.current;
         all.push(l);
-        if (all.length > KEEP) all.splice(0, all.length - KEEP);
+        // Trimmed in batches: dropping one line per line added would move the whole array each time.
+        if (all.length > KEEP + KEEP / 10) all.splice(0, all.length - KEEP);
         // Many lines in one frame cost one render.
         if (!frame) frame = requestAnimationFrame(() => ((frame = 0), setVersion((v) => v + 1)));
       },
