@@ -81,6 +81,8 @@ export const RELAY_FULL = 'full';
 /** Set on a relay for one machine only: its node answers with a refusal rather than use another machine. */
 export const RELAY_ONLY_HEADER = 'hangar-relay-only';
 const RELAY = new Set([RELAY_HEADER, RELAY_TOKEN_HEADER, RELAY_ONLY_HEADER]);
+/** Request headers a machine never gets from the client: hop-by-hop, relay, and those the proxy answers itself. */
+const NOT_SENT_ON = new Set([...HOP, ...RELAY, ...NOT_FORWARDED]);
 
 /** Where a relayed request goes: the token that proves it comes from a node of the cluster. */
 export interface RelayAuth {
@@ -94,7 +96,11 @@ export interface RelayAuth {
 export function forwardedHeaders(req: IncomingMessage, requestId: string, how: { relayed?: boolean; secure?: boolean } = {}): Record<string, string | string[]> {
   const { relayed = false, secure = false } = how;
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k[0] !== ':' && !HOP.has(k) && !RELAY.has(k) && !NOT_FORWARDED.has(k)) out[k] = v;
+  const given = req.headers;
+  for (const k in given) {
+    const v = given[k];
+    if (v !== undefined && k[0] !== ':' && !NOT_SENT_ON.has(k)) out[k] = v;
+  }
   const peer = relayed ? undefined : (req.socket.remoteAddress ?? '');
   if (peer !== undefined) out['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${req.headers['x-forwarded-for']}, ${peer}` : peer;
   if (!relayed) out['x-forwarded-proto'] = secure ? 'https' : 'http';
@@ -217,7 +223,10 @@ export function forward(req: IncomingMessage, res: ServerResponse, b: Backend, r
           }
           opts.capture?.release();
           const out: Record<string, string | string[]> = {};
-          for (const [k, v] of Object.entries(upHeaders)) if (v !== undefined && !HOP.has(k) && k !== RELAY_REFUSED_HEADER) out[k] = v;
+          for (const k in upHeaders) {
+            const v = upHeaders[k];
+            if (v !== undefined && !HOP.has(k) && k !== RELAY_REFUSED_HEADER) out[k] = v;
+          }
           // Relayed: the other node may have handed it to another of its machines; it names the one that answered.
           const answered = upHeaders['hangar-machine'];
           out['hangar-machine'] = b.remote && typeof answered === 'string' ? answered : b.machineId;

@@ -193,7 +193,8 @@ export class ProxyServer {
     const tried = new Set<string>();
     const deadline = Date.now() + this.opts!.table.holdMs(steer.app);
     for (let attempt = 0; steer.only !== undefined || attempt < 2; attempt++) {
-      const held = await this.target(steer, req, tried, deadline, steer.only !== undefined && attempt > 0);
+      const afterChange = steer.only !== undefined && attempt > 0;
+      const held = (!afterChange && this.ready(steer, req, tried)) || (await this.target(steer, req, tried, deadline, afterChange));
       if (!held) return void this.unroutable(req, res, steer, send.requestId);
       const { b } = held;
       if (send.consumed && !send.body && !(await this.keptBody(res, send, 'retry'))) return void held.done();
@@ -330,6 +331,16 @@ export class ProxyServer {
     // A machine that refused the connection is passed over, unless it is the only one left.
     const first = table.pick(steer.app, { ...opts, exclude: new Set([...tried, ...(base ?? [])]) });
     return first ?? table.pick(steer.app, opts);
+  }
+
+  /**
+   * The common case without waiting: a routable machine with room that needs no place counted over
+   * the workers. Undefined sends the request the long way (`target`), which decides everything else.
+   */
+  private ready(steer: Steer, req: IncomingMessage, tried: Set<string>): Held | undefined {
+    const b = this.pick(steer, req, tried);
+    if (!b || (this.opts!.permits && limited(b)) || (b.softLimit !== undefined && b.inflight >= b.softLimit)) return undefined;
+    return { b, done: NO_PERMIT };
   }
 
   /**

@@ -176,27 +176,13 @@ export class RoutingTable {
     const t = this.traffic.get(app);
     if (opts.only !== undefined) return this.backends(app).filter((b) => b.machineId === opts.only && takesWork(b)).sort((a, b) => loadOf(a) - loadOf(b))[0];
     const now = Date.now();
-    let pool = this.backends(app).filter((b) => takesWork(b) && !opts.exclude?.has(b.machineId) && !(b.remote && (this.suspects.get(`${b.host}:${b.port}`) ?? 0) > now));
+    let pool: Backend[] = [];
+    for (const b of this.byApp.get(app)?.values() ?? []) if (takesWork(b, now) && !opts.exclude?.has(b.machineId) && !(b.remote && (this.suspects.get(`${b.host}:${b.port}`) ?? 0) > now)) pool.push(b);
     if (opts.regions?.length) pool = inRegions(pool, opts.regions);
     const preferred = opts.preferMachine !== undefined ? pool.find((b) => b.machineId === opts.preferMachine) : undefined;
     if (preferred) return preferred;
     if (t?.sets?.length) pool = bySet(t, pool, opts.headers);
-    if (pool.length === 0) return undefined;
-    const underSoft = pool.filter((b) => b.softLimit === undefined || loadOf(b) < b.softLimit);
-    if (underSoft.length) pool = underSoft;
-    const narrow = (keep: (b: Backend) => boolean) => {
-      const kept = pool.filter(keep);
-      if (kept.length) pool = kept;
-    };
-    if (opts.region) narrow((b) => b.region === opts.region);
-    narrow((b) => !b.remote);
-    if (this.home) narrow((b) => b.region === this.home);
-    let best: Backend[] = [];
-    for (const b of pool) {
-      if (best.length === 0 || loadOf(b) < loadOf(best[0]!)) best = [b];
-      else if (loadOf(b) === loadOf(best[0]!)) best.push(b);
-    }
-    return best[Math.floor(Math.random() * best.length)];
+    return preferredOf(pool, opts.region, this.home);
   }
 
   /**
@@ -360,13 +346,37 @@ export class RoutingTable {
 }
 
 /** What limits and balancing count: every worker's requests when known, else this process's. */
+/**
+ * The machine a request goes to among `pool`: under its soft limit first, then in the region the request
+ * prefers, then on this host, then in this host's region (each only when some machine has it), then
+ * the least outstanding requests; random among equals. One pass, no arrays: it runs for every request.
+ */
+function preferredOf(pool: Backend[], region: string | undefined, home: string | undefined): Backend | undefined {
+  let best: Backend | undefined;
+  let bestRank = -1;
+  let bestLoad = 0;
+  let ties = 0;
+  for (const b of pool) {
+    const load = loadOf(b);
+    // The narrowing steps as bits, the first step the most significant.
+    const rank = (b.softLimit === undefined || load < b.softLimit ? 8 : 0) + (region !== undefined && b.region === region ? 4 : 0) + (b.remote ? 0 : 2) + (home !== undefined && b.region === home ? 1 : 0);
+    if (rank > bestRank || (rank === bestRank && load < bestLoad)) {
+      best = b;
+      bestRank = rank;
+      bestLoad = load;
+      ties = 1;
+    } else if (rank === bestRank && load === bestLoad && Math.random() * ++ties < 1) best = b;
+  }
+  return best;
+}
+
 function loadOf(b: Backend): number {
   return b.shared ?? b.inflight;
 }
 
 /** Routable and under its hard limit (as counted here, and as its own host's node last said). */
-function takesWork(b: Backend): boolean {
-  return b.routable && (b.hardLimit === undefined || loadOf(b) < b.hardLimit) && !(b.fullUntil !== undefined && b.fullUntil > Date.now());
+function takesWork(b: Backend, now?: number): boolean {
+  return b.routable && (b.hardLimit === undefined || loadOf(b) < b.hardLimit) && !(b.fullUntil !== undefined && b.fullUntil > (now ?? Date.now()));
 }
 
 export function keyOf(machineId: string, instanceId: string): string {
