@@ -4,7 +4,7 @@
  * 1,000 req/s, zero errors over HTTP and HTTPS; all against peers measured in the same run) and the
  * final JSON line. Pure: takes figures, returns lines.
  */
-import { TARGET_NAMES, type TargetName } from './proxy-http.js';
+import { PEER_NAMES, TARGET_NAMES, type PeerName, type TargetName } from './proxy-http.js';
 import type { CpuShare } from './proxy-cpu.js';
 import type { RateResult } from './proxy-load.js';
 import type { WrkResult } from './proxy-wrk.js';
@@ -15,7 +15,8 @@ export type Row = { ok: true; m: Measured } | { ok: false; reason: string };
 
 /** Mean CPU (% of one core) over a target's fixed-rate slices. */
 export interface RateCpu {
-  hangar: number;
+  /** The proxy measured (hangar's daemon and workers, or the peer); 0 for direct. */
+  proxy: number;
   upstream: number;
   generator: number;
   other: number;
@@ -24,7 +25,7 @@ export type RateMeasured = RateResult & { cpu: RateCpu };
 
 export interface Figures {
   rows: Record<TargetName, Row>;
-  rate: { direct: RateMeasured; hangar: RateMeasured } | { reason: string };
+  rate: { direct: RateMeasured; hangar: RateMeasured; peers: Partial<Record<PeerName, RateMeasured | { reason: string }>> } | { reason: string };
 }
 
 export type Verdict = 'met' | 'missed' | 'n/a';
@@ -71,19 +72,36 @@ export function rateLines(f: Figures): string[] {
   const one = (n: string, r: RateMeasured) => {
     const samples = r.error_samples.length ? ` (${r.error_samples.join('; ')})` : '';
     const lat = `p50 ${fmt(r.p50_ms, 3)} ms, p90 ${fmt(r.p90_ms, 3)} ms, p99 ${fmt(r.p99_ms, 3)} ms, max ${fmt(r.max_ms, 3)} ms`;
-    const cpu = `cpu% hangar ${r.cpu.hangar}, upstream ${r.cpu.upstream}, generator ${r.cpu.generator}, other ${r.cpu.other}`;
+    const cpu = `cpu% proxy ${r.cpu.proxy}, upstream ${r.cpu.upstream}, generator ${r.cpu.generator}, other ${r.cpu.other}`;
     const mark = r.cpu.other > NOISY_OTHER_CPU ? ' *' : '';
     return `  ${n.padEnd(7)} sent ${r.sent}, ok ${r.ok}, errors ${r.errors}${samples}, ${lat}; generator send lag p99 ${fmt(r.send_lag_p99_ms, 3)} ms; ${cpu}${mark}`;
   };
+  const peers = f.rate.peers;
+  const measuredPeers = PEER_NAMES.flatMap((n): Array<{ n: PeerName; r?: RateMeasured; skipped?: string }> => {
+    const r = peers[n];
+    return r === undefined ? [] : 'reason' in r ? [{ n, skipped: r.reason }] : [{ n, r }];
+  });
+  const others = measuredPeers.map((p) => p.r?.cpu.other ?? 0);
   return [
-    `fixed rate ${direct.rate} req/s (Node keep-alive client, 1 s slices alternating direct/hangar, latency from send to end of body):`,
+    `fixed rate ${direct.rate} req/s (Node keep-alive client, 1 s slices taken in turn, latency from send to end of body):`,
     one('direct', direct),
     one('hangar', hangar),
+    ...measuredPeers.map((p) => (p.r ? one(p.n, p.r) : `  ${p.n.padEnd(7)} skipped: ${p.skipped}`)),
     `  hangar adds: p50 ${fmt(hangar.p50_ms - direct.p50_ms, 3)} ms, p99 ${fmt(hangar.p99_ms - direct.p99_ms, 3)} ms`,
-    ...(Math.max(direct.cpu.other, hangar.cpu.other) > NOISY_OTHER_CPU
+    ...measuredPeers.flatMap((p) => (p.r ? [`  ${p.n} adds: p50 ${fmt(p.r.p50_ms - direct.p50_ms, 3)} ms, p99 ${fmt(p.r.p99_ms - direct.p99_ms, 3)} ms`] : [])),
+    ...(Math.max(direct.cpu.other, hangar.cpu.other, ...others) > NOISY_OTHER_CPU
       ? [`  * other processes used more than ${NOISY_OTHER_CPU}% of a core (mean per slice): tail latencies include their CPU contention`]
       : []),
   ];
+}
+
+/** What the peers add at p99 in the same slices, as context for hangar's figure. */
+function peersAdd(rate: Exclude<Figures['rate'], { reason: string }>): string {
+  const parts = PEER_NAMES.flatMap((n) => {
+    const r = rate.peers[n];
+    return r && !('reason' in r) ? [`${n} ${fmt(r.p99_ms - rate.direct.p99_ms, 3)}`] : [];
+  });
+  return parts.length ? ` (in the same slices the peers add ${parts.join(', ')} ms)` : '';
 }
 
 /** A warning suffix when unrelated processes were busy during either run being compared. */
@@ -127,7 +145,7 @@ export function goals(f: Figures): Goal[] {
     verdict: added === undefined || Number.isNaN(added) ? 'n/a' : added <= 1 ? 'met' : 'missed',
     detail: rate
       ? `${fmt(rate.hangar.p99_ms, 3)} − ${fmt(rate.direct.p99_ms, 3)} = ${fmt(added, 3)} ms` +
-        `${rate.direct.rate !== 1000 ? ` (measured at ${rate.direct.rate} req/s)` : ''}${noisy(rate.hangar.cpu.other, rate.direct.cpu.other)}`
+        `${rate.direct.rate !== 1000 ? ` (measured at ${rate.direct.rate} req/s)` : ''}${peersAdd(rate)}${noisy(rate.hangar.cpu.other, rate.direct.cpu.other)}`
       : 'not run',
   };
   return [vsPeer(f, 'hangar', 'caddy', 1.5), vsPeer(f, 'hangar', 'nginx', 0.4), vsPeer(f, 'hangar-tls', 'caddy-tls', 1.5), latencyGoal, errorsGoal(f, 'HTTP'), errorsGoal(f, 'HTTPS')];
@@ -149,7 +167,14 @@ export function figuresJson(f: Figures, setup: Record<string, unknown>): string 
   const rate =
     'reason' in fr
       ? { fixed_rate: null, fixed_rate_skipped_reason: fr.reason }
-      : { fixed_rate: { ...fr, added_p50_ms: round(fr.hangar.p50_ms - fr.direct.p50_ms, 3), added_p99_ms: round(fr.hangar.p99_ms - fr.direct.p99_ms, 3) } };
+      : {
+          fixed_rate: {
+            ...fr,
+            added_p50_ms: round(fr.hangar.p50_ms - fr.direct.p50_ms, 3),
+            added_p99_ms: round(fr.hangar.p99_ms - fr.direct.p99_ms, 3),
+            peers_added_p99_ms: Object.fromEntries(PEER_NAMES.flatMap((n) => { const r = fr.peers[n]; return r && !('reason' in r) ? [[n, round(r.p99_ms - fr.direct.p99_ms, 3)]] : []; })),
+          },
+        };
   const g = Object.fromEntries(goals(f).map((x) => [x.name, { verdict: x.verdict, detail: x.detail }]));
   return JSON.stringify({ bench: 'proxy', ...setup, targets, ...rate, goals: g });
 }

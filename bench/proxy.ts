@@ -4,15 +4,15 @@
  * under a real daemon (temp HANGAR_HOME, loopback only). For each target, a 2 s wrk warm-up and then
  * `wrk -t2 -c50 -d10s --latency`; the same again over HTTPS, with hangar and each peer terminating TLS
  * with one self-signed certificate for bench.test (hangar-tls, nginx-tls, haproxy-tls, caddy-tls); then
- * a fixed 1,000 req/s run against the upstream and hangar (1 s slices, interleaved) to see the latency
- * hangar adds. Prints a table, the goals as met/missed, then one JSON line. Progress goes to stderr,
+ * a fixed 1,000 req/s run against the upstream, hangar and the peers (1 s slices, taken in turn) to see
+ * the latency hangar adds, and what a peer adds on the same machine. Prints a table, the goals as met/missed, then one JSON line. Progress goes to stderr,
  * results to stdout.
  *
  * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (50), BENCH_THREADS (2), BENCH_WARMUP (s, 2),
  * BENCH_RATE (req/s, 1000), BENCH_RATE_DURATION (1 s slices per target, 10), BENCH_QUIET_WAIT (s, 15:
  * how long each run may wait for other processes on the host to go quiet; 0 = never wait),
  * BENCH_PROXY_WORKERS (hangar's proxy worker processes, default one per core; 0 = in the daemon),
- * BENCH_NO_INSTALL=1 (never apt-get install), BENCH_TARGETS (comma-separated target names, and `rate` for the
+ * BENCH_RATE_PEERS=0 (the fixed-rate run without the peers), BENCH_NO_INSTALL=1 (never apt-get install), BENCH_TARGETS (comma-separated target names, and `rate` for the
  * fixed-rate run, to measure only those while working on one figure; the others are reported as not
  * selected and their goals as missed).
  */
@@ -23,7 +23,7 @@ import { CpuSampler, waitForQuiet, type CpuShare } from './proxy-cpu.js';
 import { rateSlice, Recording, summarise } from './proxy-load.js';
 import { PEER_NOTES, startPeer } from './proxy-peers.js';
 import { Reaper } from './proxy-procs.js';
-import { figuresJson, goals, NOISY_OTHER_CPU, rateLines, tableLines, type Figures, type RateCpu, type Row } from './proxy-report.js';
+import { figuresJson, goals, NOISY_OTHER_CPU, rateLines, tableLines, type Figures, type RateCpu, type RateMeasured, type Row } from './proxy-report.js';
 import { makeCert, TLS_NOTES, type BenchCert } from './proxy-tls.js';
 import { ensureTools, type Tool, type ToolStatus } from './proxy-tools.js';
 import { runWrk, runWrkWithCpu, type WrkOptions } from './proxy-wrk.js';
@@ -39,6 +39,8 @@ interface Settings {
   workers: number;
   /** Only these targets (and `rate`), when BENCH_TARGETS names some. */
   only?: Set<string>;
+  /** Whether the fixed-rate run also measures the peers (BENCH_RATE_PEERS=0: direct and hangar only). */
+  ratePeers: boolean;
 }
 
 /** Reads the BENCH_* variables once; a bad value stops the run naming the variable. */
@@ -60,6 +62,7 @@ function settings(env = process.env): Settings {
     quietWaitS: int('BENCH_QUIET_WAIT', 15, 0),
     workers: int('BENCH_PROXY_WORKERS', availableParallelism(), 0),
     only: env.BENCH_TARGETS ? new Set(env.BENCH_TARGETS.split(',').map((x) => x.trim()).filter(Boolean)) : undefined,
+    ratePeers: env.BENCH_RATE_PEERS !== '0',
   };
 }
 
@@ -76,7 +79,7 @@ async function main(reaper: Reaper, s: Settings, hangarRef: { h?: HangarSetup })
   const tls = await setUpTls(reaper, h);
   const ctx: Ctx = { only: s.only, tools, h, direct, hangar, tls };
   const rows = await measureAll(reaper, s, ctx);
-  const rate = !s.only || s.only.has('rate') ? await measureRate(s, ctx) : { reason: 'not selected (BENCH_TARGETS)' };
+  const rate = !s.only || s.only.has('rate') ? await measureRate(reaper, s, ctx) : { reason: 'not selected (BENCH_TARGETS)' };
   const figures: Figures = { rows, rate };
   print(figures, s, tools, h);
 }
@@ -175,17 +178,38 @@ async function measurePeer(reaper: Reaper, name: PeerName, c: Ctx, measure: (t: 
  * The fixed-rate runs: a warm-up per target, then 1 s slices alternating direct and hangar, so both
  * share whatever else the host is doing; CPU is sampled per slice.
  */
-async function measureRate(s: Settings, c: Ctx): Promise<Figures['rate']> {
-  const targets = [c.direct, c.hangar];
+/**
+ * The fixed-rate run: direct, hangar and each peer that runs here (plain HTTP), in 1 s slices taken in
+ * turn, so every target shares whatever else the host is doing; the peers tell what one more hop costs
+ * on this machine whoever makes it.
+ */
+async function measureRate(reaper: Reaper, s: Settings, c: Ctx): Promise<Figures['rate']> {
+  const peers: Partial<Record<PeerName, RateMeasured | { reason: string }>> = {};
+  const targets: Target[] = [c.direct, c.hangar];
+  const stops: Array<() => Promise<void>> = [];
+  for (const name of s.ratePeers ? PEER_NAMES : []) {
+    const tool = c.tools[name];
+    if (!tool.ok) {
+      peers[name] = { reason: tool.reason };
+      continue;
+    }
+    const started = await startPeer(reaper, { name, bin: tool.path, upstream: c.h.address, machineId: c.h.machineId });
+    if (!started.ok) {
+      peers[name] = { reason: started.reason };
+      continue;
+    }
+    targets.push(started.target);
+    stops.push(() => reaper.stop(started.child));
+  }
   const recs = targets.map((t) => new Recording(t, s.rate));
   const cpu = targets.map(() => [] as CpuShare[]);
   try {
-    say(`fixed rate: ${s.rate} req/s, ${s.warmupS} s warm-up each, then ${s.rateDurationS} × 1 s slices each, alternating direct and hangar`);
+    say(`fixed rate: ${s.rate} req/s, ${s.warmupS} s warm-up each, then ${s.rateDurationS} × 1 s slices each, in turn: ${targets.map((t) => t.name).join(', ')}`);
     await quiet(s);
     for (const r of recs) if (s.warmupS > 0) await rateSlice(new Recording(r.target, s.rate, r.agent), s.warmupS * 1000);
     for (let i = 0; i < s.rateDurationS; i++) {
       for (const [k, r] of recs.entries()) {
-        const sampler = new CpuSampler({ upstream: c.h.machinePgid, hangar: c.h.daemon.pid! });
+        const sampler = new CpuSampler({ upstream: c.h.machinePgid, ...(r.target.proxyPgid !== undefined ? { proxy: r.target.proxyPgid } : {}) });
         sampler.start();
         await rateSlice(r, 1000);
         cpu[k]!.push(sampler.stop());
@@ -193,15 +217,19 @@ async function measureRate(s: Settings, c: Ctx): Promise<Figures['rate']> {
     }
   } finally {
     for (const r of recs) r.agent.destroy();
+    for (const stop of stops) await stop();
   }
-  const [direct, hangar] = recs.map((r, k) => ({ ...summarise(r), cpu: meanCpu(cpu[k]!) }));
-  for (const r of [direct!, hangar!]) say(`  ${r === direct ? 'direct' : 'hangar'}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, errors ${r.errors}`);
-  return { direct: direct!, hangar: hangar! };
+  const measured = recs.map((r, k) => ({ ...summarise(r), cpu: meanCpu(cpu[k]!) }));
+  for (const [k, r] of measured.entries()) {
+    say(`  ${targets[k]!.name}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, errors ${r.errors}`);
+    if (k >= 2) peers[targets[k]!.name as PeerName] = r;
+  }
+  return { direct: measured[0]!, hangar: measured[1]!, peers };
 }
 
 function meanCpu(xs: CpuShare[]): RateCpu {
   const mean = (f: (x: CpuShare) => number) => Math.round(xs.reduce((a, x) => a + f(x), 0) / Math.max(1, xs.length));
-  return { hangar: mean((x) => x.groups.hangar ?? 0), upstream: mean((x) => x.groups.upstream ?? 0), generator: mean((x) => x.self), other: mean((x) => x.other) };
+  return { proxy: mean((x) => x.groups.proxy ?? 0), upstream: mean((x) => x.groups.upstream ?? 0), generator: mean((x) => x.self), other: mean((x) => x.other) };
 }
 
 function print(f: Figures, s: Settings, tools: Record<Tool, ToolStatus>, h: HangarSetup): void {
