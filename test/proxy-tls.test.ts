@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect as http2Connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -23,12 +24,33 @@ function selfSigned(t: { after(fn: () => unknown): void }, names: string[], days
   return { dir, cert, key };
 }
 
-/** A 2 MB file to upload, removed at the end. */
-function big(t: { after(fn: () => unknown): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'hangar-body-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'body'), Buffer.alloc(2_000_000, 120));
-  return join(dir, 'body');
+/**
+ * A POST of `body` over HTTP/2 (TLS, ALPN h2) with Node's client: status and answer. curl 7.88 is not
+ * used for this: when the answer ends before its upload does, it can stall for good after the server
+ * has read the whole body and ended the stream (seen against a bare node:http2 server too).
+ */
+function h2Post(d: TestDaemon, host: string, path: string, ca: string, body: Buffer): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2Connect(`https://${host}:${tlsPort(d)}`, { ca: execFileSync('cat', [ca]), host: '127.0.0.1', servername: host });
+    const timer = setTimeout(() => {
+      session.destroy();
+      reject(new Error('no complete answer within 10 s'));
+    }, 10_000);
+    session.on('error', reject);
+    const req = session.request({ ':method': 'POST', ':path': path });
+    let status = 0;
+    let text = '';
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (text += c));
+    req.on('end', () => {
+      clearTimeout(timer);
+      session.close();
+      resolve({ status, body: text });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 const tlsPort = (d: TestDaemon) => Number(new URL(d.proxyTlsUrl).port);
@@ -103,8 +125,9 @@ test('HTTPS with an imported certificate: SNI, h2 and http/1.1 by ALPN, X-Forwar
   assert.equal(h1.version, '1.1');
   assert.equal(JSON.parse(h1.body).headers['x-forwarded-proto'], 'https');
   // 2 MB the machine does not read: its answer comes first, and the rest of the body is dropped.
-  const post = await curlTls(d, 'shop.test', '/', good.cert, ['--http2', '--data-binary', '@' + big(t)]);
+  const post = await h2Post(d, 'shop.test', '/', good.cert, Buffer.alloc(2_000_000, 120));
   assert.equal(post.status, 200, 'a request body over HTTP/2');
+  assert.ok(post.body.length > 0, 'the answer arrives whole');
 
   // WebSocket over TLS (http/1.1): the upgrade reaches the machine and bytes flow both ways.
   const echoed = await new Promise<string>((resolve, reject) => {
