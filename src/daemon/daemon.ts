@@ -10,7 +10,6 @@ import { ImageBuilder } from '../images/builder.js';
 import { DockerImageBuilder } from '../images/docker-builder.js';
 import { LogCollector } from '../logs/collector.js';
 import { PlatformLog } from '../logs/platform.js';
-import { ReleaseCommandDriver } from '../logs/release-watch.js';
 import { AppService } from '../machines/app-service.js';
 import { MachineBus } from '../machines/bus.js';
 import { Autoscaler } from '../machines/autoscale.js';
@@ -19,17 +18,14 @@ import { DEFAULT_TIMING, MachineLifecycle, type LifecycleTiming } from '../machi
 import { MachineService } from '../machines/machine-service.js';
 import { PortAllocator } from '../machines/ports.js';
 import { reconcile } from '../machines/reconcile.js';
-import { DeployService } from '../deploy/deploy-service.js';
+import type { DeployService } from '../deploy/deploy-service.js';
 import { DeployNotifier } from '../deploy/notify.js';
 import { proxyFront, type ProxyFront } from './proxy-front.js';
 import type { RuntimeDriver } from '../runtime/driver.js';
 import { ProcessDriver } from '../runtime/process/process-driver.js';
 import type { Host, RuntimeKind } from '../core/types.js';
 import type { CertService } from '../certs/index.js';
-import type { Deployment } from '../core/deploy.js';
 import type { Control } from '../deploy/strategy.js';
-import { UserError } from '../core/errors.js';
-import { INTERNAL_ROUTES } from '../cluster/internal-paths.js';
 import { ClusterPeers } from '../cluster/peers.js';
 import { openState, type State } from '../state/index.js';
 import { KEY_FILE, SecretsService, SecretVault } from '../secrets/index.js';
@@ -40,6 +36,7 @@ import { nodeIdentity } from './node-identity.js';
 import { portAccepts } from '../health/readiness.js';
 import { clusterSecret, sharedToken } from '../cluster/secret.js';
 import { dockerRuntime, waitForEngine } from './docker-runtime.js';
+import { deployService } from './deploys.js';
 import { envDelays, envHostTiming, envTiming } from './env.js';
 import { ClusterSync } from '../cluster/sync.js';
 import { ClusterMachines, type RemoteOp } from '../cluster/machines.js';
@@ -222,41 +219,25 @@ export class Daemon {
     const addresses: { api: ListenAddress; proxy: ListenAddress; proxyTls?: ListenAddress } = { api: opts.listen, proxy: opts.proxyListen };
     let stopDockerRetry = () => {};
     let stopAdopt = () => {};
-    const deploys = new DeployService({
+    const deploys = deployService({
       state,
       machines,
       images,
       leases,
-      secrets: vault,
-      readiness: {
-        waitReady: (m, ref, port, exited, o) => routing.waitReady(m, ref, port, exited, o),
-        // Another host's machine is waited for by its own node, which also sees it exit.
-        waitHealthy: (m, exited, o) => (machines.isLocal(m) ? routing.waitHealthy(m, exited, o) : machines.waitHealthy(m, o)),
-        exitOf: (m) => (machines.isLocal(m) ? lifecycle.exitOf(m) : new Promise(() => {})),
-        allPassing: (id) => (sync?.checksOf(id) ?? routing.checksOf(id)).every((c) => c.status === 'passing'),
-      },
-      // Deploys use a driver only for the release command, so its starts and exits are release-command lines.
-      driverFor: (kind) => new ReleaseCommandDriver(lifecycle.driver(kind), platform),
-      runtimeBack: (_kind, ms, signal) => (docker.engine ? waitForEngine(docker.engine, ms, signal) : Promise.resolve(false)),
+      vault,
+      routing,
+      lifecycle,
+      platform,
+      engine: docker.engine,
       logs,
       log,
-      traffic: {
-        setTraffic: async (app, t) => void (await apps.setRouting(app, { sets: t.sets, pins: t.pins })),
-        windows: (scopes, ms) => windows.windows(scopes, ms),
-        idleFor: (app, id) => routing.table.idleFor(app, id),
-      },
-      claims: {
-        self: () => hosts.host.id,
-        claimMs: parseDuration(process.env.HANGAR_DEPLOY_CLAIM) ?? (clustered ? 6000 : 60_000),
-        forwardControl: node
-          ? async (d, c) => {
-              const h = d.runner ? hosts.cached(d.runner) : undefined;
-              if (!h) throw new UserError({ code: 'deployment_not_running', kind: 'conflict', message: `deployment ${d.id} is run by host ${d.runner}, which is not in the cluster`, hint: 'see hangar deployments status' });
-              return node.call<Deployment>(h, INTERNAL_ROUTES.deployControl, { id: d.id, control: c });
-            }
-          : undefined,
-      },
-      appUrl: (app) => `${formatUrl({ host: addresses.proxy.host === '127.0.0.1' ? `${app}.localhost` : addresses.proxy.host, port: addresses.proxy.port })}`,
+      apps,
+      windows,
+      hosts,
+      node,
+      clustered,
+      proxyAddress: () => addresses.proxy,
+      sync: () => sync,
     });
     cleanup.push(() => deploys.stop());
     const notifier = new DeployNotifier({ log, retryDelaysMs: envDelays() });

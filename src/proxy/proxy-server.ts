@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { CertificateSource } from '../core/certs.js';
 import { DedicatedPorts } from './dedicated-ports.js';
 import { listenPlain, listenTls, type Arrival, type ListenerHandlers, type PortRefusal, type ProxyListener } from './listeners.js';
 import { pipeUpgrade } from './upgrade.js';
+import { Targets } from './targets.js';
 import { answerChallenge, hostOf, isChallenge, plain, redirectToHttps } from './answers.js';
-import { limited, NO_PERMIT, type Held, type Permits } from './permits.js';
+import type { Held, Permits } from './permits.js';
 import { forward, forwardedHeaders, RELAY_FULL, RELAY_HEADER, RELAY_ONLY_HEADER, RELAY_REFUSED_HEADER, relayAllowed, relayHeaders, type ForwardResult, type RelayAuth } from './forward.js';
 import { BodyCapture, forcedInstance, unroutable, MAX_REPLAYS, parseReplay, REPLAY_BODY_LIMIT, REPLAY_SRC_HEADER, replaySource, steerForReplay, type Steer } from './replay.js';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from './metrics.js';
-import type { Backend, PickOptions, RoutingTable } from './routing-table.js';
+import type { Backend, RoutingTable } from './routing-table.js';
 
 /** Request headers that steer routing; response header naming the machine. Documented in the README. */
 export const PREFER_REGION_HEADERS = ['hangar-prefer-region', 'fly-prefer-region'] as const;
@@ -87,6 +87,7 @@ export class ProxyServer {
   private tls?: ProxyListener;
   private host = '127.0.0.1';
   private opts?: ProxyOptions;
+  private targets!: Targets;
   private readonly handlers: ListenerHandlers = {
     request: (req, res, at) => void this.handle(req, res, at),
     upgrade: (req, socket, head, at) => void this.upgrade(req, socket, head, at),
@@ -104,6 +105,7 @@ export class ProxyServer {
   /** Connects the routing; until then every request is a 404. */
   attach(opts: ProxyOptions): void {
     this.opts = opts;
+    this.targets = new Targets({ table: opts.table, permits: opts.permits, onNoCapacity: opts.onNoCapacity });
   }
 
   async listen(host: string, port: number): Promise<{ host: string; port: number }> {
@@ -194,7 +196,7 @@ export class ProxyServer {
     const deadline = Date.now() + this.opts!.table.holdMs(steer.app);
     for (let attempt = 0; steer.only !== undefined || attempt < 2; attempt++) {
       const afterChange = steer.only !== undefined && attempt > 0;
-      const held = (!afterChange && this.ready(steer, req, tried)) || (await this.target(steer, req, tried, deadline, afterChange));
+      const held = (!afterChange && this.targets.ready(steer, req, tried)) || (await this.targets.target(steer, req, tried, deadline, afterChange));
       if (!held) return void this.unroutable(req, res, steer, send.requestId);
       const { b } = held;
       if (send.consumed && !send.body && !(await this.keptBody(res, send, 'retry'))) return void held.done();
@@ -294,7 +296,7 @@ export class ProxyServer {
     if (!relayAllowed(req, this.opts?.relay)) return plain(res, 403, 'hangar proxy: relayed request without a valid cluster token\n', requestId);
     const table = this.opts!.table;
     const b = table.relayTarget(String(req.headers[RELAY_HEADER]), { only: req.headers[RELAY_ONLY_HEADER] !== undefined });
-    const done = b && (await this.place(b));
+    const done = b && (await this.targets.place(b));
     if (!b || !done) {
       // Full (every node's requests to it count here): the relaying node holds the request and asks again.
       res.setHeader(RELAY_REFUSED_HEADER, b || table.atLimit(String(req.headers[RELAY_HEADER])) ? RELAY_FULL : '1');
@@ -321,86 +323,6 @@ export class ProxyServer {
     return why.answer;
   }
 
-  /** What the routing table is asked for a request steered by `steer` (not `tried` after a failed connect). */
-  private pick(steer: Steer, req: IncomingMessage, tried: Set<string>): Backend | undefined {
-    const table = this.opts!.table;
-    if (steer.only !== undefined) return table.pick(steer.app, { only: steer.only });
-    const base = steer.exclude !== undefined ? new Set([steer.exclude]) : undefined;
-    const opts: PickOptions = { region: steer.preferRegion, regions: steer.regions, preferMachine: steer.preferMachine, headers: req.headers, exclude: base };
-    if (tried.size === 0) return table.pick(steer.app, opts);
-    // A machine that refused the connection is passed over, unless it is the only one left.
-    const first = table.pick(steer.app, { ...opts, exclude: new Set([...tried, ...(base ?? [])]) });
-    return first ?? table.pick(steer.app, opts);
-  }
-
-  /**
-   * The common case without waiting: a routable machine with room that needs no place counted over
-   * the workers. Undefined sends the request the long way (`target`), which decides everything else.
-   */
-  private ready(steer: Steer, req: IncomingMessage, tried: Set<string>): Held | undefined {
-    const b = this.pick(steer, req, tried);
-    if (!b || (this.opts!.permits && limited(b)) || (b.softLimit !== undefined && b.inflight >= b.softLimit)) return undefined;
-    return { b, done: NO_PERMIT };
-  }
-
-  /**
-   * A routable backend now, or the first one to appear before `deadline` (after the next routing change
-   * when `afterChange`: the machine just refused the request and the table has not caught up yet).
-   */
-  private async target(steer: Steer, req: IncomingMessage, tried: Set<string>, deadline: number, afterChange = false): Promise<Held | undefined> {
-    for (let first = true; ; first = false) {
-      const b = await this.pickTarget(steer, req, tried, deadline, afterChange && first);
-      if (!b) return undefined;
-      const done = await this.place(b);
-      if (done) return { b, done };
-      // Full over every worker. The daemon sent the count that filled it before this refusal, so the
-      // table already passes it over; a count not seen yet is waited for a moment, not asked in a loop.
-      // (Marking it full here could undo a later "room again" that arrived meanwhile.)
-      if ((b.shared ?? b.inflight) < (b.hardLimit ?? Infinity)) await delay(5);
-      if (Date.now() >= deadline) return undefined;
-    }
-  }
-
-  /** A place on `b` when it is limited and the proxy runs in workers (else nothing to take): its release, or undefined when full. */
-  private async place(b: Backend): Promise<(() => void) | undefined> {
-    const permits = this.opts!.permits;
-    return permits && limited(b) ? permits.acquire(b) : NO_PERMIT;
-  }
-
-  private async pickTarget(steer: Steer, req: IncomingMessage, tried: Set<string>, deadline: number, afterChange = false): Promise<Backend | undefined> {
-    const table = this.opts!.table;
-    const { app } = steer;
-    const pick = () => this.pick(steer, req, tried);
-    if (!afterChange) {
-      const now = pick();
-      if (now && (now.softLimit === undefined || now.inflight < now.softLimit)) return now;
-      // No machine with room: autostart may bring a stopped one up while this request holds (not for a
-      // request to one machine only: autostart would start any machine of the app).
-      if (steer.only === undefined) this.opts!.onNoCapacity?.(app);
-      if (now) return now;
-    }
-    const holdMs = deadline - Date.now();
-    if (holdMs <= 0) return undefined;
-    // An HTTP/2 request ends with its stream; an HTTP/1.1 one with its connection.
-    const gone = req.httpVersionMajor === 2 ? req : req.socket;
-    return new Promise<Backend | undefined>((resolve) => {
-      const done = (b: Backend | undefined) => {
-        clearTimeout(timer);
-        off();
-        gone.off('close', onClose);
-        resolve(b);
-      };
-      const off = table.onChange((changed) => {
-        if (changed !== app) return;
-        const b = pick();
-        if (b) done(b);
-      });
-      const timer = setTimeout(() => done(undefined), holdMs);
-      const onClose = () => done(undefined);
-      gone.once('close', onClose);
-    });
-  }
-
   private async upgrade(req: IncomingMessage, client: Socket, head: Buffer, at: Arrival): Promise<void> {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
     const relayed = !at.secure && req.headers[RELAY_HEADER] !== undefined;
@@ -411,9 +333,9 @@ export class ProxyServer {
     let held: Held | undefined;
     if (relayed) {
       const r = this.opts!.table.relayTarget(String(req.headers[RELAY_HEADER]), { only: req.headers[RELAY_ONLY_HEADER] !== undefined });
-      const done = r && (await this.place(r));
+      const done = r && (await this.targets.place(r));
       held = r && done ? { b: r, done } : undefined;
-    } else if (routed) held = await this.target(routed, req, new Set(), Date.now() + this.opts!.table.holdMs(routed.app));
+    } else if (routed) held = await this.targets.target(routed, req, new Set(), Date.now() + this.opts!.table.holdMs(routed.app));
     if (routed && !held) this.unroutableText(req, routed);
     if (!held) {
       client.end(`HTTP/1.1 ${routed || relayed ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
