@@ -175,13 +175,9 @@ async function measurePeer(reaper: Reaper, name: PeerName, c: Ctx, measure: (t: 
 }
 
 /**
- * The fixed-rate runs: a warm-up per target, then 1 s slices alternating direct and hangar, so both
- * share whatever else the host is doing; CPU is sampled per slice.
- */
-/**
- * The fixed-rate run: direct, hangar and each peer that runs here (plain HTTP), in 1 s slices taken in
- * turn, so every target shares whatever else the host is doing; the peers tell what one more hop costs
- * on this machine whoever makes it.
+ * The fixed-rate run: a warm-up per target, then direct, hangar and each peer that runs here (plain
+ * HTTP) in 1 s slices taken in turn, so every target shares whatever else the host is doing (CPU is
+ * sampled per slice); the peers tell what one more hop costs on this machine whoever makes it.
  */
 async function measureRate(reaper: Reaper, s: Settings, c: Ctx): Promise<Figures['rate']> {
   const peers: Partial<Record<PeerName, RateMeasured | { reason: string }>> = {};
