@@ -76,11 +76,7 @@ export function rateLines(f: Figures): string[] {
     const mark = r.cpu.other > NOISY_OTHER_CPU ? ' *' : '';
     return `  ${n.padEnd(7)} sent ${r.sent}, ok ${r.ok}, errors ${r.errors}${samples}, ${lat}; generator send lag p99 ${fmt(r.send_lag_p99_ms, 3)} ms; ${cpu}${mark}`;
   };
-  const peers = f.rate.peers;
-  const measuredPeers = PEER_NAMES.flatMap((n): Array<{ n: PeerName; r?: RateMeasured; skipped?: string }> => {
-    const r = peers[n];
-    return r === undefined ? [] : 'reason' in r ? [{ n, skipped: r.reason }] : [{ n, r }];
-  });
+  const measuredPeers = peersOf(f.rate);
   const others = measuredPeers.map((p) => p.r?.cpu.other ?? 0);
   return [
     `fixed rate ${direct.rate} req/s (Node keep-alive client, 1 s slices taken in turn, latency from send to end of body):`,
@@ -95,12 +91,25 @@ export function rateLines(f: Figures): string[] {
   ];
 }
 
-/** What the peers add at p99 in the same slices, as context for hangar's figure. */
-function peersAdd(rate: Exclude<Figures['rate'], { reason: string }>): string {
-  const parts = PEER_NAMES.flatMap((n) => {
+type RateRun = Exclude<Figures['rate'], { reason: string }>;
+
+/** The peers of a fixed-rate run, in order: measured (`r`), or why not (`skipped`). */
+type PeerRate = { n: PeerName; r?: RateMeasured; skipped?: string };
+function peersOf(rate: RateRun): PeerRate[] {
+  return PEER_NAMES.flatMap((n): PeerRate[] => {
     const r = rate.peers[n];
-    return r && !('reason' in r) ? [`${n} ${fmt(r.p99_ms - rate.direct.p99_ms, 3)}`] : [];
+    return r === undefined ? [] : 'reason' in r ? [{ n, skipped: r.reason }] : [{ n, r }];
   });
+}
+
+/** The p99 each measured peer added over direct in the run. */
+function peersAddedP99(rate: RateRun): Array<[PeerName, number]> {
+  return peersOf(rate).flatMap((p): Array<[PeerName, number]> => (p.r ? [[p.n, p.r.p99_ms - rate.direct.p99_ms]] : []));
+}
+
+/** What the peers add at p99 in the same slices, as context for hangar's figure. */
+function peersAdd(rate: RateRun): string {
+  const parts = peersAddedP99(rate).map(([n, ms]) => `${n} ${fmt(ms, 3)}`);
   return parts.length ? ` (in the same slices the peers add ${parts.join(', ')} ms)` : '';
 }
 
@@ -172,7 +181,7 @@ export function figuresJson(f: Figures, setup: Record<string, unknown>): string 
             ...fr,
             added_p50_ms: round(fr.hangar.p50_ms - fr.direct.p50_ms, 3),
             added_p99_ms: round(fr.hangar.p99_ms - fr.direct.p99_ms, 3),
-            peers_added_p99_ms: Object.fromEntries(PEER_NAMES.flatMap((n) => { const r = fr.peers[n]; return r && !('reason' in r) ? [[n, round(r.p99_ms - fr.direct.p99_ms, 3)]] : []; })),
+            peers_added_p99_ms: Object.fromEntries(peersAddedP99(fr).map(([n, ms]) => [n, round(ms, 3)])),
           },
         };
   const g = Object.fromEntries(goals(f).map((x) => [x.name, { verdict: x.verdict, detail: x.detail }]));

@@ -32,11 +32,13 @@ function selfSigned(t: { after(fn: () => unknown): void }, names: string[], days
 function h2Post(d: TestDaemon, host: string, path: string, ca: string, body: Buffer): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const session = http2Connect(`https://${host}:${tlsPort(d)}`, { ca: execFileSync('cat', [ca]), host: '127.0.0.1', servername: host });
-    const timer = setTimeout(() => {
+    const fail = (err: Error) => {
+      clearTimeout(timer);
       session.destroy();
-      reject(new Error('no complete answer within 10 s'));
-    }, 10_000);
-    session.on('error', reject);
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new Error('no complete answer within 10 s')), 10_000);
+    session.on('error', fail);
     const req = session.request({ ':method': 'POST', ':path': path });
     let status = 0;
     let text = '';
@@ -48,7 +50,7 @@ function h2Post(d: TestDaemon, host: string, path: string, ca: string, body: Buf
       session.close();
       resolve({ status, body: text });
     });
-    req.on('error', reject);
+    req.on('error', fail);
     req.end(body);
   });
 }

@@ -155,12 +155,9 @@ export class PromProxyMetrics {
     series.inflight = n;
   }
 
-  /** Drops every series carrying this machine's labels, so destroyed machines stop being exported. */
+  /** Stops exporting a destroyed machine: every figure is copied out of the tracked series at collect time. */
   remove(series: MachineSeries): void {
     this.tracked.delete(series);
-    for (let c = 0; c < CLASS_COUNT; c++) this.requests.remove(series.byClass[c]!);
-    this.bytes.remove(series.bytesIn);
-    this.bytes.remove(series.bytesOut);
   }
 
   private copyRequests(): void {

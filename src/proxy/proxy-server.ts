@@ -195,8 +195,7 @@ export class ProxyServer {
     const tried = new Set<string>();
     const deadline = Date.now() + this.opts!.table.holdMs(steer.app);
     for (let attempt = 0; steer.only !== undefined || attempt < 2; attempt++) {
-      const afterChange = steer.only !== undefined && attempt > 0;
-      const held = (!afterChange && this.targets.ready(steer, req, tried)) || (await this.targets.target(steer, req, tried, deadline, afterChange));
+      const held = await this.targets.target(steer, req, tried, deadline, steer.only !== undefined && attempt > 0);
       if (!held) return void this.unroutable(req, res, steer, send.requestId);
       const { b } = held;
       if (send.consumed && !send.body && !(await this.keptBody(res, send, 'retry'))) return void held.done();

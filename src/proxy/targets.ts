@@ -20,7 +20,7 @@ export class Targets {
   constructor(private readonly deps: TargetsDeps) {}
 
   /** What the routing table is asked for a request steered by `steer` (not `tried` after a failed connect). */
-  pick(steer: Steer, req: IncomingMessage, tried: Set<string>): Backend | undefined {
+  private pick(steer: Steer, req: IncomingMessage, tried: Set<string>): Backend | undefined {
     const table = this.deps.table;
     if (steer.only !== undefined) return table.pick(steer.app, { only: steer.only });
     const base = steer.exclude !== undefined ? new Set([steer.exclude]) : undefined;
@@ -32,20 +32,21 @@ export class Targets {
   }
 
   /**
-   * The common case without waiting: a routable machine with room that needs no place counted over
-   * the workers. Undefined sends the request the long way (`target`), which decides everything else.
-   */
-  ready(steer: Steer, req: IncomingMessage, tried: Set<string>): Held | undefined {
-    const b = this.pick(steer, req, tried);
-    if (!b || (this.deps.permits && limited(b)) || (b.softLimit !== undefined && b.inflight >= b.softLimit)) return undefined;
-    return { b, done: NO_PERMIT };
-  }
-
-  /**
    * A routable backend now, or the first one to appear before `deadline` (after the next routing change
    * when `afterChange`: the machine just refused the request and the table has not caught up yet).
+   * The common case is answered without a promise: a routable machine with room that needs no place
+   * counted over the workers (it runs for every request).
    */
-  async target(steer: Steer, req: IncomingMessage, tried: Set<string>, deadline: number, afterChange = false): Promise<Held | undefined> {
+  target(steer: Steer, req: IncomingMessage, tried: Set<string>, deadline: number, afterChange = false): Held | Promise<Held | undefined> {
+    if (!afterChange) {
+      const b = this.pick(steer, req, tried);
+      if (b && !(this.deps.permits && limited(b)) && (b.softLimit === undefined || b.inflight < b.softLimit)) return { b, done: NO_PERMIT };
+    }
+    return this.held(steer, req, tried, deadline, afterChange);
+  }
+
+  /** `target` the long way: waiting for a machine, a place on it, or both. */
+  private async held(steer: Steer, req: IncomingMessage, tried: Set<string>, deadline: number, afterChange: boolean): Promise<Held | undefined> {
     for (let first = true; ; first = false) {
       const b = await this.pickTarget(steer, req, tried, deadline, afterChange && first);
       if (!b) return undefined;
