@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { appDir, cliAsync, loadLoop, proxyGet, startDaemon, waitUntil, WEB_TOML, type TestDaemon } from './helpers.js';
-import { ARTIFACTS, launchBrowser, loginLink, newPage, screenshot, signIn } from './support/browser.js';
+import { ARTIFACTS, deploymentShows, launchBrowser, loginLink, newPage, screenshot, signIn } from './support/browser.js';
 import { Firefox } from './support/firefox.js';
 import { freePort } from './support/pebble.js';
 
@@ -149,7 +149,7 @@ test('app page: machines, a CLI deploy followed to completion, a rollback from t
   await view.waitFor({ timeout: 5000 });
   await page.locator('[data-outcome="updating"]').first().waitFor({ timeout: 10_000 });
   await page.locator('[data-step="started"]').first().waitFor({ timeout: 10_000 });
-  await page.locator('[data-testid="deployment"][data-status="complete"]').waitFor({ timeout: 30_000 });
+  await deploymentShows(page, d, 'complete', 30_000);
   assert.equal((await deploy).status, 0);
   const depId = ((await d.api('GET', '/v1/apps/dash/deployments')).body as Array<{ id: string }>)[0]!.id;
   const events = await fetch(`${d.url}/v1/deployments/${depId}/events`, { headers: { authorization: `Bearer ${d.token}` } }).then((r) => r.text());
@@ -168,7 +168,7 @@ test('app page: machines, a CLI deploy followed to completion, a rollback from t
   await page.keyboard.press('Enter');
   await page.getByText('Deploy v1 again?').waitFor({ timeout: 5000 });
   await page.keyboard.press('Enter');
-  await page.locator('[data-testid="deployment"][data-status="complete"]').waitFor({ timeout: 30_000 });
+  await deploymentShows(page, d, 'complete', 30_000);
   const releases = (await d.api('GET', '/v1/apps/dash/releases')).body as Array<{ version: number; user: string; status: string }>;
   assert.equal(releases[0]!.version, 3);
   assert.equal(releases[0]!.user, 'dashboard');
@@ -232,7 +232,7 @@ test('canary and bluegreen: a bad canary is aborted while the page shows the dec
   const bad = d.cliAsync(['deploy', dir, '--strategy', 'canary', '-e', 'FAIL_RATE=0.6', '-e', 'MESSAGE=bad']);
   const running = await runningDeploy(d, 'dcan', 2, 'canary');
   await page.goto(`${d.url}/apps/dcan/deployments/${running.id}`);
-  await page.locator('[data-testid="deployment"][data-status="rolled_back"]').waitFor({ timeout: 40_000 });
+  await deploymentShows(page, d, 'rolled_back', 40_000);
   assert.equal((await bad).status, 1);
   const decisions = await page.getByTestId('decisions').innerText();
   assert.match(decisions, /abort/);
@@ -252,7 +252,7 @@ test('canary and bluegreen: a bad canary is aborted while the page shows the dec
   await page.getByTestId('split').waitFor();
   await screenshot(page, 'canary-paused');
   await page.getByTestId('promote').click();
-  await page.locator('[data-testid="deployment"][data-status="complete"]').waitFor({ timeout: 30_000 });
+  await deploymentShows(page, d, 'complete', 30_000);
   assert.equal((await good).status, 0);
 
   // A staged bluegreen deploy: the page shows the green set and cuts over.
@@ -264,7 +264,7 @@ test('canary and bluegreen: a bad canary is aborted while the page shows the dec
   for (const id of green) await page.getByTestId('green').getByText(id, { exact: false }).waitFor({ timeout: 5000 });
   await screenshot(page, 'bluegreen-staged');
   await page.getByTestId('cutover').click();
-  await page.locator('[data-testid="deployment"][data-status="complete"]').waitFor({ timeout: 30_000 });
+  await deploymentShows(page, d, 'complete', 30_000);
   assert.equal((await staged).status, 0);
   assert.match((await proxyGet(d, 'dcan.localhost')).text, /^v4 /);
   await load.stop();
@@ -291,7 +291,7 @@ test('the page keeps following a deploy across a daemon restart: a "reconnecting
   await screenshot(page, 'reconnecting');
   const again = await d.restart();
   assert.equal(again.url, d.url, 'the same address');
-  await page.locator('[data-testid="deployment"][data-status="complete"]').waitFor({ timeout: 40_000 });
+  await deploymentShows(page, again, 'complete', 40_000);
   await page.getByTestId('reconnecting').waitFor({ state: 'detached', timeout: 10_000 });
   assert.equal(await page.evaluate(() => (globalThis as unknown as { __stay?: boolean }).__stay), true, 'the page was not reloaded');
   assert.equal(await page.getByLabel('API token').count(), 0, 'still signed in');
@@ -322,7 +322,7 @@ test('a rollback to a release whose image is gone is one line on the page, and n
   const bad = await d.cliAsync(['deploy', dir, '-e', 'UNHEALTHY=1', '--wait-timeout', '3s', '--detach', '--json']);
   assert.equal(bad.status, 0, bad.stderr);
   await page.goto(`${d.url}/apps/dgone/deployments/${JSON.parse(bad.stdout).id}`);
-  await page.locator('[data-testid="deployment"][data-status="rolled_back"]').waitFor({ timeout: 30_000 });
+  await deploymentShows(page, d, 'rolled_back', 30_000);
   // Rolled back, the machine is "untouched" now; its failure stays on the page.
   const why = page.getByTestId('progress').locator('.error').first();
   await why.waitFor({ timeout: 5000 });

@@ -40,6 +40,8 @@ export interface TestDaemon {
   /** Start a new daemon on the same HANGAR_HOME. */
   restart(): Promise<TestDaemon>;
   stop(): Promise<void>;
+  /** What the daemon has printed so far (for a failing test's message). */
+  output(): string;
 }
 
 /**
@@ -104,6 +106,7 @@ export async function startDaemon(t: TestContext, opts: { env?: Record<string, s
       proc.kill('SIGTERM');
       if (proc.exitCode === null && proc.signalCode === null) await new Promise((r) => proc.once('exit', r));
     },
+    output: () => output,
   };
   return d;
 }

@@ -43,3 +43,21 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path, fullPage: true });
   return path;
 }
+
+/**
+ * Waits until the deployment page shows `status`. When it does not, the error says what the page shows
+ * and what the daemon has for that deployment, with the end of the daemon's log.
+ */
+export async function deploymentShows(page: Page, d: TestDaemon, status: string, timeout: number): Promise<void> {
+  try {
+    await page.locator(`[data-testid="deployment"][data-status="${status}"]`).waitFor({ timeout });
+  } catch (err) {
+    const view = page.getByTestId('deployment');
+    const shown = await view.getAttribute('data-status', { timeout: 1000 }).catch(() => 'no deployment view');
+    const seq = await view.getAttribute('data-seq', { timeout: 1000 }).catch(() => '?');
+    const id = /\/deployments\/([^/?#]+)/.exec(page.url())?.[1];
+    const daemon = id === undefined ? 'no deployment id in the URL' : JSON.stringify((await d.api('GET', `/v1/deployments/${id}`)).body);
+    const events = id === undefined ? '' : await fetch(`${d.url}/v1/deployments/${id}/events`, { headers: { authorization: `Bearer ${d.token}` } }).then((r) => r.text());
+    throw new Error(`${(err as Error).message.split('\n')[0]}\nthe page shows ${shown} (after event ${seq}), not ${status}\nthe daemon has: ${daemon}\nits events:\n${events.split('\n').slice(-15).join('\n')}\nthe daemon's log ends:\n${d.output().slice(-3000)}`);
+  }
+}

@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
 import { onLinkClick } from './router.js';
 
@@ -76,8 +76,9 @@ export function ConfirmButton(p: { label: string; question: string; action: () =
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(undefined);
   const confirm = useRef<HTMLButtonElement>(null);
-  // The question takes the focus, so that a keyboard user answers it where they are.
-  useEffect(() => {
+  // The question takes the focus, so that a keyboard user answers it where they are: in the same
+  // commit that shows it (a layout effect), so a key pressed right after it appears reaches it.
+  useLayoutEffect(() => {
     if (asking) confirm.current?.focus();
   }, [asking]);
   const run = async () => {
