@@ -17,6 +17,13 @@ export type TlsTargetName = (typeof TLS_TARGET_NAMES)[number];
 export const TARGET_NAMES = ['direct', 'hangar', ...PEER_NAMES, ...TLS_TARGET_NAMES] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
+/**
+ * References of the fixed-rate run only: hangar with one proxy worker (when the run's hangar has
+ * more), and two bare Node forwarders (proxy-refs.ts).
+ */
+export const RATE_REF_NAMES = ['hangar-1w', 'node-http', 'node-pipe'] as const;
+export type RateRefName = (typeof RATE_REF_NAMES)[number];
+
 /** How a client reaches an HTTPS target whose URL names a host that does not resolve. */
 export interface TlsClient {
   /** SNI name, also the URL's host. */
@@ -28,7 +35,7 @@ export interface TlsClient {
 }
 
 export interface Target {
-  name: TargetName;
+  name: TargetName | RateRefName;
   /** http://127.0.0.1:PORT/, or https://bench.test:PORT/ with `tls` set. */
   url: string;
   /** Host header to send instead of the URL's (hangar routes plain HTTP by Host). */

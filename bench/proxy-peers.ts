@@ -120,16 +120,23 @@ export async function startPeer(reaper: Reaper, opts: { name: PeerName; bin: str
   const target: Target = opts.cert
     ? { name: `${opts.name}-tls`, url: tlsUrl(port), tls: tlsClient(opts.cert), proxyPgid: child.pid }
     : { name: opts.name, url: `http://127.0.0.1:${port}/`, proxyPgid: child.pid };
+  return whenServing(reaper, { child, target, machineId: opts.machineId, log, more: () => (opts.name === 'nginx' ? `\n${tail(join(dir, 'error.log'), 5)}` : '') });
+}
+
+/**
+ * Waits until a started proxy serves the echo machine as `target`; one that does not is stopped, and
+ * the answer says why, with the end of its log (and `more`).
+ */
+export async function whenServing(reaper: Reaper, s: { child: ChildProcess; target: Target; machineId: string; log: string; more?: () => string }): Promise<PeerStart> {
   try {
     await waitUntil(async () => {
-      if (!isRunning(child)) throw new Error(`${opts.name} exited (${child.exitCode ?? child.signalCode})`);
-      return (await servesEcho(target, opts.machineId)) ? true : undefined;
-    }, 10_000, `${target.name} to serve the echo machine`);
-    return { ok: true, target, child };
+      if (!isRunning(s.child)) throw new Error(`${s.target.name} exited (${s.child.exitCode ?? s.child.signalCode})`);
+      return (await servesEcho(s.target, s.machineId)) ? true : undefined;
+    }, 10_000, `${s.target.name} to serve the echo machine`);
+    return { ok: true, target: s.target, child: s.child };
   } catch (err) {
-    await reaper.stop(child);
-    const errorLog = opts.name === 'nginx' ? `\n${tail(join(dir, 'error.log'), 5)}` : '';
-    return { ok: false, reason: `${(err as Error).message}: ${tail(log, 5)}${errorLog}`.replace(/\s+/g, ' ') };
+    await reaper.stop(s.child);
+    return { ok: false, reason: `${(err as Error).message}: ${tail(s.log, 5)}${s.more?.() ?? ''}`.replace(/\s+/g, ' ') };
   }
 }
 

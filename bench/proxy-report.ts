@@ -4,7 +4,7 @@
  * 1,000 req/s, zero errors over HTTP and HTTPS; all against peers measured in the same run) and the
  * final JSON line. Pure: takes figures, returns lines.
  */
-import { PEER_NAMES, TARGET_NAMES, type PeerName, type TargetName } from './proxy-http.js';
+import { PEER_NAMES, RATE_REF_NAMES, TARGET_NAMES, type PeerName, type RateRefName, type TargetName } from './proxy-http.js';
 import type { CpuShare } from './proxy-cpu.js';
 import type { RateResult } from './proxy-load.js';
 import type { WrkResult } from './proxy-wrk.js';
@@ -25,7 +25,15 @@ export type RateMeasured = RateResult & { cpu: RateCpu };
 
 export interface Figures {
   rows: Record<TargetName, Row>;
-  rate: { direct: RateMeasured; hangar: RateMeasured; peers: Partial<Record<PeerName, RateMeasured | { reason: string }>> } | { reason: string };
+  rate:
+    | {
+        direct: RateMeasured;
+        hangar: RateMeasured;
+        peers: Partial<Record<PeerName, RateMeasured | { reason: string }>>;
+        /** hangar with one worker and the bare Node forwarders, measured in the same slices. */
+        refs: Partial<Record<RateRefName, RateMeasured | { reason: string }>>;
+      }
+    | { reason: string };
 }
 
 export type Verdict = 'met' | 'missed' | 'n/a';
@@ -65,27 +73,32 @@ export function tableLines(f: Figures): string[] {
   return out;
 }
 
-/** The fixed-rate lines: p50/p99 for direct and hangar and the p99 hangar adds. */
+/** The fixed-rate lines: p50/p99 for direct, hangar, the peers and the references, and what each adds. */
 export function rateLines(f: Figures): string[] {
   if ('reason' in f.rate) return [`fixed rate: skipped: ${f.rate.reason}`];
   const { direct, hangar } = f.rate;
+  const width = 9;
   const one = (n: string, r: RateMeasured) => {
     const samples = r.error_samples.length ? ` (${r.error_samples.join('; ')})` : '';
     const lat = `p50 ${fmt(r.p50_ms, 3)} ms, p90 ${fmt(r.p90_ms, 3)} ms, p99 ${fmt(r.p99_ms, 3)} ms, max ${fmt(r.max_ms, 3)} ms`;
-    const cpu = `cpu% proxy ${r.cpu.proxy}, upstream ${r.cpu.upstream}, generator ${r.cpu.generator}, other ${r.cpu.other}`;
+    const perRequest = n === 'direct' ? '' : ` (${Math.round((r.cpu.proxy * 10_000) / r.rate)} µs of CPU per request)`;
+    const cpu = `cpu% proxy ${r.cpu.proxy}${perRequest}, upstream ${r.cpu.upstream}, generator ${r.cpu.generator}, other ${r.cpu.other}`;
     const mark = r.cpu.other > NOISY_OTHER_CPU ? ' *' : '';
-    return `  ${n.padEnd(7)} sent ${r.sent}, ok ${r.ok}, errors ${r.errors}${samples}, ${lat}; generator send lag p99 ${fmt(r.send_lag_p99_ms, 3)} ms; ${cpu}${mark}`;
+    return `  ${n.padEnd(width)} sent ${r.sent}, ok ${r.ok}, errors ${r.errors}${samples}, ${lat}; generator send lag p99 ${fmt(r.send_lag_p99_ms, 3)} ms; ${cpu}${mark}`;
   };
-  const measuredPeers = peersOf(f.rate);
-  const others = measuredPeers.map((p) => p.r?.cpu.other ?? 0);
+  const others = othersOf(f.rate);
+  const adds = (n: string, r: RateMeasured) => `  ${n} adds: p50 ${fmt(r.p50_ms - direct.p50_ms, 3)} ms, p99 ${fmt(r.p99_ms - direct.p99_ms, 3)} ms`;
   return [
     `fixed rate ${direct.rate} req/s (Node keep-alive client, 1 s slices taken in turn, latency from send to end of body):`,
     one('direct', direct),
     one('hangar', hangar),
-    ...measuredPeers.map((p) => (p.r ? one(p.n, p.r) : `  ${p.n.padEnd(7)} skipped: ${p.skipped}`)),
-    `  hangar adds: p50 ${fmt(hangar.p50_ms - direct.p50_ms, 3)} ms, p99 ${fmt(hangar.p99_ms - direct.p99_ms, 3)} ms`,
-    ...measuredPeers.flatMap((p) => (p.r ? [`  ${p.n} adds: p50 ${fmt(p.r.p50_ms - direct.p50_ms, 3)} ms, p99 ${fmt(p.r.p99_ms - direct.p99_ms, 3)} ms`] : [])),
-    ...(Math.max(direct.cpu.other, hangar.cpu.other, ...others) > NOISY_OTHER_CPU
+    ...others.map((p) => (p.r ? one(p.n, p.r) : `  ${p.n.padEnd(width)} skipped: ${p.skipped}`)),
+    adds('hangar', hangar),
+    ...others.flatMap((p) => (p.r ? [adds(p.n, p.r)] : [])),
+    ...(others.some((p) => p.n === 'node-http')
+      ? ['  references: hangar-1w = hangar with one proxy worker (its own echo machine); node-http = a node:http server handing requests to an undici Pool; node-pipe = bytes copied between connections, no HTTP parsing']
+      : []),
+    ...(Math.max(direct.cpu.other, hangar.cpu.other, ...others.map((p) => p.r?.cpu.other ?? 0)) > NOISY_OTHER_CPU
       ? [`  * other processes used more than ${NOISY_OTHER_CPU}% of a core (mean per slice): tail latencies include their CPU contention`]
       : []),
   ];
@@ -93,24 +106,26 @@ export function rateLines(f: Figures): string[] {
 
 type RateRun = Exclude<Figures['rate'], { reason: string }>;
 
-/** The peers of a fixed-rate run, in order: measured (`r`), or why not (`skipped`). */
-type PeerRate = { n: PeerName; r?: RateMeasured; skipped?: string };
-function peersOf(rate: RateRun): PeerRate[] {
-  return PEER_NAMES.flatMap((n): PeerRate[] => {
-    const r = rate.peers[n];
+/** The peers or references of a fixed-rate run, in order: measured (`r`), or why not (`skipped`). */
+type OtherRate<N extends string> = { n: N; r?: RateMeasured; skipped?: string };
+function measuredOf<N extends string>(names: readonly N[], got: Partial<Record<N, RateMeasured | { reason: string }>>): Array<OtherRate<N>> {
+  return names.flatMap((n): Array<OtherRate<N>> => {
+    const r = got[n];
     return r === undefined ? [] : 'reason' in r ? [{ n, skipped: r.reason }] : [{ n, r }];
   });
 }
+const peersOf = (rate: RateRun) => measuredOf(PEER_NAMES, rate.peers);
+const othersOf = (rate: RateRun): Array<OtherRate<string>> => [...peersOf(rate), ...measuredOf(RATE_REF_NAMES, rate.refs)];
 
-/** The p99 each measured peer added over direct in the run. */
-function peersAddedP99(rate: RateRun): Array<[PeerName, number]> {
-  return peersOf(rate).flatMap((p): Array<[PeerName, number]> => (p.r ? [[p.n, p.r.p99_ms - rate.direct.p99_ms]] : []));
+/** The p99 each measured peer (or reference) added over direct in the run. */
+function addedP99<N extends string>(rate: RateRun, of: Array<OtherRate<N>>): Array<[N, number]> {
+  return of.flatMap((p): Array<[N, number]> => (p.r ? [[p.n, p.r.p99_ms - rate.direct.p99_ms]] : []));
 }
 
-/** What the peers add at p99 in the same slices, as context for hangar's figure. */
-function peersAdd(rate: RateRun): string {
-  const parts = peersAddedP99(rate).map(([n, ms]) => `${n} ${fmt(ms, 3)}`);
-  return parts.length ? ` (in the same slices the peers add ${parts.join(', ')} ms)` : '';
+/** What the peers and references add at p99 in the same slices, as context for hangar's figure. */
+function othersAdd(rate: RateRun): string {
+  const parts = addedP99(rate, othersOf(rate)).map(([n, ms]) => `${n} ${fmt(ms, 3)}`);
+  return parts.length ? ` (in the same slices: ${parts.join(', ')} ms)` : '';
 }
 
 /** A warning suffix when unrelated processes were busy during either run being compared. */
@@ -154,7 +169,7 @@ export function goals(f: Figures): Goal[] {
     verdict: added === undefined || Number.isNaN(added) ? 'n/a' : added <= 1 ? 'met' : 'missed',
     detail: rate
       ? `${fmt(rate.hangar.p99_ms, 3)} − ${fmt(rate.direct.p99_ms, 3)} = ${fmt(added, 3)} ms` +
-        `${rate.direct.rate !== 1000 ? ` (measured at ${rate.direct.rate} req/s)` : ''}${peersAdd(rate)}${noisy(rate.hangar.cpu.other, rate.direct.cpu.other)}`
+        `${rate.direct.rate !== 1000 ? ` (measured at ${rate.direct.rate} req/s)` : ''}${othersAdd(rate)}${noisy(rate.hangar.cpu.other, rate.direct.cpu.other)}`
       : 'not run',
   };
   return [vsPeer(f, 'hangar', 'caddy', 1.5), vsPeer(f, 'hangar', 'nginx', 0.4), vsPeer(f, 'hangar-tls', 'caddy-tls', 1.5), latencyGoal, errorsGoal(f, 'HTTP'), errorsGoal(f, 'HTTPS')];
@@ -181,7 +196,8 @@ export function figuresJson(f: Figures, setup: Record<string, unknown>): string 
             ...fr,
             added_p50_ms: round(fr.hangar.p50_ms - fr.direct.p50_ms, 3),
             added_p99_ms: round(fr.hangar.p99_ms - fr.direct.p99_ms, 3),
-            peers_added_p99_ms: Object.fromEntries(peersAddedP99(fr).map(([n, ms]) => [n, round(ms, 3)])),
+            peers_added_p99_ms: Object.fromEntries(addedP99(fr, peersOf(fr)).map(([n, ms]) => [n, round(ms, 3)])),
+            refs_added_p99_ms: Object.fromEntries(addedP99(fr, measuredOf(RATE_REF_NAMES, fr.refs)).map(([n, ms]) => [n, round(ms, 3)])),
           },
         };
   const g = Object.fromEntries(goals(f).map((x) => [x.name, { verdict: x.verdict, detail: x.detail }]));

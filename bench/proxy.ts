@@ -4,26 +4,29 @@
  * under a real daemon (temp HANGAR_HOME, loopback only). For each target, a 2 s wrk warm-up and then
  * `wrk -t2 -c50 -d10s --latency`; the same again over HTTPS, with hangar and each peer terminating TLS
  * with one self-signed certificate for bench.test (hangar-tls, nginx-tls, haproxy-tls, caddy-tls); then
- * a fixed 1,000 req/s run against the upstream, hangar and the peers (1 s slices, taken in turn) to see
- * the latency hangar adds, and what a peer adds on the same machine. Prints a table, the goals as
+ * a fixed 1,000 req/s run against the upstream, hangar, the peers and the references (hangar with one
+ * worker, a bare node:http + undici forwarder, a bare byte pipe; 1 s slices, taken in turn) to see the
+ * latency hangar adds, and what a peer or a bare Node process adds on the same machine. Prints a table, the goals as
  * met/missed, then one JSON line. Progress goes to stderr, results to stdout.
  *
  * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (50), BENCH_THREADS (2), BENCH_WARMUP (s, 2),
  * BENCH_RATE (req/s, 1000), BENCH_RATE_DURATION (1 s slices per target, 10), BENCH_QUIET_WAIT (s, 15:
  * how long each run may wait for other processes on the host to go quiet; 0 = never wait),
  * BENCH_PROXY_WORKERS (hangar's proxy worker processes, default one per core; 0 = in the daemon),
- * BENCH_RATE_PEERS=0 (the fixed-rate run without the peers), BENCH_NO_INSTALL=1 (never apt-get
+ * BENCH_RATE_PEERS=0 (the fixed-rate run without the peers), BENCH_RATE_REFS=0 (without the
+ * references: hangar with one worker, and the bare Node forwarders of proxy-refs.ts), BENCH_NO_INSTALL=1 (never apt-get
  * install), BENCH_TARGETS (comma-separated target names, and `rate` for the
  * fixed-rate run, to measure only those while working on one figure; the others are reported as not
  * selected and their goals as missed).
  */
 import { availableParallelism, cpus } from 'node:os';
 import { APP_HOST, enableTls, startHangar, type HangarSetup } from './proxy-hangar.js';
-import { PEER_NAMES, TARGET_NAMES, TLS_TARGET_NAMES, type PeerName, type Target, type TargetName } from './proxy-http.js';
+import { PEER_NAMES, RATE_REF_NAMES, TARGET_NAMES, TLS_TARGET_NAMES, type PeerName, type RateRefName, type Target, type TargetName } from './proxy-http.js';
 import { CpuSampler, waitForQuiet, type CpuShare } from './proxy-cpu.js';
 import { rateSlice, Recording, summarise } from './proxy-load.js';
 import { PEER_NOTES, startPeer } from './proxy-peers.js';
 import { Reaper } from './proxy-procs.js';
+import { startForwarder } from './proxy-refs.js';
 import { figuresJson, goals, NOISY_OTHER_CPU, rateLines, tableLines, type Figures, type RateCpu, type RateMeasured, type Row } from './proxy-report.js';
 import { makeCert, TLS_NOTES, type BenchCert } from './proxy-tls.js';
 import { ensureTools, type Tool, type ToolStatus } from './proxy-tools.js';
@@ -42,6 +45,8 @@ interface Settings {
   only?: Set<string>;
   /** Whether the fixed-rate run also measures the peers (BENCH_RATE_PEERS=0: direct and hangar only). */
   ratePeers: boolean;
+  /** Whether the fixed-rate run also measures the references (BENCH_RATE_REFS=0: without them). */
+  rateRefs: boolean;
 }
 
 /** Reads the BENCH_* variables once; a bad value stops the run naming the variable. */
@@ -64,6 +69,7 @@ function settings(env = process.env): Settings {
     workers: int('BENCH_PROXY_WORKERS', availableParallelism(), 0),
     only: env.BENCH_TARGETS ? new Set(env.BENCH_TARGETS.split(',').map((x) => x.trim()).filter(Boolean)) : undefined,
     ratePeers: env.BENCH_RATE_PEERS !== '0',
+    rateRefs: env.BENCH_RATE_REFS !== '0',
   };
 }
 
@@ -182,8 +188,16 @@ async function measurePeer(reaper: Reaper, name: PeerName, c: Ctx, measure: (t: 
  */
 async function measureRate(reaper: Reaper, s: Settings, c: Ctx): Promise<Figures['rate']> {
   const peers: Partial<Record<PeerName, RateMeasured | { reason: string }>> = {};
+  const refs: Partial<Record<RateRefName, RateMeasured | { reason: string }>> = {};
   const targets: Target[] = [c.direct, c.hangar];
+  /** The upstream whose CPU counts for each target: its own machine for hangar-1w. */
+  const upstreams: number[] = [c.h.machinePgid, c.h.machinePgid];
   const stops: Array<() => Promise<void>> = [];
+  const add = (t: Target, stop: () => Promise<void>, upstream = c.h.machinePgid) => {
+    targets.push(t);
+    upstreams.push(upstream);
+    stops.push(stop);
+  };
   for (const name of s.ratePeers ? PEER_NAMES : []) {
     const tool = c.tools[name];
     if (!tool.ok) {
@@ -191,12 +205,18 @@ async function measureRate(reaper: Reaper, s: Settings, c: Ctx): Promise<Figures
       continue;
     }
     const started = await startPeer(reaper, { name, bin: tool.path, upstream: c.h.address, machineId: c.h.machineId });
-    if (!started.ok) {
-      peers[name] = { reason: started.reason };
-      continue;
-    }
-    targets.push(started.target);
-    stops.push(() => reaper.stop(started.child));
+    if (started.ok) add(started.target, () => reaper.stop(started.child));
+    else peers[name] = { reason: started.reason };
+  }
+  if (s.rateRefs && s.workers !== 1) {
+    const one = await startHangar(reaper, 1).catch((err: Error) => err);
+    if (one instanceof Error) refs['hangar-1w'] = { reason: one.message };
+    else add({ name: 'hangar-1w', url: `${one.proxyUrl}/`, host: APP_HOST, proxyPgid: one.daemon.pid }, () => one.stop(), one.machinePgid);
+  }
+  for (const kind of s.rateRefs ? (['node-http', 'node-pipe'] as const) : []) {
+    const started = await startForwarder(reaper, { kind, upstream: c.h.address, machineId: c.h.machineId });
+    if (started.ok) add(started.target, () => reaper.stop(started.child));
+    else refs[kind] = { reason: started.reason };
   }
   const recs = targets.map((t) => new Recording(t, s.rate));
   const cpu = targets.map(() => [] as CpuShare[]);
@@ -206,7 +226,7 @@ async function measureRate(reaper: Reaper, s: Settings, c: Ctx): Promise<Figures
     for (const r of recs) if (s.warmupS > 0) await rateSlice(new Recording(r.target, s.rate, r.agent), s.warmupS * 1000);
     for (let i = 0; i < s.rateDurationS; i++) {
       for (const [k, r] of recs.entries()) {
-        const sampler = new CpuSampler({ upstream: c.h.machinePgid, ...(r.target.proxyPgid !== undefined ? { proxy: r.target.proxyPgid } : {}) });
+        const sampler = new CpuSampler({ upstream: upstreams[k]!, ...(r.target.proxyPgid !== undefined ? { proxy: r.target.proxyPgid } : {}) });
         sampler.start();
         await rateSlice(r, 1000);
         cpu[k]!.push(sampler.stop());
@@ -218,10 +238,12 @@ async function measureRate(reaper: Reaper, s: Settings, c: Ctx): Promise<Figures
   }
   const measured = recs.map((r, k) => ({ ...summarise(r), cpu: meanCpu(cpu[k]!) }));
   for (const [k, r] of measured.entries()) {
-    say(`  ${targets[k]!.name}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, errors ${r.errors}`);
-    if (k >= 2) peers[targets[k]!.name as PeerName] = r;
+    const name = targets[k]!.name;
+    say(`  ${name}: p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms, errors ${r.errors}`);
+    if ((PEER_NAMES as readonly string[]).includes(name)) peers[name as PeerName] = r;
+    else if ((RATE_REF_NAMES as readonly string[]).includes(name)) refs[name as RateRefName] = r;
   }
-  return { direct: measured[0]!, hangar: measured[1]!, peers };
+  return { direct: measured[0]!, hangar: measured[1]!, peers, refs };
 }
 
 function meanCpu(xs: CpuShare[]): RateCpu {
