@@ -6,18 +6,18 @@
  * with one self-signed certificate for bench.test (hangar-tls, nginx-tls, haproxy-tls, caddy-tls); then
  * a fixed 1,000 req/s run against the upstream, hangar, the peers and the references (hangar with one
  * worker, a bare node:http + undici forwarder, a bare byte pipe; 1 s slices, taken in turn) to see the
- * latency hangar adds, and what a peer or a bare Node process adds on the same machine. Prints a table, the goals as
- * met/missed, then one JSON line. Progress goes to stderr, results to stdout.
+ * latency hangar adds, and what a peer or a bare Node process adds on the same machine. Prints a
+ * table, the goals as met/missed, then one JSON line. Progress goes to stderr, results to stdout.
  *
  * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (50), BENCH_THREADS (2), BENCH_WARMUP (s, 2),
  * BENCH_RATE (req/s, 1000), BENCH_RATE_DURATION (1 s slices per target, 10), BENCH_QUIET_WAIT (s, 15:
  * how long each run may wait for other processes on the host to go quiet; 0 = never wait),
  * BENCH_PROXY_WORKERS (hangar's proxy worker processes, default one per core; 0 = in the daemon),
  * BENCH_RATE_PEERS=0 (the fixed-rate run without the peers), BENCH_RATE_REFS=0 (without the
- * references: hangar with one worker, and the bare Node forwarders of proxy-refs.ts), BENCH_NO_INSTALL=1 (never apt-get
- * install), BENCH_TARGETS (comma-separated target names, and `rate` for the
- * fixed-rate run, to measure only those while working on one figure; the others are reported as not
- * selected and their goals as missed).
+ * references: hangar with one worker, and the bare Node forwarders of proxy-refs.ts),
+ * BENCH_NO_INSTALL=1 (never apt-get install), BENCH_TARGETS (comma-separated target names, and
+ * `rate` for the fixed-rate run, to measure only those while working on one figure; the others are
+ * reported as not selected and their goals as missed).
  */
 import { availableParallelism, cpus } from 'node:os';
 import { APP_HOST, enableTls, startHangar, type HangarSetup } from './proxy-hangar.js';
