@@ -77,7 +77,7 @@ test('one owner per HANGAR_HOME: a second daemon refuses', async (t) => {
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
 
-test('a taken --listen port and an unwritable HANGAR_HOME are one clear line each', async (t) => {
+test('a taken --listen port, an unwritable HANGAR_HOME and a bad HANGAR_PROXY_PACKING are one clear line each', async (t) => {
   const blocker = createServer();
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
   t.after(() => blocker.close());
@@ -95,6 +95,10 @@ test('a taken --listen port and an unwritable HANGAR_HOME are one clear line eac
   assert.equal(r2.status, 1);
   assert.match(r2.stderr, /is not writable/);
   assert.match(r2.stderr, /hint: point HANGAR_HOME/);
+
+  const r3 = server(['--state-dir', home, '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0'], { HANGAR_PROXY_PACKING: 'fast' });
+  assert.equal(r3.status, 1);
+  assert.match(r3.stderr, /^Error: HANGAR_PROXY_PACKING: expected "off" or key:value pairs of packBelow, settleMs, homeBusy, busy, idle \(numbers ≥ 0\), got "fast"\nhint: /);
 });
 
 test('SIGTERM stops the daemon gracefully and leaves machines running', async (t) => {

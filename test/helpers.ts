@@ -260,17 +260,20 @@ export const inGroup = <M extends { process_group: string }>(ms: M[], group: str
 
 /**
  * Sends requests through the proxy (keep-alive, one at a time per worker) until stopped; bounded in count
- * and time so it always ends. Returns status counts.
+ * and time so it always ends. Returns status counts. `pauseMs` paces each worker (`pace` changes it);
+ * `ownConnection` gives each worker a keep-alive connection of its own (else they share one pool).
  */
-export function loadLoop(d: Pick<TestDaemon, 'proxyUrl'>, host: string, opts: { workers?: number; maxRequests?: number; maxMs?: number } = {}) {
+export function loadLoop(d: Pick<TestDaemon, 'proxyUrl'>, host: string, opts: { workers?: number; maxRequests?: number; maxMs?: number; pauseMs?: number; ownConnection?: boolean } = {}) {
   const u = new URL(d.proxyUrl);
-  const agent = new Agent({ keepAlive: true });
+  const shared = new Agent({ keepAlive: true });
+  const agents = Array.from({ length: opts.workers ?? 4 }, () => (opts.ownConnection ? new Agent({ keepAlive: true, maxSockets: 1 }) : shared));
   const counts = new Map<number, number>();
   const bodies = new Map<string, number>();
   let stop = false;
   let sent = 0;
+  let pauseMs = opts.pauseMs ?? 0;
   const deadline = Date.now() + (opts.maxMs ?? 60_000);
-  const one = () =>
+  const one = (agent: Agent) =>
     new Promise<void>((resolve) => {
       const req = httpRequest({ host: u.hostname, port: u.port, path: '/', headers: { host }, agent }, (res) => {
         let body = '';
@@ -289,20 +292,24 @@ export function loadLoop(d: Pick<TestDaemon, 'proxyUrl'>, host: string, opts: { 
       });
       req.end();
     });
-  const worker = async () => {
+  const worker = async (agent: Agent) => {
     while (!stop && sent < (opts.maxRequests ?? 20_000) && Date.now() < deadline) {
       sent++;
-      await one();
+      await one(agent);
+      if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
     }
   };
-  const done = Promise.all(Array.from({ length: opts.workers ?? 4 }, worker));
+  const done = Promise.all(agents.map(worker));
   return {
     counts,
     bodies,
+    pace(ms: number) {
+      pauseMs = ms;
+    },
     async stop() {
       stop = true;
       await done;
-      agent.destroy();
+      for (const a of new Set(agents)) a.destroy();
       return { ok: counts.get(200) ?? 0, failed: [...counts].filter(([s]) => s !== 200).reduce((n, [, c]) => n + c, 0), counts: Object.fromEntries(counts), bodies: Object.fromEntries(bodies) };
     },
   };

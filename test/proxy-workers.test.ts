@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { test } from 'node:test';
@@ -14,6 +15,14 @@ function workerPids(d: TestDaemon): number[] {
       return false;
     }
   });
+}
+
+/** The pid of each process holding an established connection accepted on the proxy's port. */
+function connectionOwners(d: TestDaemon): number[] {
+  const port = new URL(d.proxyUrl).port;
+  const r = spawnSync('ss', ['-tnpH', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ss failed: ${r.stderr}`);
+  return [...r.stdout.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
 }
 
 /** The first `n` events of an SSE stream through the proxy. */
@@ -77,4 +86,29 @@ test('the proxy in two worker processes: a rolling deploy under load drops nothi
   await waitUntil(() => (again.counts.get(200) ?? 0) > served + 100, 10_000, 'serving on');
   const after = await again.stop();
   assert.ok(after.failed <= 8, `only the requests the killed worker held may fail: ${JSON.stringify(after.counts)}`);
+});
+
+test('two workers: under load the connections spread over both, at low traffic they gather on one of them, and no request fails', { timeout: 120_000 }, async (t) => {
+  // Lower thresholds than the defaults, so that the test's own clients count as load on a busy machine.
+  const d = await startDaemon(t, { args: ['--proxy-workers', '2'], env: { HANGAR_PROXY_PACKING: 'homeBusy:0.3,busy:0.3,packBelow:0.2' } });
+  await waitUntil(() => workerPids(d).length === 2, 10_000, 'two proxy workers');
+  const dir = appDir(t, WEB_TOML('pk'));
+  assert.equal((await d.cliAsync(['deploy', dir])).status, 0);
+  const workers = workerPids(d);
+  const owners = () => connectionOwners(d).filter((pid) => workers.includes(pid));
+  const holders = () => new Set(owners()).size;
+
+  // Sixteen clients with a connection each and no pause. Opened at once, the connections may all be
+  // accepted by one worker; once it is busy it closes some of them after their answer, and the
+  // clients reopen them on the other.
+  const load = loadLoop(d, 'pk.localhost', { workers: 16, ownConnection: true, maxMs: 90_000 });
+  await waitUntil(() => holders() === 2, 30_000, 'connections on both workers');
+
+  // The same clients, now sending a request every 200 ms each: far from busy. The worker that is not
+  // the first closes each connection it answers, and the clients reopen them until they reach the first.
+  load.pace(200);
+  await waitUntil(() => holders() === 1 && owners().length === 16, 30_000, 'all sixteen connections on one worker');
+  const res = await load.stop();
+  assert.equal(res.failed, 0, `failed requests: ${JSON.stringify(res.counts)}`);
+  assert.ok(res.ok > 100, `answered: ${res.ok}`);
 });

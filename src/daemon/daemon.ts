@@ -48,12 +48,15 @@ import { acquireHomeLock, ensureHome, HOME_FILES, removeDaemonInfo, writeDaemonI
 import { bind, formatUrl, listenError, probe, type ListenAddress } from './listen.js';
 import { certStore } from './cert-store.js';
 import { historyIntervalFromEnv, MetricsHistory, storedFleet } from '../metrics/index.js';
+import type { PackingOptions } from '../proxy/workers/packing.js';
 
 export interface DaemonOptions {
   /** The ACME CA certificates are ordered from (default Let's Encrypt), a private CA's root to trust, the account's contact. */
   acme?: { directoryUrl?: string; caFile?: string; email?: string };
   /** Proxy worker processes (0: the proxy runs in the daemon's own process). */
   proxyWorkers?: number;
+  /** How the workers pack their connections at low traffic (default PACKING; false: never). */
+  proxyPacking?: PackingOptions | false;
   home: string;
   /** A PostgreSQL URL: the state is shared with the cluster's other nodes. Absent: SQLite in `home`. */
   database?: string;
@@ -200,6 +203,7 @@ export class Daemon {
     });
     const proxy: ProxyFront = proxyFront({
       workers: opts.proxyWorkers ?? 0,
+      packing: opts.proxyPacking,
       table: routing.table,
       log,
       logFile: opts.logger ? undefined : join(opts.home, HOME_FILES.log),

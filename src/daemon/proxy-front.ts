@@ -12,6 +12,7 @@ import { ProxyServer, type ProxyError } from '../proxy/proxy-server.js';
 import type { RoutingTable } from '../proxy/routing-table.js';
 import type { CertPem, HostView } from '../proxy/workers/protocol.js';
 import { ProxyWorkers } from '../proxy/workers/pool.js';
+import type { PackingOptions } from '../proxy/workers/packing.js';
 import type { ListenAddress } from './listen.js';
 
 /** What the rest of the daemon uses of its proxy. */
@@ -37,6 +38,8 @@ export interface ProxyFront {
 export interface ProxyFrontDeps {
   /** Worker processes; 0 = serve in the daemon's own process. */
   workers: number;
+  /** How the workers pack their connections at low traffic (packing.ts). */
+  packing?: PackingOptions | false;
   table: RoutingTable;
   log: Logger;
   logFile?: string;
@@ -78,7 +81,7 @@ function inProcessFront(deps: ProxyFrontDeps): ProxyFront {
 }
 
 function workersFront(deps: ProxyFrontDeps): ProxyFront {
-  const pool = new ProxyWorkers({ count: deps.workers, table: deps.table, log: deps.log, logFile: deps.logFile, relayToken: deps.relayToken, hosts: deps.hosts, certs: deps.certs, onNoCapacity: deps.onNoCapacity, onProxyError: deps.onProxyError });
+  const pool = new ProxyWorkers({ count: deps.workers, table: deps.table, log: deps.log, logFile: deps.logFile, relayToken: deps.relayToken, hosts: deps.hosts, certs: deps.certs, onNoCapacity: deps.onNoCapacity, onProxyError: deps.onProxyError, packing: deps.packing });
   return {
     async listen(main, tls) {
       // The addresses come resolved (no port 0): every worker listens on the same ports.

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { CertificateSource } from '../core/certs.js';
 import { DedicatedPorts } from './dedicated-ports.js';
@@ -40,9 +41,20 @@ export interface ProxyOptions {
   forceHttps?: (app: string) => boolean;
   /** In a worker: places on limited machines, counted over every worker. */
   permits?: Permits;
+  /**
+   * In a worker: whether the connection of this request is closed once it is answered (HTTP/1.1
+   * `Connection: close`, HTTP/2 GOAWAY), so that the client reopens it on another worker.
+   */
+  shed?: () => boolean;
 }
 
 export type { PortRefusal } from './listeners.js';
+
+/** Ends a request's connection once it is answered: `Connection: close` on HTTP/1.x, GOAWAY on HTTP/2. */
+function closeAfter(req: IncomingMessage, res: ServerResponse): void {
+  if (req.httpVersionMajor === 2) (req as unknown as Http2ServerRequest).stream.session?.close();
+  else res.shouldKeepAlive = false;
+}
 
 
 /**
@@ -157,6 +169,7 @@ export class ProxyServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse, at: Arrival): Promise<void> {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
+    if (this.opts?.shed?.()) closeAfter(req, res);
     if (!at.secure && req.headers[RELAY_HEADER] !== undefined) return this.relayed(req, res, requestId);
     if (!at.secure && isChallenge(req) && (await answerChallenge(req, res, requestId, this.opts!.certs))) return;
     const app = this.appOf(req, at.app);

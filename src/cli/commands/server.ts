@@ -7,6 +7,7 @@ import { version } from '../version.js';
 import { reportError, say, warn } from '../output.js';
 import { parseDuration } from '../../core/duration.js';
 import { UserError } from '../../core/errors.js';
+import { parsePacking, type PackingOptions } from '../../proxy/workers/packing.js';
 
 interface ServerOpts {
   listen: string;
@@ -38,6 +39,15 @@ function checkDatabaseUrl(url: string): void {
   if (!ok) throw new UserError({ code: 'invalid_database_url', message: 'the database URL must be a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB)', hint: 'check --database or HANGAR_DATABASE_URL; without either, the state is SQLite in the state directory' });
 }
 
+/** HANGAR_PROXY_PACKING, read before the daemon starts: a bad value is one line with a hint. */
+function packingOf(text: string | undefined): PackingOptions | false {
+  try {
+    return parsePacking(text);
+  } catch (err) {
+    throw new UserError({ code: 'invalid_packing', message: (err as Error).message, hint: 'leave it unset for the defaults, or set HANGAR_PROXY_PACKING=off to keep every worker accepting as it comes' });
+  }
+}
+
 export function serverCommand(): Command {
   return new Command('server')
     .description('run the hangar daemon in the foreground (state, API, proxy, machines)')
@@ -65,6 +75,7 @@ export function serverCommand(): Command {
         const workersText = opts.proxyWorkers ?? process.env.HANGAR_PROXY_WORKERS;
         const proxyWorkers = workersText === undefined ? availableParallelism() : Number(workersText);
         if (!Number.isInteger(proxyWorkers) || proxyWorkers < 0 || proxyWorkers > 64) throw new UserError({ code: 'invalid_workers', message: `--proxy-workers ${JSON.stringify(workersText)} is not a number of processes from 0 to 64`, hint: 'e.g. --proxy-workers 2, or 0 to run the proxy in the daemon itself' });
+        const proxyPacking = packingOf(process.env.HANGAR_PROXY_PACKING);
         const downAfterMs = parseDuration(opts.hostDownAfter);
         if (downAfterMs === undefined || downAfterMs < 1000) throw new UserError({ code: 'invalid_duration', message: `--host-down-after ${JSON.stringify(opts.hostDownAfter)} is not a duration of at least 1s`, hint: 'e.g. --host-down-after 10s' });
         // Loaded only here: every other command stays light (no SQLite, fastify, kysely at start-up).
@@ -76,6 +87,7 @@ export function serverCommand(): Command {
           proxyTlsListen: opts.proxyTlsListen === 'off' ? 'off' : opts.proxyTlsListen !== undefined ? parseListen(opts.proxyTlsListen, '--proxy-tls-listen') : undefined,
           portFallback: opts.portFallback,
           proxyWorkers,
+          proxyPacking,
           acme: { directoryUrl: opts.acmeDirectory ?? process.env.HANGAR_ACME_DIRECTORY, caFile: opts.acmeCaFile, email: opts.acmeEmail },
           version: version(),
           database: database || undefined,

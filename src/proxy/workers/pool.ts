@@ -13,6 +13,7 @@ import type { PortRefusal } from '../listeners.js';
 import { addCounts, emptyCounts, statsOf } from '../metrics.js';
 import type { ProxyError } from '../proxy-server.js';
 import { keyOf, type RoutingTable } from '../routing-table.js';
+import { Packing, type PackingOptions, type Shed } from './packing.js';
 import type { Address, CertPem, FromWorker, HostView, ToWorker, WorkerAnswers, WorkerQuery } from './protocol.js';
 
 export interface ProxyWorkersDeps {
@@ -26,6 +27,8 @@ export interface ProxyWorkersDeps {
   certs: CertificateSource & { pems?: () => CertPem[] };
   onNoCapacity?: (app: string) => void;
   onProxyError?: (app: string, e: ProxyError) => void;
+  /** How connections are packed onto one worker at low traffic (packing.ts); false: never. */
+  packing?: PackingOptions | false;
 }
 
 /** How long a question to the workers may take before it is answered without the slow ones. */
@@ -55,8 +58,11 @@ export class ProxyWorkers implements TrafficWindows {
   private tls?: Address;
   private closing = false;
   private respawnMs = RESPAWN_MS;
+  /** Packs the connections onto one worker while the proxy is far from busy. */
+  private readonly packing?: Packing;
 
   constructor(private readonly deps: ProxyWorkersDeps) {
+    if (deps.packing !== false) this.packing = new Packing(deps.packing);
     // Every change of the daemon's table goes to each worker's copy, in order.
     deps.table.onOp = (op) => this.broadcast({ t: 'op', op });
     deps.table.drainVia = (machineId, instanceId, timeoutMs) => this.ask({ q: 'drain', machineId, instanceId, timeoutMs }, timeoutMs + 1000).then(() => undefined);
@@ -159,6 +165,7 @@ export class ProxyWorkers implements TrafficWindows {
       });
       worker.once('exit', (code, signal) => {
         this.running.delete(worker.id);
+        if (this.packing) this.tellShed(this.packing.remove(worker.id, Date.now()));
         this.dropInflight(r);
         this.dropPlaces(r);
         for (const [id, w] of this.waiting) {
@@ -177,8 +184,19 @@ export class ProxyWorkers implements TrafficWindows {
     });
   }
 
+  /** Sends each worker its changed instruction about its connections (packing.ts). */
+  private tellShed(changes: Map<number, Shed>): void {
+    for (const [id, shed] of changes) {
+      const w = this.running.get(id)?.worker;
+      if (w?.isConnected()) w.send({ t: 'shed', shed } satisfies ToWorker);
+    }
+  }
+
   private onMessage(r: Running, m: FromWorker): void {
     switch (m.t) {
+      case 'elu':
+        if (this.packing) this.tellShed(this.packing.report(r.worker.id, m.elu, Date.now()));
+        break;
       case 'inflight':
         for (const e of m.entries) r.inflight.set(keyOf(e[1], e[2]), e);
         for (const e of m.entries) this.report(e[0], e[1], e[2]);

@@ -7,6 +7,7 @@ import type { WindowCounts, WindowScope } from '../../core/window-stats.js';
 import type { ProxyError } from '../proxy-server.js';
 import type { PortRefusal } from '../listeners.js';
 import type { TableOp, TableSnapshot } from '../routing-table.js';
+import type { Shed } from './packing.js';
 
 /** Hostnames and force_https, as the daemon's routing has them. */
 export interface HostView {
@@ -64,7 +65,9 @@ export type ToWorker =
   /** Every worker's requests on a limited instance, after a place was taken or given back. */
   | { t: 'load'; app: string; machineId: string; instanceId: string; n: number }
   | { t: 'ask'; id: number; query: WorkerQuery }
-  | { t: 'answer'; id: number; value?: unknown; error?: string };
+  | { t: 'answer'; id: number; value?: unknown; error?: string }
+  /** What to do with the connections of the requests it answers (packing.ts). */
+  | { t: 'shed'; shed: Shed };
 
 /** In flight on one instance in this worker: app, machine, instance, count, last activity (ms). */
 export type InflightEntry = [string, string, string, number, number];
@@ -80,4 +83,6 @@ export type FromWorker =
   /** A place on a limited instance (answered true, or false at its hard limit). */
   | { t: 'permit'; id: number; app: string; machineId: string; instanceId: string; hard?: number }
   | { t: 'unpermit'; app: string; machineId: string; instanceId: string }
-  | { t: 'answer'; id: number; value?: unknown; error?: string };
+  | { t: 'answer'; id: number; value?: unknown; error?: string }
+  /** How busy its event loop was since its last report (0–1). */
+  | { t: 'elu'; elu: number };

@@ -11,10 +11,15 @@ import { ProxyMetrics } from '../metrics.js';
 import { ProxyServer } from '../proxy-server.js';
 import { keyOf, RoutingTable } from '../routing-table.js';
 import type { Permits } from '../permits.js';
+import type { Shed } from './packing.js';
 import type { CertPem, FromWorker, HostView, InflightEntry, ToWorker, WorkerInit, WorkerQuery } from './protocol.js';
 
 /** How often in-flight counts that changed are reported to the daemon. */
 const REPORT_MS = 50;
+/** How often this worker tells the daemon how busy its event loop was (packing.ts decides from it). */
+const ELU_MS = 250;
+/** Told to shed `some`: at most one connection is closed per this many ms. */
+const SHED_SOME_MS = 50;
 
 const send = (m: FromWorker) => {
   if (process.connected) process.send!(m);
@@ -25,6 +30,18 @@ const table = new RoutingTable();
 const metrics = new ProxyMetrics();
 const hostnames = new Map<string, string>();
 const forceHttps = new Set<string>();
+let shedding: Shed = 'none';
+let shedAt = 0;
+
+/** Whether the request being answered closes its connection (what the daemon said; see packing.ts). */
+function shed(): boolean {
+  if (shedding === 'all') return true;
+  if (shedding === 'none') return false;
+  const now = performance.now();
+  if (now - shedAt < SHED_SOME_MS) return false;
+  shedAt = now;
+  return true;
+}
 
 /** Questions this worker asks the daemon, by id; one that is not answered in time gets `fallback`. */
 const asked = new Map<number, (v: unknown) => void>();
@@ -121,12 +138,19 @@ async function init(i: WorkerInit): Promise<void> {
     onNoCapacity: (app) => send({ t: 'noCapacity', app }),
     onProxyError: (app, e) => send({ t: 'proxyError', app, e }),
     permits,
+    shed,
   });
   const main = await proxy.listen(i.listen.host, i.listen.port);
   const tls = i.tls ? await proxy.listenTls(i.tls.host, i.tls.port) : undefined;
   for (const p of i.ports) void setPorts(p.app, p.ports, p.tlsPorts);
   send({ t: 'ready', port: main.port, tlsPort: tls?.port });
   startReports();
+  let elu = performance.eventLoopUtilization();
+  setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    send({ t: 'elu', elu: performance.eventLoopUtilization(now, elu).utilization });
+    elu = now;
+  }, ELU_MS).unref();
 }
 
 /** Sends the in-flight count and last activity of every instance whose figures moved since last time. */
@@ -195,6 +219,9 @@ process.on('message', (m: ToWorker) => {
       break;
     case 'load':
       table.setShared(m.app, m.machineId, m.instanceId, m.n);
+      break;
+    case 'shed':
+      shedding = m.shed;
       break;
     case 'ask':
       answer(m.query).then(
