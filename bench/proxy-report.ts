@@ -95,8 +95,8 @@ export function rateLines(f: Figures): string[] {
     ...others.map((p) => (p.r ? one(p.n, p.r) : `  ${p.n.padEnd(width)} skipped: ${p.skipped}`)),
     adds('hangar', hangar),
     ...others.flatMap((p) => (p.r ? [adds(p.n, p.r)] : [])),
-    ...(others.some((p) => p.n === 'node-http')
-      ? ['  references: hangar-1w = hangar with one proxy worker (its own echo machine); node-http = a node:http server handing requests to an undici Pool; node-pipe = bytes copied between connections, no HTTP parsing']
+    ...(others.some((p) => (RATE_REF_NAMES as readonly string[]).includes(p.n))
+      ? ['  references (those measured): hangar-1w = hangar with one proxy worker (its own echo machine); node-http = a node:http server handing requests to an undici Pool; node-pipe = bytes copied between connections, no HTTP parsing']
       : []),
     ...(Math.max(direct.cpu.other, hangar.cpu.other, ...others.map((p) => p.r?.cpu.other ?? 0)) > NOISY_OTHER_CPU
       ? [`  * other processes used more than ${NOISY_OTHER_CPU}% of a core (mean per slice): tail latencies include their CPU contention`]
